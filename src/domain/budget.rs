@@ -1,0 +1,1 @@
+//! Privacy budgets in exact integer micro-units.

@@ -1,0 +1,1 @@
+//! Exact discrete noise, sensitivity, suppression and accuracy.
