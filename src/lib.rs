@@ -1,8 +1,16 @@
 //! Privacy-preserving statistics over counter-trafficking case records.
 //!
 //! # Layout
-//! - [`domain`]: validated value types (case fields, countries, privacy budgets).
+//! - [`domain`]: validated value types (case fields, countries, roles, privacy budgets).
 //! - [`privacy`]: exact discrete noise, sensitivity, suppression, accuracy.
+//! - [`policy`]: the dataset policy file, loaded and validated at start-up.
+//! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
 
 pub mod domain;
+pub mod engine;
+pub mod import;
+pub mod policy;
 pub mod privacy;
+pub mod settings;
+pub mod store;
+pub mod synth;

@@ -1,3 +1,10 @@
 //! Pure, validated domain types shared by every layer. No I/O here.
 
 pub mod budget;
+pub mod case;
+pub mod country;
+pub mod role;
+
+pub use case::{Case, Field, FieldKind, FlagSet};
+pub use country::Country;
+pub use role::Role;

@@ -1,0 +1,413 @@
+//! The in-memory columnar snapshot of the case store and grouped counting over it.
+//!
+//! A [`Snapshot`] is immutable: it is built once per data version, with
+//! contribution bounding already applied (at most `max_cases_per_person` cases
+//! per person, at most the policy cap of values per multi-valued group), and
+//! swapped in atomically by [`SnapshotCell`]. A count reads one snapshot from
+//! start to end and reports its data version.
+//!
+//! Layout: one byte per case for every single-valued field (dictionary code),
+//! two bytes per case for every multi-valued group (bit 15 = group known,
+//! bits 0..14 = values). 21 bytes per case in all.
+//!
+//! Counting folds grouping and filtering into one lookup table per column:
+//! each table maps a code to its offset in the dense output array (position
+//! times stride), or to [`INVALID`] when the code is filtered out or outside the
+//! declared domain. A case's cell is the sum of its lookups; sums of at least
+//! [`INVALID`] are skipped. The inner loop is branch-light and allocation-free.
+
+use crate::domain::{Case, Field, FieldKind};
+use std::sync::{Arc, RwLock};
+
+/// Marks a code that puts a case in no cell.
+const INVALID: u32 = 1 << 28;
+/// Bit of a multi-valued column that says the group is known.
+const KNOWN: u16 = 1 << 15;
+/// Rows handled per block of the counting loop.
+const BLOCK: usize = 2048;
+/// Below this many cases one thread is faster than two.
+const PARALLEL_MIN: usize = 250_000;
+
+/// Largest number of cells a count may produce (policy limits are far below).
+pub const MAX_CELLS: usize = 1 << 24;
+
+/// A column of the snapshot.
+#[derive(Debug, Clone)]
+enum Column {
+    Single(Vec<u8>),
+    Multi(Vec<u16>),
+}
+
+/// Immutable, bounded, columnar copy of the cases of one data version.
+#[derive(Debug, Clone)]
+pub struct Snapshot {
+    data_version: i64,
+    len: usize,
+    columns: Vec<Column>,
+}
+
+/// Group by one field, with the declared domain as field code indices in output order.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupBy {
+    pub field: Field,
+    pub values: Vec<u16>,
+}
+
+/// Keep only cases whose field takes one of `allowed` (for a multi-valued group:
+/// the group is known and has at least one of them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Filter {
+    pub field: Field,
+    pub allowed: Vec<u16>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum EngineError {
+    #[error("a grouped count may have at most {MAX_CELLS} cells")]
+    TooManyCells,
+    #[error("value code {code} is outside the domain of {field}")]
+    BadCode { field: Field, code: u16 },
+}
+
+/// Builds a snapshot from cases arriving person by person, earliest first
+/// (the order of `Store::load_cases`).
+pub struct SnapshotBuilder {
+    max_cases_per_person: u64,
+    caps: Vec<(Field, u32)>,
+    current_person: Option<String>,
+    taken_for_person: u64,
+    len: usize,
+    columns: Vec<Column>,
+}
+
+impl SnapshotBuilder {
+    /// `caps` bounds each multi-valued group to its first `cap` values (in
+    /// domain order); groups without a cap keep every value.
+    pub fn new(max_cases_per_person: u64, caps: &[(Field, u64)]) -> Self {
+        let columns = Field::ALL
+            .iter()
+            .map(|f| match f.kind() {
+                FieldKind::Single => Column::Single(Vec::new()),
+                FieldKind::Multi => Column::Multi(Vec::new()),
+            })
+            .collect();
+        SnapshotBuilder {
+            max_cases_per_person,
+            caps: caps.iter().map(|&(f, c)| (f, c.min(15) as u32)).collect(),
+            current_person: None,
+            taken_for_person: 0,
+            len: 0,
+            columns,
+        }
+    }
+
+    /// Adds a case unless its person already contributed `max_cases_per_person` cases.
+    pub fn push(&mut self, case: &Case) {
+        if self.current_person.as_deref() == Some(case.person_key.as_str()) {
+            if self.taken_for_person >= self.max_cases_per_person {
+                return;
+            }
+        } else {
+            self.current_person = Some(case.person_key.clone());
+            self.taken_for_person = 0;
+        }
+        self.taken_for_person += 1;
+        self.len += 1;
+        for (&field, col) in Field::ALL.iter().zip(self.columns.iter_mut()) {
+            match col {
+                Column::Single(v) => v.push(case.single_code(field).unwrap_or(0) as u8),
+                Column::Multi(v) => {
+                    let flags = case.flags(field).unwrap_or_default();
+                    let mut bits = flags.bits & !KNOWN;
+                    if let Some(&(_, cap)) = self.caps.iter().find(|(f, _)| *f == field) {
+                        bits = keep_lowest_bits(bits, cap);
+                    }
+                    v.push(if flags.known { bits | KNOWN } else { 0 });
+                }
+            }
+        }
+    }
+
+    pub fn finish(mut self, data_version: i64) -> Snapshot {
+        for col in &mut self.columns {
+            match col {
+                Column::Single(v) => v.shrink_to_fit(),
+                Column::Multi(v) => v.shrink_to_fit(),
+            }
+        }
+        Snapshot {
+            data_version,
+            len: self.len,
+            columns: self.columns,
+        }
+    }
+}
+
+fn keep_lowest_bits(mut bits: u16, n: u32) -> u16 {
+    let mut out = 0;
+    for _ in 0..n {
+        if bits == 0 {
+            break;
+        }
+        let low = bits & bits.wrapping_neg();
+        out |= low;
+        bits &= !low;
+    }
+    out
+}
+
+/// Per-query plan: lookup tables for single-valued columns, bit tables for multi-valued ones.
+struct Plan<'a> {
+    /// (column, table code -> offset or INVALID)
+    singles: Vec<(&'a [u8], Vec<u32>)>,
+    /// (column, per-bit offset or INVALID) for multi-valued grouping.
+    multi_groups: Vec<(&'a [u16], [u32; 15])>,
+    /// (column, mask of allowed bits) for multi-valued filters.
+    multi_filters: Vec<(&'a [u16], u16)>,
+    cells: usize,
+}
+
+impl Snapshot {
+    pub fn data_version(&self) -> i64 {
+        self.data_version
+    }
+
+    /// Number of cases after contribution bounding. Internal use only: never released.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    /// Bytes held by the columns.
+    pub fn memory_bytes(&self) -> usize {
+        self.columns
+            .iter()
+            .map(|c| match c {
+                Column::Single(v) => v.capacity(),
+                Column::Multi(v) => v.capacity() * 2,
+            })
+            .sum()
+    }
+
+    /// An empty snapshot of a store that has no data yet.
+    pub fn empty(data_version: i64) -> Snapshot {
+        SnapshotBuilder::new(1, &[]).finish(data_version)
+    }
+
+    /// True counts of every cell of the grouping, row-major in the order of
+    /// `group` (the last dimension varies fastest). These are the true counts:
+    /// they must go through the privacy mechanism and nowhere else.
+    pub fn count(&self, group: &[GroupBy], filters: &[Filter]) -> Result<Vec<u64>, EngineError> {
+        let plan = self.plan(group, filters)?;
+        let threads = std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4);
+        if self.len < PARALLEL_MIN || threads < 2 {
+            let mut counts = vec![0u64; plan.cells];
+            plan.run(0, self.len, &mut counts);
+            return Ok(counts);
+        }
+        let chunk = self.len.div_ceil(threads);
+        let partials: Vec<Vec<u64>> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..threads)
+                .map(|t| {
+                    let plan = &plan;
+                    let (start, end) = (t * chunk, ((t + 1) * chunk).min(self.len));
+                    s.spawn(move || {
+                        let mut counts = vec![0u64; plan.cells];
+                        plan.run(start, end, &mut counts);
+                        counts
+                    })
+                })
+                .collect();
+            handles.into_iter().filter_map(|h| h.join().ok()).collect()
+        });
+        let mut counts = vec![0u64; plan.cells];
+        for p in &partials {
+            for (c, x) in counts.iter_mut().zip(p) {
+                *c += x;
+            }
+        }
+        Ok(counts)
+    }
+
+    fn column(&self, field: Field) -> &Column {
+        &self.columns[field.index() as usize]
+    }
+
+    fn plan(&self, group: &[GroupBy], filters: &[Filter]) -> Result<Plan<'_>, EngineError> {
+        let mut cells: usize = 1;
+        for g in group {
+            cells = cells
+                .checked_mul(g.values.len())
+                .filter(|&c| c <= MAX_CELLS)
+                .ok_or(EngineError::TooManyCells)?;
+        }
+        let mut strides = vec![1usize; group.len()];
+        for i in (0..group.len().saturating_sub(1)).rev() {
+            strides[i] = strides[i + 1] * group[i + 1].values.len();
+        }
+        let mut plan = Plan {
+            singles: Vec::new(),
+            multi_groups: Vec::new(),
+            multi_filters: Vec::new(),
+            cells,
+        };
+        let check = |field: Field, code: u16| {
+            if usize::from(code) < field.cardinality() {
+                Ok(())
+            } else {
+                Err(EngineError::BadCode { field, code })
+            }
+        };
+        for (g, &stride) in group.iter().zip(&strides) {
+            match self.column(g.field) {
+                Column::Single(col) => {
+                    let mut lut = vec![INVALID; 256];
+                    for (pos, &code) in g.values.iter().enumerate() {
+                        check(g.field, code)?;
+                        lut[usize::from(code)] = (pos * stride) as u32;
+                    }
+                    plan.singles.push((col.as_slice(), lut));
+                }
+                Column::Multi(col) => {
+                    let mut bits = [INVALID; 15];
+                    for (pos, &code) in g.values.iter().enumerate() {
+                        check(g.field, code)?;
+                        bits[usize::from(code)] = (pos * stride) as u32;
+                    }
+                    plan.multi_groups.push((col.as_slice(), bits));
+                }
+            }
+        }
+        for f in filters {
+            match self.column(f.field) {
+                Column::Single(col) => {
+                    let mut allowed = [false; 256];
+                    for &code in &f.allowed {
+                        check(f.field, code)?;
+                        allowed[usize::from(code)] = true;
+                    }
+                    // Fold into the grouping table of the same column if there is one.
+                    if let Some((_, lut)) = plan
+                        .singles
+                        .iter_mut()
+                        .find(|(c, _)| std::ptr::eq(*c, col.as_slice()))
+                    {
+                        for (code, v) in lut.iter_mut().enumerate() {
+                            if !allowed[code] {
+                                *v = INVALID;
+                            }
+                        }
+                    } else {
+                        let lut = allowed
+                            .iter()
+                            .map(|&a| if a { 0 } else { INVALID })
+                            .collect();
+                        plan.singles.push((col.as_slice(), lut));
+                    }
+                }
+                Column::Multi(col) => {
+                    let mut mask = 0u16;
+                    for &code in &f.allowed {
+                        check(f.field, code)?;
+                        mask |= 1 << code;
+                    }
+                    plan.multi_filters.push((col.as_slice(), mask));
+                }
+            }
+        }
+        Ok(plan)
+    }
+}
+
+impl Plan<'_> {
+    fn run(&self, start: usize, end: usize, counts: &mut [u64]) {
+        let mut idx = [0u32; BLOCK];
+        let mut lo = start;
+        while lo < end {
+            let hi = (lo + BLOCK).min(end);
+            let idx = &mut idx[..hi - lo];
+            idx.fill(0);
+            for (col, lut) in &self.singles {
+                for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
+                    *slot += lut[usize::from(code)];
+                }
+            }
+            for (col, mask) in &self.multi_filters {
+                for (slot, &v) in idx.iter_mut().zip(&col[lo..hi]) {
+                    if v & KNOWN == 0 || v & mask == 0 {
+                        *slot = INVALID;
+                    }
+                }
+            }
+            if self.multi_groups.is_empty() {
+                for &i in idx.iter() {
+                    if (i as usize) < self.cells {
+                        counts[i as usize] += 1;
+                    }
+                }
+            } else {
+                for (j, &base) in idx.iter().enumerate() {
+                    if (base as usize) < self.cells {
+                        self.expand(lo + j, 0, base, counts);
+                    }
+                }
+            }
+            lo = hi;
+        }
+    }
+
+    /// Adds one case to every cell of its multi-valued values (cartesian product).
+    fn expand(&self, row: usize, depth: usize, base: u32, counts: &mut [u64]) {
+        let Some((col, bits)) = self.multi_groups.get(depth) else {
+            counts[base as usize] += 1;
+            return;
+        };
+        let v = col[row];
+        if v & KNOWN == 0 {
+            return;
+        }
+        let mut rest = v & !KNOWN;
+        while rest != 0 {
+            let bit = rest.trailing_zeros() as usize;
+            rest &= rest - 1;
+            let off = bits[bit];
+            if off != INVALID {
+                self.expand(row, depth + 1, base + off, counts);
+            }
+        }
+    }
+}
+
+/// The current snapshot, swapped atomically when a new data version is loaded.
+/// Readers take an `Arc` and keep using it even if a newer one arrives.
+#[derive(Debug)]
+pub struct SnapshotCell(RwLock<Arc<Snapshot>>);
+
+impl SnapshotCell {
+    pub fn new(s: Snapshot) -> Self {
+        SnapshotCell(RwLock::new(Arc::new(s)))
+    }
+
+    pub fn current(&self) -> Arc<Snapshot> {
+        match self.0.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
+        }
+    }
+
+    pub fn replace(&self, s: Snapshot) {
+        let new = Arc::new(s);
+        match self.0.write() {
+            Ok(mut g) => *g = new,
+            Err(poisoned) => *poisoned.into_inner() = new,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

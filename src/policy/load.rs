@@ -1,0 +1,624 @@
+//! Parsing and validation of policy files. Every error carries the file, the
+//! 1-based line and the dotted path of the offending field.
+
+use super::{Accounting, CostBounds, Dimension, Limits, Output, Policy, Table};
+use crate::domain::case::{YEAR_MAX, YEAR_MIN};
+use crate::domain::{Field, FieldKind, Role};
+use serde::Deserialize;
+use std::collections::{BTreeMap, HashSet};
+use std::path::Path;
+use toml::Spanned;
+
+/// A policy that cannot be used, located as precisely as the file allows.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{file}:{line}: {field}: {message}")]
+pub struct PolicyError {
+    pub file: String,
+    pub line: usize,
+    pub field: String,
+    pub message: String,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    dataset: Spanned<String>,
+    title: String,
+    #[serde(default)]
+    description: String,
+    privacy: RawPrivacy,
+    budgets: BTreeMap<String, Spanned<f64>>,
+    limits: RawLimits,
+    #[serde(default)]
+    output: RawOutput,
+    dimensions: Vec<RawDimension>,
+    #[serde(default)]
+    tables: Vec<RawTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPrivacy {
+    accounting: Spanned<String>,
+    k: Spanned<i64>,
+    max_cases_per_person: Spanned<i64>,
+    default: Spanned<f64>,
+    min: Spanned<f64>,
+    max: Spanned<f64>,
+    grid: Spanned<f64>,
+    confidence: Spanned<f64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLimits {
+    max_dimensions: Spanned<i64>,
+    max_cells: Spanned<i64>,
+    max_body_bytes: Spanned<i64>,
+    requests_per_minute: Spanned<i64>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawOutput {
+    #[serde(default = "yes")]
+    clamp_negative: bool,
+    #[serde(default)]
+    round_to: Option<Spanned<i64>>,
+}
+
+impl Default for RawOutput {
+    fn default() -> Self {
+        RawOutput {
+            clamp_negative: true,
+            round_to: None,
+        }
+    }
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDimension {
+    name: Spanned<String>,
+    #[serde(default)]
+    field: Option<Spanned<String>>,
+    #[serde(default)]
+    description: String,
+    #[serde(default)]
+    values: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    from: Option<Spanned<i64>>,
+    #[serde(default)]
+    to: Option<Spanned<i64>>,
+    #[serde(default)]
+    max_values_per_case: Option<Spanned<i64>>,
+    roles: Spanned<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTable {
+    id: Spanned<String>,
+    title: String,
+    dimensions: Spanned<Vec<String>>,
+    cost: Spanned<f64>,
+}
+
+/// Reads and validates the policy at `path`.
+pub fn load_policy(path: &Path) -> Result<Policy, PolicyError> {
+    let file = path.display().to_string();
+    let src = std::fs::read_to_string(path).map_err(|e| PolicyError {
+        file: file.clone(),
+        line: 0,
+        field: "-".into(),
+        message: format!("cannot read the policy file: {e}"),
+    })?;
+    parse_policy(&file, &src)
+}
+
+/// Validates policy text; `file` is only used in error messages.
+pub fn parse_policy(file: &str, src: &str) -> Result<Policy, PolicyError> {
+    let cx = Cx { file, src };
+    let raw: RawPolicy = toml::from_str(src).map_err(|e| {
+        let line = e.span().map(|s| cx.line(s.start)).unwrap_or(0);
+        PolicyError {
+            file: file.into(),
+            line,
+            field: "-".into(),
+            message: e.message().trim().to_owned(),
+        }
+    })?;
+    cx.validate(raw)
+}
+
+struct Cx<'a> {
+    file: &'a str,
+    src: &'a str,
+}
+
+impl Cx<'_> {
+    fn line(&self, offset: usize) -> usize {
+        let end = offset.min(self.src.len());
+        self.src.as_bytes()[..end]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count()
+            + 1
+    }
+
+    fn err<T>(
+        &self,
+        span: &Spanned<T>,
+        field: impl Into<String>,
+        message: impl Into<String>,
+    ) -> PolicyError {
+        PolicyError {
+            file: self.file.into(),
+            line: self.line(span.span().start),
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    fn micro(&self, v: &Spanned<f64>, field: &str) -> Result<u64, PolicyError> {
+        let x = *v.get_ref();
+        if !x.is_finite() || x < 0.0 {
+            return Err(self.err(v, field, "must be a finite number >= 0"));
+        }
+        decimal_to_micro(x).ok_or_else(|| {
+            self.err(
+                v,
+                field,
+                "must have at most 6 decimal places and be below 1e12",
+            )
+        })
+    }
+
+    fn positive(&self, v: &Spanned<i64>, field: &str, max: i64) -> Result<u64, PolicyError> {
+        let x = *v.get_ref();
+        if x < 1 || x > max {
+            return Err(self.err(v, field, format!("must be between 1 and {max}")));
+        }
+        Ok(x as u64)
+    }
+
+    fn validate(&self, raw: RawPolicy) -> Result<Policy, PolicyError> {
+        let dataset = raw.dataset.get_ref().clone();
+        if dataset.is_empty()
+            || !dataset
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(self.err(
+                &raw.dataset,
+                "dataset",
+                "must be a non-empty identifier of a-z, 0-9 and _",
+            ));
+        }
+        let p = &raw.privacy;
+        let accounting = match p.accounting.get_ref().as_str() {
+            "pure" => Accounting::Pure,
+            "zcdp" => Accounting::Zcdp,
+            _ => {
+                return Err(self.err(
+                    &p.accounting,
+                    "privacy.accounting",
+                    "must be \"pure\" or \"zcdp\"",
+                ));
+            }
+        };
+        let k = self.positive(&p.k, "privacy.k", 1000)?;
+        let max_cases_per_person =
+            self.positive(&p.max_cases_per_person, "privacy.max_cases_per_person", 100)?;
+        let cost = CostBounds {
+            default_micro: self.micro(&p.default, "privacy.default")?,
+            min_micro: self.micro(&p.min, "privacy.min")?,
+            max_micro: self.micro(&p.max, "privacy.max")?,
+            grid_micro: self.micro(&p.grid, "privacy.grid")?,
+        };
+        if cost.min_micro == 0 {
+            return Err(self.err(&p.min, "privacy.min", "must be greater than 0"));
+        }
+        if cost.max_micro < cost.min_micro {
+            return Err(self.err(&p.max, "privacy.max", "must not be below privacy.min"));
+        }
+        if !(cost.min_micro..=cost.max_micro).contains(&cost.default_micro) {
+            return Err(self.err(
+                &p.default,
+                "privacy.default",
+                "must lie between privacy.min and privacy.max",
+            ));
+        }
+        if cost.grid_micro == 0 || cost.grid_micro > cost.max_micro {
+            return Err(self.err(
+                &p.grid,
+                "privacy.grid",
+                "must be greater than 0 and at most privacy.max",
+            ));
+        }
+        let conf = *p.confidence.get_ref();
+        if !(conf > 0.5 && conf < 1.0) {
+            return Err(self.err(
+                &p.confidence,
+                "privacy.confidence",
+                "must be strictly between 0.5 and 1",
+            ));
+        }
+        let default_confidence_micro = self.micro(&p.confidence, "privacy.confidence")?;
+
+        let mut role_budgets_micro = BTreeMap::new();
+        let mut global = None;
+        for (name, v) in &raw.budgets {
+            let field = format!("budgets.{name}");
+            let amount = self.micro(v, &field)?;
+            if name == "global" {
+                global = Some(amount);
+            } else if let Some(role) = Role::parse(name) {
+                role_budgets_micro.insert(role, amount);
+            } else {
+                return Err(self.err(
+                    v,
+                    field,
+                    "unknown budget; use researcher, government, auditor, admin or global",
+                ));
+            }
+        }
+        let global_budget_micro = global.ok_or_else(|| PolicyError {
+            file: self.file.into(),
+            line: self.line(self.src.find("[budgets]").unwrap_or(0)),
+            field: "budgets.global".into(),
+            message: "missing: the global dataset budget is required".into(),
+        })?;
+
+        let l = &raw.limits;
+        let limits = Limits {
+            max_dimensions: self.positive(&l.max_dimensions, "limits.max_dimensions", 8)? as usize,
+            max_cells: self.positive(&l.max_cells, "limits.max_cells", 1_000_000)? as usize,
+            max_body_bytes: self.positive(&l.max_body_bytes, "limits.max_body_bytes", 1 << 20)?
+                as usize,
+            requests_per_minute: self.positive(
+                &l.requests_per_minute,
+                "limits.requests_per_minute",
+                1_000_000,
+            )? as u32,
+        };
+        let output = Output {
+            clamp_negative: raw.output.clamp_negative,
+            round_to: match &raw.output.round_to {
+                Some(r) => self.positive(r, "output.round_to", 1000)?,
+                None => 1,
+            },
+        };
+
+        let mut dimensions = Vec::new();
+        let mut seen = HashSet::new();
+        for (i, d) in raw.dimensions.iter().enumerate() {
+            let dim = self.dimension(i, d)?;
+            if !seen.insert(dim.name.clone()) {
+                return Err(self.err(&d.name, format!("dimensions[{i}].name"), "declared twice"));
+            }
+            dimensions.push(dim);
+        }
+        if dimensions.is_empty() {
+            return Err(PolicyError {
+                file: self.file.into(),
+                line: 0,
+                field: "dimensions".into(),
+                message: "at least one dimension must be declared".into(),
+            });
+        }
+
+        let mut tables = Vec::new();
+        let mut table_ids = HashSet::new();
+        for (i, t) in raw.tables.iter().enumerate() {
+            let id = t.id.get_ref().clone();
+            if id.is_empty()
+                || !id
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+            {
+                return Err(self.err(
+                    &t.id,
+                    format!("tables[{i}].id"),
+                    "must be an identifier of a-z, 0-9 and _",
+                ));
+            }
+            if !table_ids.insert(id.clone()) {
+                return Err(self.err(&t.id, format!("tables[{i}].id"), "declared twice"));
+            }
+            for name in t.dimensions.get_ref() {
+                if !dimensions.iter().any(|d| &d.name == name) {
+                    return Err(self.err(
+                        &t.dimensions,
+                        format!("tables[{i}].dimensions"),
+                        format!(
+                            "unknown dimension \"{name}\"; declared: {}",
+                            names(&dimensions)
+                        ),
+                    ));
+                }
+            }
+            if t.dimensions.get_ref().len() > limits.max_dimensions {
+                return Err(self.err(
+                    &t.dimensions,
+                    format!("tables[{i}].dimensions"),
+                    "more dimensions than limits.max_dimensions",
+                ));
+            }
+            let cost_micro = self.micro(&t.cost, &format!("tables[{i}].cost"))?;
+            if !(cost.min_micro..=cost.max_micro).contains(&cost_micro) {
+                return Err(self.err(
+                    &t.cost,
+                    format!("tables[{i}].cost"),
+                    "must lie between privacy.min and privacy.max",
+                ));
+            }
+            tables.push(Table {
+                id,
+                title: t.title.clone(),
+                dimensions: t.dimensions.get_ref().clone(),
+                cost_micro,
+            });
+        }
+
+        Ok(Policy {
+            dataset,
+            title: raw.title,
+            description: raw.description,
+            accounting,
+            k,
+            max_cases_per_person,
+            cost,
+            default_confidence_micro,
+            role_budgets_micro,
+            global_budget_micro,
+            limits,
+            output,
+            dimensions,
+            tables,
+        })
+    }
+
+    fn dimension(&self, i: usize, d: &RawDimension) -> Result<Dimension, PolicyError> {
+        let at = |f: &str| format!("dimensions[{i}].{f}");
+        let name = d.name.get_ref().clone();
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        {
+            return Err(self.err(
+                &d.name,
+                at("name"),
+                "must be an identifier of a-z, 0-9 and _",
+            ));
+        }
+        let (field_name, span_src) = match &d.field {
+            Some(f) => (f.get_ref().clone(), f.span()),
+            None => (name.clone(), d.name.span()),
+        };
+        let field = Field::parse(&field_name).ok_or_else(|| PolicyError {
+            file: self.file.into(),
+            line: self.line(span_src.start),
+            field: if d.field.is_some() {
+                at("field")
+            } else {
+                at("name")
+            },
+            message: format!(
+                "unknown dimension \"{field_name}\"; known fields: {}",
+                Field::CODES.join(", ")
+            ),
+        })?;
+        let values: Vec<u16> = if field == Field::RegistrationYear {
+            if d.values.is_some() {
+                return Err(self.err(
+                    &d.name,
+                    at("values"),
+                    "registration_year takes from/to, not values",
+                ));
+            }
+            let (Some(from), Some(to)) = (&d.from, &d.to) else {
+                return Err(self.err(
+                    &d.name,
+                    at("from"),
+                    "registration_year needs both from and to",
+                ));
+            };
+            let (f, t) = (*from.get_ref(), *to.get_ref());
+            let range = i64::from(YEAR_MIN)..=i64::from(YEAR_MAX);
+            if !range.contains(&f) {
+                return Err(self.err(
+                    from,
+                    at("from"),
+                    format!("must be a year between {YEAR_MIN} and {YEAR_MAX}"),
+                ));
+            }
+            if !range.contains(&t) || t < f {
+                return Err(self.err(
+                    to,
+                    at("to"),
+                    format!("must be a year between from and {YEAR_MAX}"),
+                ));
+            }
+            (f..=t).map(|y| (y - i64::from(YEAR_MIN)) as u16).collect()
+        } else {
+            if d.from.is_some() || d.to.is_some() {
+                return Err(self.err(
+                    &d.name,
+                    at("from"),
+                    "from/to apply to registration_year only",
+                ));
+            }
+            match &d.values {
+                None => (0..field.cardinality() as u16).collect(),
+                Some(vs) => {
+                    let mut out = Vec::new();
+                    for v in vs.get_ref() {
+                        let idx = field.parse_value(v).ok_or_else(|| {
+                            self.err(
+                                vs,
+                                at("values"),
+                                format!("\"{v}\" is not a value of {field}"),
+                            )
+                        })?;
+                        if out.contains(&(idx as u16)) {
+                            return Err(self.err(
+                                vs,
+                                at("values"),
+                                format!("\"{v}\" listed twice"),
+                            ));
+                        }
+                        out.push(idx as u16);
+                    }
+                    if out.is_empty() {
+                        return Err(self.err(vs, at("values"), "must not be empty"));
+                    }
+                    out
+                }
+            }
+        };
+        let max_values_per_case = match (field.kind(), &d.max_values_per_case) {
+            (FieldKind::Single, None) => 1,
+            (FieldKind::Single, Some(m)) => {
+                return Err(self.err(
+                    m,
+                    at("max_values_per_case"),
+                    "applies to multi-valued dimensions only",
+                ));
+            }
+            (FieldKind::Multi, None) => {
+                return Err(self.err(
+                    &d.name,
+                    at("max_values_per_case"),
+                    "required for a multi-valued dimension",
+                ));
+            }
+            (FieldKind::Multi, Some(m)) => {
+                self.positive(m, &at("max_values_per_case"), field.cardinality() as i64)?
+            }
+        };
+        let mut roles = Vec::new();
+        for r in d.roles.get_ref() {
+            let role = Role::parse(r).ok_or_else(|| {
+                self.err(
+                    &d.roles,
+                    at("roles"),
+                    format!("unknown role \"{r}\"; use researcher or government"),
+                )
+            })?;
+            if !role.may_count() {
+                return Err(self.err(
+                    &d.roles,
+                    at("roles"),
+                    format!("role {role} never receives counts"),
+                ));
+            }
+            roles.push(role);
+        }
+        Ok(Dimension {
+            name,
+            field,
+            description: d.description.clone(),
+            values,
+            max_values_per_case,
+            roles,
+        })
+    }
+}
+
+fn names(dims: &[Dimension]) -> String {
+    dims.iter()
+        .map(|d| d.name.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Exact conversion of a policy decimal to micro-units, through its shortest
+/// decimal representation (so 0.1 is exactly 100000, not 100000.0000000000055).
+pub(crate) fn decimal_to_micro(x: f64) -> Option<u64> {
+    if !x.is_finite() || !(0.0..1e12).contains(&x) {
+        return None;
+    }
+    let s = format!("{x}");
+    let (int, frac) = s.split_once('.').unwrap_or((&s, ""));
+    if frac.len() > 6 || s.contains('e') {
+        return None;
+    }
+    let int: u64 = int.parse().ok()?;
+    let mut frac = frac.to_owned();
+    while frac.len() < 6 {
+        frac.push('0');
+    }
+    let frac: u64 = frac.parse().ok()?;
+    int.checked_mul(1_000_000)?.checked_add(frac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = include_str!("../../policy/default.toml");
+
+    #[test]
+    fn the_shipped_policy_is_valid() {
+        let p = parse_policy("default.toml", GOOD).expect("default policy");
+        assert_eq!(p.dataset, "ctm");
+        assert!(p.dimensions.len() >= 10);
+        assert!(p.k >= 1);
+    }
+
+    fn err_of(src: &str) -> PolicyError {
+        match parse_policy("p.toml", src) {
+            Ok(_) => panic!("policy should be refused"),
+            Err(e) => e,
+        }
+    }
+
+    #[test]
+    fn an_unknown_dimension_is_named_with_its_line() {
+        let src = GOOD.replacen("name = \"gender\"", "name = \"sexx\"", 1);
+        let line = src
+            .lines()
+            .position(|l| l.contains("\"sexx\""))
+            .unwrap_or(0)
+            + 1;
+        let e = err_of(&src);
+        assert_eq!(e.line, line);
+        assert!(e.field.ends_with(".name"), "{e}");
+        assert!(e.message.contains("sexx"), "{e}");
+        assert!(
+            e.to_string()
+                .starts_with(&format!("p.toml:{line}: dimensions[")),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn a_negative_budget_is_refused() {
+        let src = GOOD.replacen("researcher = ", "researcher = -", 1);
+        let e = err_of(&src);
+        assert_eq!(e.field, "budgets.researcher");
+        assert!(e.line > 0);
+    }
+
+    #[test]
+    fn unknown_keys_and_syntax_errors_name_a_line() {
+        let e = err_of(&GOOD.replacen("[limits]", "[limits]\nmax_rows = 3", 1));
+        assert!(e.line > 0 && e.message.contains("max_rows"), "{e}");
+        let e = err_of("dataset = \"x\"\ntitle = ");
+        assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn decimals_convert_exactly() {
+        assert_eq!(decimal_to_micro(0.1), Some(100_000));
+        assert_eq!(decimal_to_micro(2.0), Some(2_000_000));
+        assert_eq!(decimal_to_micro(0.000001), Some(1));
+        assert_eq!(decimal_to_micro(0.0000001), None);
+    }
+}

@@ -1,0 +1,142 @@
+//! The dataset policy (DESIGN.md section 6): what may be asked, by whom, at what
+//! privacy cost. Loaded once at start-up from a TOML file and validated
+//! completely; an invalid policy stops the service with an error that names the
+//! file, the line and the field.
+
+mod load;
+
+pub use load::{PolicyError, load_policy, parse_policy};
+
+use crate::domain::{Field, Role};
+use std::collections::BTreeMap;
+
+/// How privacy loss is measured and which noise goes with it.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Accounting {
+    /// Pure ε-DP with discrete Laplace noise; budgets in ε.
+    Pure,
+    /// Zero-concentrated DP with discrete Gaussian noise; budgets in ρ.
+    Zcdp,
+}
+
+/// A validated policy for one dataset. Amounts are micro-units of ε (pure) or ρ (zCDP).
+#[derive(Debug, Clone)]
+pub struct Policy {
+    pub dataset: String,
+    pub title: String,
+    pub description: String,
+    pub accounting: Accounting,
+    /// Noisy counts below k are suppressed.
+    pub k: u64,
+    pub max_cases_per_person: u64,
+    pub cost: CostBounds,
+    pub default_confidence_micro: u64,
+    pub role_budgets_micro: BTreeMap<Role, u64>,
+    pub global_budget_micro: u64,
+    pub limits: Limits,
+    pub output: Output,
+    pub dimensions: Vec<Dimension>,
+    pub tables: Vec<Table>,
+}
+
+/// Bounds on the privacy cost of one query, in micro-units.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CostBounds {
+    pub default_micro: u64,
+    pub min_micro: u64,
+    pub max_micro: u64,
+    /// Accuracy-driven queries choose the smallest multiple of this step that meets the margin.
+    pub grid_micro: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    pub max_dimensions: usize,
+    pub max_cells: usize,
+    pub max_body_bytes: usize,
+    pub requests_per_minute: u32,
+}
+
+/// Post-processing applied to noisy values only.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Output {
+    pub clamp_negative: bool,
+    /// Round released counts to a multiple of this base (1 = no rounding).
+    pub round_to: u64,
+}
+
+/// A dimension consumers may group or filter by, with its public value domain.
+#[derive(Debug, Clone)]
+pub struct Dimension {
+    pub name: String,
+    pub field: Field,
+    pub description: String,
+    /// Field code indices of the declared domain, in canonical order.
+    pub values: Vec<u16>,
+    /// For multi-valued groups, the most values one case may contribute (1 for single-valued).
+    pub max_values_per_case: u64,
+    pub roles: Vec<Role>,
+}
+
+impl Dimension {
+    pub fn value_code(&self, pos: usize) -> Option<String> {
+        self.values
+            .get(pos)
+            .and_then(|&i| self.field.value_code(usize::from(i)))
+    }
+
+    pub fn value_codes(&self) -> Vec<String> {
+        (0..self.values.len())
+            .filter_map(|p| self.value_code(p))
+            .collect()
+    }
+
+    /// Position in the declared domain of a value code, if declared.
+    pub fn position_of(&self, code: &str) -> Option<usize> {
+        let idx = self.field.parse_value(code)?;
+        self.values.iter().position(|&v| usize::from(v) == idx)
+    }
+
+    pub fn allows(&self, role: Role) -> bool {
+        self.roles.contains(&role)
+    }
+}
+
+/// A national figure table (issue: government partners).
+#[derive(Debug, Clone)]
+pub struct Table {
+    pub id: String,
+    pub title: String,
+    pub dimensions: Vec<String>,
+    pub cost_micro: u64,
+}
+
+impl Policy {
+    pub fn dimension(&self, name: &str) -> Option<&Dimension> {
+        self.dimensions.iter().find(|d| d.name == name)
+    }
+
+    pub fn dimension_names(&self) -> Vec<&str> {
+        self.dimensions.iter().map(|d| d.name.as_str()).collect()
+    }
+
+    pub fn table(&self, id: &str) -> Option<&Table> {
+        self.tables.iter().find(|t| t.id == id)
+    }
+
+    /// The lifetime budget a new consumer of this role starts with.
+    pub fn role_budget_micro(&self, role: Role) -> u64 {
+        self.role_budgets_micro.get(&role).copied().unwrap_or(0)
+    }
+
+    /// Name of the unit budgets are kept in.
+    pub fn budget_unit(&self) -> &'static str {
+        match self.accounting {
+            Accounting::Pure => "epsilon",
+            Accounting::Zcdp => "rho",
+        }
+    }
+}

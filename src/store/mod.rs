@@ -1,0 +1,146 @@
+//! The case store and everything persisted: SQLite (embedded default) or
+//! PostgreSQL, chosen by the database URL.
+//!
+//! Only this module (with `budget` and `audit`, which use its pools) speaks SQL.
+//! Both backends run the same statements: SQL here uses `$N` placeholders,
+//! which sqlx accepts on SQLite too, and the [`with_pool!`] macro expands one
+//! body per backend so a query is written once.
+
+pub mod cases;
+
+use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{PgPool, SqlitePool};
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Errors of the storage layer. Messages never contain case data.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("invalid database URL: {0}")]
+    InvalidUrl(String),
+    #[error("cannot reach the database: {0}")]
+    Unreachable(String),
+    #[error("database migration failed: {0}")]
+    Migration(String),
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// Which database holds the cases, budgets and ledger.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A connection pool to one of the two backends.
+#[derive(Clone, Debug)]
+pub enum Store {
+    Sqlite(SqlitePool),
+    Postgres(PgPool),
+}
+
+/// Runs the same body against whichever pool the store holds.
+#[macro_export]
+macro_rules! with_pool {
+    ($store:expr, $pool:ident => $body:expr) => {
+        match $store {
+            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Postgres($pool) => $body,
+        }
+    };
+}
+pub use with_pool;
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
+
+impl Store {
+    /// Connects to `url`: `postgres://...` selects PostgreSQL, `sqlite:...` SQLite
+    /// (the file and its directory are created if missing).
+    pub async fn connect(url: &str) -> Result<Store, StoreError> {
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            let opts = PgConnectOptions::from_str(url)
+                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+            let pool = PgPoolOptions::new()
+                .max_connections(16)
+                .acquire_timeout(Duration::from_secs(10))
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+            Ok(Store::Postgres(pool))
+        } else if url.starts_with("sqlite:") {
+            let opts = SqliteConnectOptions::from_str(url)
+                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+            if let Some(parent) = Path::new(opts.get_filename()).parent()
+                && !parent.as_os_str().is_empty()
+            {
+                std::fs::create_dir_all(parent).map_err(|e| {
+                    StoreError::Unreachable(format!("cannot create {}: {e}", parent.display()))
+                })?;
+            }
+            // WAL lets readers run beside the single writer; FULL sync makes a
+            // committed budget debit survive power loss; the busy timeout makes
+            // concurrent BEGIN IMMEDIATE wait for the write lock instead of failing.
+            let opts = opts
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full)
+                .foreign_keys(true)
+                .busy_timeout(Duration::from_secs(30));
+            let pool = SqlitePoolOptions::new()
+                .max_connections(8)
+                .acquire_timeout(Duration::from_secs(30))
+                .connect_with(opts)
+                .await
+                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+            Ok(Store::Sqlite(pool))
+        } else {
+            Err(StoreError::InvalidUrl(
+                "expected a URL starting with sqlite: or postgres://".into(),
+            ))
+        }
+    }
+
+    pub fn backend(&self) -> Backend {
+        match self {
+            Store::Sqlite(_) => Backend::Sqlite,
+            Store::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Applies the pending migrations of this backend.
+    pub async fn migrate(&self) -> Result<(), StoreError> {
+        let res = match self {
+            Store::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
+            Store::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
+        };
+        res.map_err(|e| StoreError::Migration(e.to_string()))
+    }
+
+    /// The current data version (0 for a store that never received data).
+    pub async fn data_version(&self) -> Result<i64, StoreError> {
+        let v: i64 = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT data_version FROM store_meta WHERE id = 1")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(v)
+    }
+
+    pub async fn close(&self) {
+        with_pool!(self, p => p.close().await)
+    }
+}
+
+/// Current UTC time as RFC 3339 with microseconds, the timestamp format of every table.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}
