@@ -6,11 +6,21 @@
 //! - [`policy`]: the dataset policy file, loaded and validated at start-up.
 //! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
 
+pub mod api;
+pub mod audit;
+pub mod auth;
+pub mod budget;
 pub mod domain;
 pub mod engine;
+pub mod error;
 pub mod import;
 pub mod policy;
 pub mod privacy;
+pub mod query;
+pub mod rate;
+pub mod release;
 pub mod settings;
+pub mod startup;
 pub mod store;
 pub mod synth;
+pub mod telemetry;

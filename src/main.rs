@@ -3,8 +3,11 @@
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
+use ctm_stats::auth::Minter;
+use ctm_stats::domain::{Country, Role};
 use ctm_stats::policy::load_policy;
 use ctm_stats::settings::{LogFormat, Settings};
+use ctm_stats::startup::Application;
 use ctm_stats::store::Store;
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -47,6 +50,23 @@ enum Command {
     },
     /// Import cases from a CSV file (layout in README.md); all rows or none.
     Import { file: PathBuf },
+    /// Sign an API token with the configured key (development and operators).
+    Token {
+        /// researcher | government | auditor | admin
+        #[arg(long)]
+        role: String,
+        /// The consumer id (JWT `sub`): the key of the consumer's budget.
+        #[arg(long)]
+        sub: String,
+        /// ISO alpha-3 country of a government token.
+        #[arg(long)]
+        country: Option<String>,
+        /// Lifetime of the token in hours.
+        #[arg(long, default_value_t = 24)]
+        hours: u64,
+    },
+    /// Print the OpenAPI document generated from the code.
+    Openapi,
 }
 
 /// Exit code for an invalid policy or configuration.
@@ -88,9 +108,36 @@ async fn open_store(settings: &Settings) -> anyhow::Result<Store> {
 
 async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
     match command {
-        Command::Serve { demo, log_format } => {
-            let _ = (demo, log_format);
-            anyhow::bail!("serve is not built yet")
+        Command::Serve { demo, log_format } => serve(settings, demo, log_format).await,
+        Command::Token {
+            role,
+            sub,
+            country,
+            hours,
+        } => {
+            let role = Role::parse(&role).ok_or_else(|| {
+                anyhow::anyhow!("--role must be researcher, government, auditor or admin")
+            })?;
+            if role == Role::Government
+                && country
+                    .as_deref()
+                    .and_then(Country::parse_alpha3)
+                    .is_none_or(|c| c.is_unknown())
+            {
+                anyhow::bail!(
+                    "a government token needs --country with an ISO alpha-3 code, e.g. UKR"
+                );
+            }
+            let minter = Minter::from_settings(&settings)?;
+            println!(
+                "{}",
+                minter.mint(&sub, role, country.as_deref(), hours * 3600)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Openapi => {
+            println!("{}", ctm_stats::api::openapi_json());
+            Ok(ExitCode::SUCCESS)
         }
         Command::Migrate => {
             let store = open_store(&settings).await?;
@@ -197,10 +244,59 @@ fn progress_bar(len: u64, what: &'static str) -> indicatif::ProgressBar {
     bar
 }
 
-#[allow(dead_code)]
-fn policy_check(settings: &Settings) -> Result<(), ExitCode> {
-    load_policy(&settings.policy_file).map(|_| ()).map_err(|e| {
-        eprintln!("error: invalid policy: {e}");
-        ExitCode::from(EXIT_CONFIG)
-    })
+async fn serve(
+    mut settings: Settings,
+    demo: bool,
+    log_format: Option<LogFormat>,
+) -> anyhow::Result<ExitCode> {
+    if let Some(f) = log_format {
+        settings.log_format = f;
+    }
+    ctm_stats::telemetry::init(settings.log_format);
+    let policy = match load_policy(&settings.policy_file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: invalid policy: {e}");
+            return Ok(ExitCode::from(EXIT_CONFIG));
+        }
+    };
+    let store = open_store(&settings).await?;
+    if demo && store.is_empty().await? {
+        let n = settings.demo_cases;
+        tracing::info!(
+            cases = n,
+            "empty store: generating the synthetic demo data set"
+        );
+        let mut all = Vec::with_capacity(n);
+        ctm_stats::synth::generate(n, 1, Default::default(), |c| all.push(c));
+        store.add_cases(&all, false, |_| {}).await?;
+    }
+    let app = Application::build_with_store(settings.clone(), policy, store).await?;
+    let base = format!("http://{}", settings.bind.replace("0.0.0.0", "127.0.0.1"));
+    tracing::info!(port = app.port(), backend = ?app.state.store.backend(), "listening");
+    if demo {
+        print_demo_tokens(&settings, &base)?;
+    }
+    app.run_until_stopped().await?;
+    tracing::info!("stopped");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints one ready-to-paste token per role (demo only; 24 hours each).
+fn print_demo_tokens(settings: &Settings, base: &str) -> anyhow::Result<()> {
+    let minter = Minter::from_settings(settings)?;
+    println!("\nDemo tokens (valid 24 h) for {base}:");
+    for (role, sub, country) in [
+        (Role::Researcher, "demo-researcher", None),
+        (Role::Government, "demo-government-usa", Some("USA")),
+        (Role::Auditor, "demo-auditor", None),
+        (Role::Admin, "demo-admin", None),
+    ] {
+        let token = minter.mint(sub, role, country, 24 * 3600)?;
+        println!("export {}_TOKEN={token}", role.code().to_ascii_uppercase());
+    }
+    println!(
+        "\ntry: curl -s {base}/v1/counts -H \"Authorization: Bearer $RESEARCHER_TOKEN\" -H 'Content-Type: application/json' -d '{{\"dimensions\":[\"gender\"],\"epsilon\":0.5}}'\n"
+    );
+    Ok(())
 }

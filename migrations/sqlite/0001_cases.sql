@@ -17,21 +17,22 @@ CREATE TABLE cases (
     traffick_months TEXT NOT NULL CHECK (traffick_months IN ('0-12', '13-24', '25+', 'unknown')),
     type_of_exploitation INTEGER NOT NULL CHECK (type_of_exploitation BETWEEN 0 AND 127),
     type_of_exploitation_known INTEGER NOT NULL CHECK (type_of_exploitation_known IN (0, 1)),
-    CHECK (type_of_exploitation_known = 1 OR type_of_exploitation = 0),
     type_of_labour INTEGER NOT NULL CHECK (type_of_labour BETWEEN 0 AND 255),
     type_of_labour_known INTEGER NOT NULL CHECK (type_of_labour_known IN (0, 1)),
-    CHECK (type_of_labour_known = 1 OR type_of_labour = 0),
     means_of_control INTEGER NOT NULL CHECK (means_of_control BETWEEN 0 AND 8191),
     means_of_control_known INTEGER NOT NULL CHECK (means_of_control_known IN (0, 1)),
-    CHECK (means_of_control_known = 1 OR means_of_control = 0),
     recruiter_relation INTEGER NOT NULL CHECK (recruiter_relation BETWEEN 0 AND 15),
     recruiter_relation_known INTEGER NOT NULL CHECK (recruiter_relation_known IN (0, 1)),
-    CHECK (recruiter_relation_known = 1 OR recruiter_relation = 0),
     assistance_received INTEGER NOT NULL CHECK (assistance_received BETWEEN 0 AND 255),
     assistance_received_known INTEGER NOT NULL CHECK (assistance_received_known IN (0, 1)),
-    CHECK (assistance_received_known = 1 OR assistance_received = 0),
     -- data version of the import or generation that added the case
-    added_in_version BIGINT NOT NULL
+    added_in_version BIGINT NOT NULL,
+    -- an unknown group has no values
+    CHECK (type_of_exploitation_known = 1 OR type_of_exploitation = 0),
+    CHECK (type_of_labour_known = 1 OR type_of_labour = 0),
+    CHECK (means_of_control_known = 1 OR means_of_control = 0),
+    CHECK (recruiter_relation_known = 1 OR recruiter_relation = 0),
+    CHECK (assistance_received_known = 1 OR assistance_received = 0)
 );
 
 -- Contribution bounding reads cases person by person, earliest first.

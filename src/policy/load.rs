@@ -298,6 +298,19 @@ impl Cx<'_> {
         let mut seen = HashSet::new();
         for (i, d) in raw.dimensions.iter().enumerate() {
             let dim = self.dimension(i, d)?;
+            if let Some(other) = dimensions
+                .iter()
+                .find(|o: &&Dimension| o.field == dim.field)
+            {
+                return Err(self.err(
+                    &d.name,
+                    format!("dimensions[{i}]"),
+                    format!(
+                        "reads the same field as dimension \"{}\"; declare each field once",
+                        other.name
+                    ),
+                ));
+            }
             if !seen.insert(dim.name.clone()) {
                 return Err(self.err(&d.name, format!("dimensions[{i}].name"), "declared twice"));
             }

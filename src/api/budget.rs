@@ -1,0 +1,59 @@
+//! `GET /v1/budget`: the caller's own budget and a summary of its history.
+
+use crate::auth::AnyConsumer;
+use crate::error::{ApiError, Problem};
+use crate::startup::AppState;
+use actix_web::{HttpResponse, web};
+use serde::Serialize;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct BudgetSummary {
+    pub dataset: String,
+    pub consumer: String,
+    pub role: crate::domain::Role,
+    /// `epsilon` or `rho`.
+    pub unit: &'static str,
+    pub limit: f64,
+    pub spent: f64,
+    pub remaining: f64,
+    /// Ledger entries about you, by event: charge, replay, refusal, budget_change.
+    pub history: serde_json::Map<String, serde_json::Value>,
+    pub last_activity: Option<String>,
+}
+
+/// Your lifetime budget, what you spent, and how many releases, repeats and refusals you had.
+#[utoipa::path(get, path = "/v1/budget", tag = "counts", responses(
+    (status = 200, description = "Your budget", body = BudgetSummary),
+    (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+), security(("bearer" = [])))]
+pub async fn get_budget(
+    state: web::Data<AppState>,
+    AnyConsumer(consumer): AnyConsumer,
+) -> Result<HttpResponse, ApiError> {
+    let p = &state.policy;
+    let b = state
+        .store
+        .consumer_budget(&p.dataset, &consumer.id)
+        .await?;
+    let (limit, spent) = b.map_or((p.role_budget_micro(consumer.role), 0), |b| {
+        (b.limit_micro, b.spent_micro)
+    });
+    let (history, last) = state
+        .store
+        .consumer_history(&p.dataset, &consumer.id)
+        .await?;
+    Ok(HttpResponse::Ok().json(BudgetSummary {
+        dataset: p.dataset.clone(),
+        consumer: consumer.id.clone(),
+        role: consumer.role,
+        unit: p.budget_unit(),
+        limit: limit as f64 / 1e6,
+        spent: spent as f64 / 1e6,
+        remaining: limit.saturating_sub(spent) as f64 / 1e6,
+        history: history
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::json!(v)))
+            .collect(),
+        last_activity: last,
+    }))
+}

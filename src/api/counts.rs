@@ -1,0 +1,132 @@
+//! `POST /v1/counts` and `POST /v1/counts/estimate`. The handlers only adapt
+//! HTTP to [`crate::release`], where the pipeline lives.
+
+use crate::auth::Counter;
+use crate::error::{ApiError, Problem};
+use crate::query::CountRequest;
+use crate::release::{self, CountResponse, EstimateResponse, Format};
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+
+/// Chooses JSON or CSV from `?format=` or the `Accept` header.
+pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
+    let query = req.query_string();
+    for pair in query.split('&') {
+        match pair {
+            "format=json" => return Ok(Format::Json),
+            "format=csv" => return Ok(Format::Csv),
+            p if p.starts_with("format=") => return Err(ApiError::NotAcceptable),
+            _ => {}
+        }
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("*/*");
+    let wants = |t: &str| {
+        accept
+            .split(',')
+            .any(|part| part.trim().split(';').next().map(str::trim) == Some(t))
+    };
+    if wants("text/csv") {
+        Ok(Format::Csv)
+    } else if wants("application/json")
+        || wants("*/*")
+        || wants("application/*")
+        || accept.trim().is_empty()
+    {
+        Ok(Format::Json)
+    } else {
+        Err(ApiError::NotAcceptable)
+    }
+}
+
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let ct = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let mime = ct.split(';').next().unwrap_or("").trim();
+    if mime.eq_ignore_ascii_case("application/json") {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+    match req.headers().get("Idempotency-Key") {
+        None => Ok(None),
+        Some(v) => {
+            let s = v
+                .to_str()
+                .map_err(|_| ApiError::InvalidIdempotencyKey)?
+                .trim();
+            if s.is_empty() || s.len() > 128 || !s.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(ApiError::InvalidIdempotencyKey);
+            }
+            Ok(Some(s.to_owned()))
+        }
+    }
+}
+
+/// Grouped noisy counts, charged to your budget before they are sent.
+///
+/// Every cell of the declared domain of the requested dimensions is returned,
+/// zeros included, each with its margin of error; cells whose noisy count is
+/// below k are suppressed. A repeat of the same query on the same data version
+/// returns the identical answer and costs you nothing if you already paid.
+#[utoipa::path(post, path = "/v1/counts", tag = "counts", request_body = CountRequest,
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: a retry replays the stored response byte for byte")),
+    responses(
+        (status = 200, description = "Noisy counts (JSON, or CSV with Accept: text/csv)", body = CountResponse, content_type = "application/json"),
+        (status = 400, description = "Malformed body or unknown field", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "request.too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "query.* validation errors, idempotency.key_reused", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn post_counts(
+    state: web::Data<AppState>,
+    Counter(consumer): Counter,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
+    let body = super::read_body(payload, state.policy.limits.max_body_bytes).await?;
+    let format = negotiate(&req)?;
+    let key = idempotency_key(&req)?;
+    let out = release::release_counts(&state, &consumer, &body, key.as_deref(), format).await?;
+    let mut res = HttpResponse::Ok();
+    res.content_type(out.content_type);
+    if out.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    Ok(res.body(out.body))
+}
+
+/// What a count query would cost and how accurate it would be; charges nothing and reads no case.
+#[utoipa::path(post, path = "/v1/counts/estimate", tag = "counts", request_body = CountRequest,
+    responses(
+        (status = 200, description = "Cost, margin of error and affordability", body = EstimateResponse),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "query.* validation errors", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn post_estimate(
+    state: web::Data<AppState>,
+    Counter(consumer): Counter,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    require_json(&req)?;
+    let body = super::read_body(payload, state.policy.limits.max_body_bytes).await?;
+    let est = release::estimate(&state, &consumer, &body).await?;
+    Ok(HttpResponse::Ok().json(est))
+}

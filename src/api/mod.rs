@@ -1,0 +1,113 @@
+//! The route tree, in one place, and the OpenAPI document generated from it.
+
+pub mod budget;
+pub mod catalog;
+pub mod counts;
+pub mod health;
+
+use crate::error::ApiError;
+use crate::startup::AppState;
+use actix_web::{HttpRequest, HttpResponse, web};
+use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::{Modify, OpenApi};
+use utoipa_swagger_ui::SwaggerUi;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "CTM privacy-preserving statistics API",
+        description = "Noisy, k-suppressed aggregate counts over counter-trafficking case records, charged to per-consumer differential-privacy budgets. Errors are RFC 9457 problem+json with a stable `code`.",
+        license(name = "Apache-2.0")
+    ),
+    paths(
+        health::health,
+        catalog::catalog,
+        counts::post_counts,
+        counts::post_estimate,
+        budget::get_budget,
+    ),
+    components(schemas(crate::error::Problem)),
+    modifiers(&BearerAuth),
+    tags(
+        (name = "public", description = "No token needed"),
+        (name = "counts", description = "Researchers and governments"),
+    )
+)]
+pub struct ApiDoc;
+
+struct BearerAuth;
+
+impl Modify for BearerAuth {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        let components = openapi.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .bearer_format("JWT")
+                    .build(),
+            ),
+        );
+    }
+}
+
+/// The OpenAPI document as pretty JSON (what `openapi/openapi.json` holds).
+pub fn openapi_json() -> String {
+    ApiDoc::openapi().to_pretty_json().unwrap_or_default()
+}
+
+/// Registers every route.
+pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
+    cfg.app_data(state.clone())
+        .route("/health", web::get().to(health::health))
+        .route(
+            "/openapi.json",
+            web::get().to(|| async {
+                HttpResponse::Ok()
+                    .content_type("application/json")
+                    .body(openapi_json())
+            }),
+        )
+        .service(SwaggerUi::new("/docs/{_:.*}").url("/docs/openapi.json", ApiDoc::openapi()))
+        .route(
+            "/docs",
+            web::get().to(|| async {
+                HttpResponse::PermanentRedirect()
+                    .insert_header(("Location", "/docs/"))
+                    .finish()
+            }),
+        )
+        .service(
+            web::scope("/v1")
+                .route("/catalog", web::get().to(catalog::catalog))
+                .route("/counts", web::post().to(counts::post_counts))
+                .route("/counts/estimate", web::post().to(counts::post_estimate))
+                .route("/budget", web::get().to(budget::get_budget)),
+        )
+        .default_service(web::to(not_found));
+}
+
+async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    Err(ApiError::NotFound(format!(
+        "no resource at {} {}",
+        req.method(),
+        req.path()
+    )))
+}
+
+/// Reads a request body up to `max` bytes; larger bodies are refused with
+/// `request.too_large` before they are buffered.
+pub async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::Bytes, ApiError> {
+    use futures_util::StreamExt;
+    let mut buf = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk
+            .map_err(|_| ApiError::InvalidBody("the request body could not be read".into()))?;
+        if buf.len() + chunk.len() > max {
+            return Err(ApiError::TooLarge { max });
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}

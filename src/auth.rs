@@ -1,0 +1,318 @@
+//! Bearer-token authentication. Tokens are JWTs with a pinned algorithm
+//! (HS256 shared secret for development; EdDSA or ES256 public keys selected by
+//! `kid` for deployments), required `exp`, `nbf`, `iss`, `aud` and `sub`, a
+//! `role` claim and, for governments, an ISO alpha-3 `country` claim.
+//!
+//! The extractors at the bottom make a handler's signature its access rule:
+//! a handler taking [`Counter`] can only be reached by researchers and governments.
+
+use crate::domain::{Country, Role};
+use crate::error::ApiError;
+use crate::settings::{JwtAlgorithm, Settings, SettingsError, load_or_create_secret};
+use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
+use std::future::{Ready, ready};
+
+/// The claims of an API token.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Claims {
+    pub sub: String,
+    pub role: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub country: Option<String>,
+    pub iss: String,
+    pub aud: String,
+    pub exp: u64,
+    pub nbf: u64,
+    pub iat: u64,
+}
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    /// The token's `sub`: the key of the consumer's budget.
+    pub id: String,
+    pub role: Role,
+    /// Set for (and only for) government callers.
+    pub country: Option<Country>,
+}
+
+enum Keys {
+    Secret(DecodingKey),
+    ByKid(HashMap<String, DecodingKey>),
+}
+
+/// Verifies bearer tokens against the configured keys.
+pub struct Verifier {
+    keys: Keys,
+    validation: Validation,
+}
+
+fn algorithm(a: JwtAlgorithm) -> Algorithm {
+    match a {
+        JwtAlgorithm::HS256 => Algorithm::HS256,
+        JwtAlgorithm::EdDSA => Algorithm::EdDSA,
+        JwtAlgorithm::ES256 => Algorithm::ES256,
+    }
+}
+
+impl Verifier {
+    pub fn from_settings(s: &Settings) -> Result<Verifier, SettingsError> {
+        let alg = algorithm(s.jwt_algorithm);
+        let keys = match s.jwt_algorithm {
+            JwtAlgorithm::HS256 => {
+                let secret = load_or_create_secret(&s.jwt_secret_file, 32)?;
+                Keys::Secret(
+                    DecodingKey::from_secret(&secret)
+                        .map_err(|e| SettingsError(format!("JWT secret: {e}")))?,
+                )
+            }
+            JwtAlgorithm::EdDSA | JwtAlgorithm::ES256 => {
+                let dir = &s.jwt_public_keys_dir;
+                let entries = std::fs::read_dir(dir).map_err(|e| {
+                    SettingsError(format!("JWT_PUBLIC_KEYS_DIR {}: {e}", dir.display()))
+                })?;
+                let mut map = HashMap::new();
+                for entry in entries.flatten() {
+                    let path = entry.path();
+                    if path.extension().and_then(|e| e.to_str()) != Some("pem") {
+                        continue;
+                    }
+                    let Some(kid) = path.file_stem().and_then(|s| s.to_str()).map(String::from)
+                    else {
+                        continue;
+                    };
+                    let pem = std::fs::read(&path)
+                        .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+                    let key = if alg == Algorithm::EdDSA {
+                        DecodingKey::from_ed_pem(&pem)
+                    } else {
+                        DecodingKey::from_ec_pem(&pem)
+                    }
+                    .map_err(|e| {
+                        SettingsError(format!("{}: not a {alg:?} public key: {e}", path.display()))
+                    })?;
+                    map.insert(kid, key);
+                }
+                if map.is_empty() {
+                    return Err(SettingsError(format!(
+                        "no <kid>.pem public keys in {}",
+                        dir.display()
+                    )));
+                }
+                Keys::ByKid(map)
+            }
+        };
+        let mut validation = Validation::new(alg);
+        validation.set_issuer(&[&s.jwt_issuer]);
+        validation.set_audience(&[&s.jwt_audience]);
+        validation.set_required_spec_claims(&["exp", "nbf", "iss", "aud", "sub"]);
+        validation.validate_nbf = true;
+        validation.validate_exp = true;
+        validation.leeway = s.jwt_leeway_secs;
+        Ok(Verifier { keys, validation })
+    }
+
+    /// Checks a token and returns who it names.
+    pub fn verify(&self, token: &str) -> Result<Consumer, ApiError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| {
+            ApiError::InvalidToken("malformed token or unsupported algorithm".into())
+        })?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(ApiError::InvalidToken("algorithm not accepted".into()));
+        }
+        let key = match &self.keys {
+            Keys::Secret(k) => k,
+            Keys::ByKid(map) => header
+                .kid
+                .as_deref()
+                .and_then(|kid| map.get(kid))
+                .ok_or_else(|| ApiError::InvalidToken("unknown or missing key id (kid)".into()))?,
+        };
+        let data = jsonwebtoken::decode::<Claims>(token, key, &self.validation).map_err(|e| {
+            use jsonwebtoken::errors::ErrorKind as K;
+            ApiError::InvalidToken(
+                match e.kind() {
+                    K::ExpiredSignature => "token expired",
+                    K::ImmatureSignature => "token not valid yet (nbf)",
+                    K::InvalidSignature => "bad signature",
+                    K::InvalidAudience => "wrong audience",
+                    K::InvalidIssuer => "wrong issuer",
+                    K::MissingRequiredClaim(_) => {
+                        "a required claim (exp, nbf, iss, aud, sub) is missing"
+                    }
+                    K::InvalidAlgorithm => "algorithm not accepted",
+                    _ => "token could not be verified",
+                }
+                .into(),
+            )
+        })?;
+        let c = data.claims;
+        if c.sub.is_empty() || c.sub.len() > 128 || c.sub.chars().any(|ch| ch.is_control()) {
+            return Err(ApiError::InvalidToken(
+                "sub must be 1 to 128 printable characters".into(),
+            ));
+        }
+        let role = Role::parse(&c.role).ok_or_else(|| {
+            ApiError::InvalidToken("role must be researcher, government, auditor or admin".into())
+        })?;
+        let country = match role {
+            Role::Government => {
+                let code = c.country.as_deref().unwrap_or("");
+                let country = Country::parse_alpha3(code)
+                    .filter(|c| !c.is_unknown())
+                    .ok_or_else(|| {
+                        ApiError::InvalidToken(
+                            "a government token needs an ISO alpha-3 country claim".into(),
+                        )
+                    })?;
+                Some(country)
+            }
+            _ => None,
+        };
+        Ok(Consumer {
+            id: c.sub,
+            role,
+            country,
+        })
+    }
+}
+
+/// Signs development and operator tokens with the configured key (the `token` command).
+pub struct Minter {
+    alg: Algorithm,
+    key: EncodingKey,
+    kid: Option<String>,
+    issuer: String,
+    audience: String,
+}
+
+impl Minter {
+    pub fn from_settings(s: &Settings) -> Result<Minter, SettingsError> {
+        let alg = algorithm(s.jwt_algorithm);
+        let key = match s.jwt_algorithm {
+            JwtAlgorithm::HS256 => {
+                let secret = load_or_create_secret(&s.jwt_secret_file, 32)?;
+                EncodingKey::from_secret(&secret)
+                    .map_err(|e| SettingsError(format!("JWT secret: {e}")))?
+            }
+            JwtAlgorithm::EdDSA | JwtAlgorithm::ES256 => {
+                let path = s.jwt_private_key_file.as_ref().ok_or_else(|| {
+                    SettingsError(
+                        "JWT_PRIVATE_KEY_FILE is needed to sign tokens with EdDSA/ES256".into(),
+                    )
+                })?;
+                let pem = std::fs::read(path)
+                    .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?;
+                if alg == Algorithm::EdDSA {
+                    EncodingKey::from_ed_pem(&pem)
+                } else {
+                    EncodingKey::from_ec_pem(&pem)
+                }
+                .map_err(|e| SettingsError(format!("{}: {e}", path.display())))?
+            }
+        };
+        if alg != Algorithm::HS256 && s.jwt_kid.is_none() {
+            return Err(SettingsError(
+                "JWT_KID is needed to sign tokens with EdDSA/ES256".into(),
+            ));
+        }
+        Ok(Minter {
+            alg,
+            key,
+            kid: s.jwt_kid.clone(),
+            issuer: s.jwt_issuer.clone(),
+            audience: s.jwt_audience.clone(),
+        })
+    }
+
+    pub fn mint(
+        &self,
+        sub: &str,
+        role: Role,
+        country: Option<&str>,
+        ttl_secs: u64,
+    ) -> Result<String, SettingsError> {
+        let now = jsonwebtoken::get_current_timestamp();
+        let claims = Claims {
+            sub: sub.into(),
+            role: role.code().into(),
+            country: country.map(|c| c.to_ascii_uppercase()),
+            iss: self.issuer.clone(),
+            aud: self.audience.clone(),
+            exp: now + ttl_secs,
+            nbf: now.saturating_sub(1),
+            iat: now,
+        };
+        let mut header = Header::new(self.alg);
+        header.kid = self.kid.clone();
+        jsonwebtoken::encode(&header, &claims, &self.key)
+            .map_err(|e| SettingsError(format!("cannot sign token: {e}")))
+    }
+}
+
+fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
+    let value = req
+        .headers()
+        .get(actix_web::http::header::AUTHORIZATION)
+        .ok_or(ApiError::MissingToken)?
+        .to_str()
+        .map_err(|_| ApiError::InvalidToken("Authorization header is not ASCII".into()))?;
+    let (scheme, token) = value
+        .split_once(' ')
+        .ok_or_else(|| ApiError::InvalidToken("expected Bearer <token>".into()))?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(ApiError::InvalidToken("expected Bearer <token>".into()));
+    }
+    Ok(token.trim())
+}
+
+fn authenticate(req: &HttpRequest) -> Result<Consumer, ApiError> {
+    let verifier = req
+        .app_data::<web::Data<Verifier>>()
+        .ok_or_else(|| ApiError::Internal("token verifier not configured".into()))?;
+    let consumer = verifier.verify(bearer(req)?)?;
+    tracing::Span::current().record("consumer", consumer.id.as_str());
+    Ok(consumer)
+}
+
+macro_rules! role_extractor {
+    ($(#[$m:meta])* $name:ident, [$($role:ident),+], $allowed:literal) => {
+        $(#[$m])*
+        #[derive(Debug, Clone)]
+        pub struct $name(pub Consumer);
+
+        impl FromRequest for $name {
+            type Error = ApiError;
+            type Future = Ready<Result<Self, ApiError>>;
+
+            fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+                // For AnyConsumer the refusal arm is unreachable; the macro keeps one shape for all.
+                #[allow(unreachable_patterns)]
+                ready(authenticate(req).and_then(|c| match c.role {
+                    $(Role::$role)|+ => Ok($name(c)),
+                    other => Err(ApiError::ForbiddenRole { role: other.code().into(), allowed: $allowed }),
+                }))
+            }
+        }
+    };
+}
+
+role_extractor!(
+    /// Any authenticated consumer.
+    AnyConsumer, [Researcher, Government, Auditor, Admin], "any role"
+);
+role_extractor!(
+    /// A consumer who may receive counts: researcher or government.
+    Counter, [Researcher, Government], "researcher, government"
+);
+role_extractor!(
+    /// An auditor of the privacy-budget ledger.
+    Auditor, [Auditor], "auditor"
+);
+role_extractor!(
+    /// An administrator of consumer budgets.
+    Admin, [Admin], "admin"
+);

@@ -1,0 +1,586 @@
+//! Charging privacy budgets: the one place where a release becomes
+//! releasable. [`Store::commit_release`] debits the consumer and the dataset's
+//! global budget, stores the noisy release and appends the ledger entry in one
+//! transaction, and only then hands out a [`Receipt`]. Without a receipt no
+//! response can be built, so numbers cannot leave without a charge.
+//!
+//! Concurrency: on SQLite the transaction starts with `BEGIN IMMEDIATE` (the
+//! write lock is taken first, so read-then-write cannot race); on PostgreSQL it
+//! takes a transaction-scoped advisory lock that serialises ledger appends
+//! across replicas. In both, debits are conditional updates
+//! (`spent + cost <= limit`) and CHECK constraints forbid overspending, so a
+//! bug elsewhere still cannot overspend.
+
+use crate::audit::chain::{EntryBody, GENESIS_HASH, entry_hash, event};
+use crate::auth::Consumer;
+use crate::store::{Store, StoreError, now_rfc3339, with_pool};
+use sqlx::Row;
+
+/// Advisory lock key serialising ledger appends on PostgreSQL.
+const LEDGER_LOCK: i64 = 0x6374_6d5f_6c65_6467;
+
+/// What a release costs and where it belongs.
+#[derive(Debug, Clone)]
+pub struct ChargeRequest<'a> {
+    pub dataset: &'a str,
+    pub consumer: &'a Consumer,
+    /// Lifetime budget given to this consumer if it is new (policy, by role).
+    pub new_consumer_limit_micro: u64,
+    pub release_key: &'a str,
+    pub canonical_query: &'a str,
+    pub query_hash: &'a str,
+    pub data_version: i64,
+    pub cost_micro: u64,
+    pub idempotency: Option<Idempotency<'a>>,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Idempotency<'a> {
+    pub key: &'a str,
+    pub request_hash: &'a str,
+    pub content_type: &'a str,
+}
+
+/// Proof that a release was charged and recorded. Only [`Store::commit_release`] makes one.
+#[derive(Debug, Clone)]
+pub struct Receipt {
+    /// The stored noisy release body (as first stored; identical for every consumer).
+    pub release_body: String,
+    /// Micro-units charged by this request (0 for a repeat).
+    pub charged_micro: u64,
+    pub replay: bool,
+    pub spent_micro: u64,
+    pub limit_micro: u64,
+    pub ledger_seq: i64,
+    _sealed: (),
+}
+
+/// Why a charge was refused. Nothing was charged or stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refusal {
+    Consumer {
+        remaining_micro: u64,
+    },
+    Global,
+    /// The idempotency key was used concurrently by another request.
+    IdempotencyRace,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ChargeError {
+    #[error("refused: {0:?}")]
+    Refused(Refusal),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+impl From<sqlx::Error> for ChargeError {
+    fn from(e: sqlx::Error) -> Self {
+        ChargeError::Store(StoreError::Database(e))
+    }
+}
+
+/// A consumer's budget as stored.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BudgetState {
+    pub limit_micro: u64,
+    pub spent_micro: u64,
+}
+
+/// A stored idempotent response.
+#[derive(Debug, Clone)]
+pub struct StoredResponse {
+    pub request_hash: String,
+    pub status: u16,
+    pub content_type: String,
+    pub body: Vec<u8>,
+}
+
+fn to_u64(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(0)
+}
+
+fn to_i64(v: u64) -> i64 {
+    i64::try_from(v).unwrap_or(i64::MAX)
+}
+
+/// Begins the serialised write transaction of the backend.
+macro_rules! begin_serialised {
+    ($store:expr, $pool:expr) => {{
+        match $store {
+            Store::Sqlite(_) => $pool.begin_with("BEGIN IMMEDIATE").await?,
+            Store::Postgres(_) => {
+                let mut tx = $pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(LEDGER_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                tx
+            }
+        }
+    }};
+}
+
+/// Appends a ledger entry inside the open transaction `$tx`; evaluates to its sequence number.
+macro_rules! append_entry {
+    ($tx:expr, $body:expr) => {{
+        let mut body: EntryBody = $body;
+        let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *$tx).await?;
+        let (prev_seq, prev_hash): (i64, String) = match last {
+            Some(row) => (row.try_get("seq")?, row.try_get("hash")?),
+            None => (0, GENESIS_HASH.to_owned()),
+        };
+        body.seq = prev_seq + 1;
+        let hash = entry_hash(&prev_hash, &body).ok_or_else(|| StoreError::Conflict("ledger head hash is malformed".into()))?;
+        sqlx::query(
+            "INSERT INTO ledger (seq, at, dataset, consumer_id, role, event, outcome, canonical_query, query_hash, \
+             cost_micro, consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, \
+             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
+        )
+        .bind(body.seq)
+        .bind(&body.at)
+        .bind(&body.dataset)
+        .bind(&body.consumer_id)
+        .bind(&body.role)
+        .bind(&body.event)
+        .bind(&body.outcome)
+        .bind(&body.canonical_query)
+        .bind(&body.query_hash)
+        .bind(body.cost_micro)
+        .bind(body.consumer_spent_micro)
+        .bind(body.consumer_limit_micro)
+        .bind(body.global_spent_micro)
+        .bind(body.data_version)
+        .bind(&body.idempotency_key)
+        .bind(&prev_hash)
+        .bind(&hash)
+        .execute(&mut *$tx)
+        .await?;
+        body.seq
+    }};
+}
+
+/// Creates the consumer's budget row with the role's default limit if it does not exist.
+macro_rules! ensure_consumer {
+    ($tx:expr, $dataset:expr, $consumer:expr, $limit:expr) => {{
+        sqlx::query(
+            "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
+             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (dataset, consumer_id) DO NOTHING",
+        )
+        .bind($dataset)
+        .bind(&$consumer.id)
+        .bind($consumer.role.code())
+        .bind(to_i64($limit))
+        .bind(now_rfc3339())
+        .execute(&mut *$tx)
+        .await?;
+    }};
+}
+
+/// Everything a ledger entry says about a consumer, with the amounts filled in later.
+pub fn entry_for(dataset: &str, consumer: &Consumer, ev: &str, outcome: &str) -> EntryBody {
+    EntryBody {
+        seq: 0,
+        at: now_rfc3339(),
+        dataset: dataset.into(),
+        consumer_id: consumer.id.clone(),
+        role: consumer.role.code().into(),
+        event: ev.into(),
+        outcome: outcome.into(),
+        canonical_query: None,
+        query_hash: None,
+        cost_micro: 0,
+        consumer_spent_micro: None,
+        consumer_limit_micro: None,
+        global_spent_micro: None,
+        data_version: None,
+        idempotency_key: None,
+    }
+}
+
+impl Store {
+    /// Makes sure the dataset's global budget row exists (limit from policy on first start).
+    pub async fn ensure_global_budget(
+        &self,
+        dataset: &str,
+        limit_micro: u64,
+    ) -> Result<(), StoreError> {
+        with_pool!(self, p => {
+            sqlx::query("INSERT INTO global_budgets (dataset, limit_micro, spent_micro) VALUES ($1, $2, 0) ON CONFLICT (dataset) DO NOTHING")
+                .bind(dataset)
+                .bind(to_i64(limit_micro))
+                .execute(p)
+                .await?;
+        });
+        Ok(())
+    }
+
+    pub async fn global_budget(&self, dataset: &str) -> Result<BudgetState, StoreError> {
+        let row: Option<(i64, i64)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT limit_micro, spent_micro FROM global_budgets WHERE dataset = $1")
+                .bind(dataset)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map_or(
+            BudgetState {
+                limit_micro: 0,
+                spent_micro: 0,
+            },
+            |(l, s)| BudgetState {
+                limit_micro: to_u64(l),
+                spent_micro: to_u64(s),
+            },
+        ))
+    }
+
+    /// The consumer's budget, or `None` if it never used the service.
+    pub async fn consumer_budget(
+        &self,
+        dataset: &str,
+        consumer_id: &str,
+    ) -> Result<Option<BudgetState>, StoreError> {
+        let row: Option<(i64, i64)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT limit_micro, spent_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                .bind(dataset)
+                .bind(consumer_id)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(|(l, s)| BudgetState {
+            limit_micro: to_u64(l),
+            spent_micro: to_u64(s),
+        }))
+    }
+
+    /// The stored body of a release, if any consumer already received it.
+    pub async fn find_release(&self, release_key: &str) -> Result<Option<String>, StoreError> {
+        let body: Option<String> = with_pool!(self, p => {
+            sqlx::query_scalar("SELECT body FROM releases WHERE release_key = $1")
+                .bind(release_key)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(body)
+    }
+
+    /// Number of ledger entries per event for a consumer, and the time of the last one.
+    pub async fn consumer_history(
+        &self,
+        dataset: &str,
+        consumer_id: &str,
+    ) -> Result<(Vec<(String, i64)>, Option<String>), StoreError> {
+        let (rows, last): (Vec<(String, i64)>, Option<String>) = with_pool!(self, p => {
+            let rows = sqlx::query_as("SELECT event, COUNT(*) FROM ledger WHERE dataset = $1 AND consumer_id = $2 GROUP BY event ORDER BY event")
+                .bind(dataset)
+                .bind(consumer_id)
+                .fetch_all(p)
+                .await?;
+            let last = sqlx::query_scalar("SELECT at FROM ledger WHERE dataset = $1 AND consumer_id = $2 ORDER BY seq DESC LIMIT 1")
+                .bind(dataset)
+                .bind(consumer_id)
+                .fetch_optional(p)
+                .await?;
+            (rows, last)
+        });
+        Ok((rows, last))
+    }
+
+    /// Whether `consumer_id` already paid for the release `release_key`.
+    pub async fn has_receipt(
+        &self,
+        release_key: &str,
+        consumer_id: &str,
+    ) -> Result<bool, StoreError> {
+        let found: Option<i32> = with_pool!(self, p => {
+            sqlx::query_scalar(
+                "SELECT 1 FROM release_receipts r JOIN releases l ON l.release_id = r.release_id \
+                 WHERE l.release_key = $1 AND r.consumer_id = $2",
+            )
+            .bind(release_key)
+            .bind(consumer_id)
+            .fetch_optional(p)
+            .await?
+        });
+        Ok(found.is_some())
+    }
+
+    pub async fn find_idempotent(
+        &self,
+        consumer_id: &str,
+        key: &str,
+    ) -> Result<Option<StoredResponse>, StoreError> {
+        let row: Option<(String, i32, String, Vec<u8>)> = with_pool!(self, p => {
+            sqlx::query_as("SELECT request_hash, status, content_type, body FROM idempotency_keys WHERE consumer_id = $1 AND idempotency_key = $2")
+                .bind(consumer_id)
+                .bind(key)
+                .fetch_optional(p)
+                .await?
+        });
+        Ok(row.map(
+            |(request_hash, status, content_type, body)| StoredResponse {
+                request_hash,
+                status: u16::try_from(status).unwrap_or(200),
+                content_type,
+                body,
+            },
+        ))
+    }
+
+    /// Charges `req` and records it, atomically; see the module doc.
+    ///
+    /// `body` is the noisy release, computed before the transaction (noise is
+    /// deterministic, so a concurrent twin computes the same body); if the
+    /// release is already stored, the stored body wins. `render` builds the
+    /// response bytes from the receipt inside the transaction so that an
+    /// idempotent retry can replay them byte for byte.
+    pub async fn commit_release(
+        &self,
+        req: &ChargeRequest<'_>,
+        body: &str,
+        render: impl FnOnce(&Receipt) -> Vec<u8>,
+    ) -> Result<(Receipt, Vec<u8>), ChargeError> {
+        let outcome = with_pool!(self, pool => {
+            let mut tx = begin_serialised!(self, pool);
+            ensure_consumer!(tx, req.dataset, req.consumer, req.new_consumer_limit_micro);
+            let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
+                .bind(req.release_key)
+                .fetch_optional(&mut *tx)
+                .await?;
+            let already_paid = match &existing {
+                Some((id, _)) => sqlx::query_scalar::<_, i32>("SELECT 1 FROM release_receipts WHERE release_id = $1 AND consumer_id = $2")
+                    .bind(*id)
+                    .bind(&req.consumer.id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            let cost = if already_paid { 0 } else { req.cost_micro };
+            let consumer_row: Option<(i64, i64)> = if cost > 0 {
+                sqlx::query_as(
+                    "UPDATE consumers SET spent_micro = spent_micro + $1 \
+                     WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro \
+                     RETURNING spent_micro, limit_micro",
+                )
+                .bind(to_i64(cost))
+                .bind(req.dataset)
+                .bind(&req.consumer.id)
+                .fetch_optional(&mut *tx)
+                .await?
+            } else {
+                sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                    .bind(req.dataset)
+                    .bind(&req.consumer.id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            };
+            let Some((spent, limit)) = consumer_row else {
+                let (spent, limit): (i64, i64) = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                    .bind(req.dataset)
+                    .bind(&req.consumer.id)
+                    .fetch_one(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: to_u64(limit - spent) }));
+            };
+            let global_cost = if existing.is_some() { 0 } else { cost };
+            let global_spent: Option<i64> = if global_cost > 0 {
+                sqlx::query_scalar(
+                    "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
+                     WHERE dataset = $2 AND spent_micro + $1 <= limit_micro RETURNING spent_micro",
+                )
+                .bind(to_i64(global_cost))
+                .bind(req.dataset)
+                .fetch_optional(&mut *tx)
+                .await?
+            } else {
+                sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
+                    .bind(req.dataset)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            };
+            let Some(global_spent) = global_spent else {
+                tx.rollback().await?;
+                return Err(ChargeError::Refused(Refusal::Global));
+            };
+            let (release_id, release_body) = match existing {
+                Some(found) => found,
+                None => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
+                    )
+                    .bind(req.dataset)
+                    .bind(req.release_key)
+                    .bind(req.canonical_query)
+                    .bind(req.data_version)
+                    .bind(to_i64(req.cost_micro))
+                    .bind(body)
+                    .bind(now_rfc3339())
+                    .fetch_one(&mut *tx)
+                    .await?;
+                    (id, body.to_owned())
+                }
+            };
+            if !already_paid {
+                sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(release_id)
+                    .bind(req.dataset)
+                    .bind(&req.consumer.id)
+                    .bind(to_i64(cost))
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            let mut entry = entry_for(req.dataset, req.consumer, if already_paid { event::REPLAY } else { event::CHARGE }, "ok");
+            entry.canonical_query = Some(req.canonical_query.into());
+            entry.query_hash = Some(req.query_hash.into());
+            entry.cost_micro = to_i64(cost);
+            entry.consumer_spent_micro = Some(spent);
+            entry.consumer_limit_micro = Some(limit);
+            entry.global_spent_micro = Some(global_spent);
+            entry.data_version = Some(req.data_version);
+            entry.idempotency_key = req.idempotency.map(|i| i.key.to_owned());
+            let seq = append_entry!(tx, entry);
+            let receipt = Receipt {
+                release_body,
+                charged_micro: cost,
+                replay: already_paid,
+                spent_micro: to_u64(spent),
+                limit_micro: to_u64(limit),
+                ledger_seq: seq,
+                _sealed: (),
+            };
+            let bytes = render(&receipt);
+            if let Some(idem) = req.idempotency {
+                let inserted = sqlx::query(
+                    "INSERT INTO idempotency_keys (consumer_id, idempotency_key, request_hash, status, content_type, body, created_at) \
+                     VALUES ($1, $2, $3, 200, $4, $5, $6) ON CONFLICT (consumer_id, idempotency_key) DO NOTHING",
+                )
+                .bind(&req.consumer.id)
+                .bind(idem.key)
+                .bind(idem.request_hash)
+                .bind(idem.content_type)
+                .bind(&bytes)
+                .bind(now_rfc3339())
+                .execute(&mut *tx)
+                .await?;
+                if inserted.rows_affected() == 0 {
+                    tx.rollback().await?;
+                    return Err(ChargeError::Refused(Refusal::IdempotencyRace));
+                }
+            }
+            tx.commit().await?;
+            Ok((receipt, bytes))
+        });
+        outcome
+    }
+
+    /// Records a refusal (budget, scope or validation) in the ledger.
+    pub async fn record_refusal(&self, mut entry: EntryBody) -> Result<i64, StoreError> {
+        entry.event = event::REFUSAL.into();
+        let seq = with_pool!(self, pool => {
+            let mut tx = begin_serialised!(self, pool);
+            if entry.consumer_spent_micro.is_none() {
+                let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                    .bind(&entry.dataset)
+                    .bind(&entry.consumer_id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if let Some((s, l)) = row {
+                    entry.consumer_spent_micro = Some(s);
+                    entry.consumer_limit_micro = Some(l);
+                }
+            }
+            if entry.global_spent_micro.is_none() {
+                entry.global_spent_micro = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
+                    .bind(&entry.dataset)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            }
+            let seq = append_entry!(tx, entry);
+            tx.commit().await?;
+            seq
+        });
+        Ok(seq)
+    }
+
+    /// Records an idempotent replay (a retry answered with the stored bytes).
+    pub async fn record_replay(&self, mut entry: EntryBody) -> Result<i64, StoreError> {
+        entry.event = event::REPLAY.into();
+        let seq = with_pool!(self, pool => {
+            let mut tx = begin_serialised!(self, pool);
+            let seq = append_entry!(tx, entry);
+            tx.commit().await?;
+            seq
+        });
+        Ok(seq)
+    }
+
+    /// Sets a consumer's lifetime limit (never below what it already spent), as a ledger event.
+    /// Returns the new state, or `None` if the limit would be below spent.
+    pub async fn set_consumer_limit(
+        &self,
+        dataset: &str,
+        admin: &Consumer,
+        target_id: &str,
+        target_role_if_new: crate::domain::Role,
+        limit_micro: u64,
+    ) -> Result<Option<BudgetState>, StoreError> {
+        let res = with_pool!(self, pool => {
+            let mut tx = begin_serialised!(self, pool);
+            sqlx::query(
+                "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
+                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (dataset, consumer_id) DO NOTHING",
+            )
+            .bind(dataset)
+            .bind(target_id)
+            .bind(target_role_if_new.code())
+            .bind(to_i64(limit_micro))
+            .bind(now_rfc3339())
+            .execute(&mut *tx)
+            .await?;
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "UPDATE consumers SET limit_micro = $1 WHERE dataset = $2 AND consumer_id = $3 AND spent_micro <= $1 \
+                 RETURNING spent_micro, limit_micro",
+            )
+            .bind(to_i64(limit_micro))
+            .bind(dataset)
+            .bind(target_id)
+            .fetch_optional(&mut *tx)
+            .await?;
+            match row {
+                None => {
+                    tx.rollback().await?;
+                    None
+                }
+                Some((spent, limit)) => {
+                    let global: Option<i64> = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
+                        .bind(dataset)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    // The entry is the target consumer's; the acting admin is named in the query field.
+                    let role: String = sqlx::query_scalar("SELECT role FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                        .bind(dataset)
+                        .bind(target_id)
+                        .fetch_one(&mut *tx)
+                        .await?;
+                    let mut entry = entry_for(dataset, admin, event::BUDGET_CHANGE, "ok");
+                    entry.consumer_id = target_id.to_owned();
+                    entry.role = role;
+                    entry.canonical_query = Some(
+                        serde_json::json!({"action": "set_limit", "by": admin.id, "by_role": admin.role.code(), "limit_micro": limit}).to_string(),
+                    );
+                    entry.consumer_spent_micro = Some(spent);
+                    entry.consumer_limit_micro = Some(limit);
+                    entry.global_spent_micro = global;
+                    append_entry!(tx, entry);
+                    tx.commit().await?;
+                    Some(BudgetState { limit_micro: to_u64(limit), spent_micro: to_u64(spent) })
+                }
+            }
+        });
+        Ok(res)
+    }
+}

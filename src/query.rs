@@ -1,0 +1,475 @@
+//! A count query from JSON to its validated, canonical form. Pure: validation
+//! reads only the policy and the caller's identity, never case data, so every
+//! refusal here happens before any charge and cannot depend on the data.
+
+use crate::auth::Consumer;
+use crate::domain::case::YEAR_MIN;
+use crate::domain::{Country, Field, FieldKind, Role};
+use crate::engine::{Filter, GroupBy};
+use crate::error::ApiError;
+use crate::policy::{Accounting, Dimension, Policy};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// Body of `POST /v1/counts` and `POST /v1/counts/estimate`.
+#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CountRequest {
+    /// Dimensions to group by, in output order (see `GET /v1/catalog`).
+    #[schema(example = json!(["gender", "age_broad"]))]
+    pub dimensions: Vec<String>,
+    /// Per dimension: a list of values, or `{"from": Y1, "to": Y2}` for registration_year.
+    #[serde(default)]
+    #[schema(value_type = Object, example = json!({"registration_year": {"from": 2015, "to": 2020}, "citizenship": ["UKR", "MDA"]}))]
+    pub filters: BTreeMap<String, Value>,
+    /// Privacy cost in epsilon (pure accounting). Omit for the policy default.
+    pub epsilon: Option<f64>,
+    /// Privacy cost in rho (zCDP accounting).
+    pub rho: Option<f64>,
+    /// Ask for a margin of error instead of a cost: the service picks the smallest cost that meets it.
+    pub accuracy: Option<AccuracyTarget>,
+    /// Confidence of the reported margins of error (default from policy, e.g. 0.95).
+    pub confidence: Option<f64>,
+    /// Government callers: pin to victims identified in your country (`country_of_exploitation`,
+    /// the default) or to your nationals identified anywhere (`citizenship`).
+    pub perspective: Option<Perspective>,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AccuracyTarget {
+    /// Largest acceptable absolute error of each cell.
+    pub margin: u64,
+    /// Probability that a cell's noise is within the margin, e.g. 0.95.
+    pub confidence: f64,
+}
+
+#[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema, PartialEq, Eq, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum Perspective {
+    #[default]
+    CountryOfExploitation,
+    Citizenship,
+}
+
+impl Perspective {
+    pub fn field(self) -> Field {
+        match self {
+            Perspective::CountryOfExploitation => Field::CountryOfExploitation,
+            Perspective::Citizenship => Field::Citizenship,
+        }
+    }
+}
+
+/// How the cost of a query was chosen.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum CostChoice {
+    /// Given by the caller or the policy default (micro-units).
+    Fixed(u64),
+    /// The caller asked for a margin; the release pipeline resolves it on the policy grid.
+    Accuracy(AccuracyTarget),
+}
+
+/// One grouped dimension with its cells' values.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryDim {
+    pub name: String,
+    #[serde(skip)]
+    pub field: Field,
+    #[serde(skip)]
+    pub codes: Vec<u16>,
+    pub values: Vec<String>,
+    #[serde(skip)]
+    pub max_values_per_case: u64,
+}
+
+/// A filter on a dimension that is not grouped.
+#[derive(Debug, Clone, Serialize)]
+pub struct QueryFilter {
+    pub name: String,
+    #[serde(skip)]
+    pub field: Field,
+    #[serde(skip)]
+    pub codes: Vec<u16>,
+    pub values: Vec<String>,
+}
+
+/// A validated count query. Its canonical JSON identifies the release.
+#[derive(Debug, Clone)]
+pub struct CountQuery {
+    pub dimensions: Vec<QueryDim>,
+    pub filters: Vec<QueryFilter>,
+    pub cost: CostChoice,
+    /// Confidence of reported margins, in (0.5, 1).
+    pub confidence: f64,
+    pub cells: usize,
+    /// The country a government caller is pinned to, and on which field.
+    pub pinned: Option<(Country, Perspective)>,
+}
+
+impl CountQuery {
+    /// Validates `req` for `consumer` under `policy`.
+    pub fn parse(
+        policy: &Policy,
+        consumer: &Consumer,
+        req: &CountRequest,
+    ) -> Result<CountQuery, ApiError> {
+        let unit = policy.budget_unit();
+        if req.dimensions.is_empty() {
+            return Err(ApiError::InvalidQuery(
+                "name at least one dimension to group by".into(),
+            ));
+        }
+        if req.dimensions.len() > policy.limits.max_dimensions {
+            return Err(ApiError::TooManyDimensions {
+                count: req.dimensions.len(),
+                max: policy.limits.max_dimensions,
+            });
+        }
+        let lookup = |name: &str| -> Result<&Dimension, ApiError> {
+            let d = policy
+                .dimension(name)
+                .ok_or_else(|| ApiError::UnknownDimension {
+                    name: name.to_owned(),
+                    valid: policy
+                        .dimensions
+                        .iter()
+                        .filter(|d| d.allows(consumer.role))
+                        .map(|d| d.name.clone())
+                        .collect(),
+                })?;
+            if !d.allows(consumer.role) {
+                return Err(ApiError::ForbiddenDimension {
+                    name: name.to_owned(),
+                });
+            }
+            Ok(d)
+        };
+
+        // Government callers are pinned to their country on the chosen perspective.
+        let pinned = match (consumer.role, consumer.country) {
+            (Role::Government, Some(c)) => Some((c, req.perspective.unwrap_or_default())),
+            _ => {
+                if req.perspective.is_some() {
+                    return Err(ApiError::InvalidQuery(
+                        "perspective applies to government callers only".into(),
+                    ));
+                }
+                None
+            }
+        };
+
+        let mut filters: BTreeMap<String, (Field, Vec<u16>)> = BTreeMap::new();
+        for (name, spec) in &req.filters {
+            let dim = lookup(name)?;
+            let codes = parse_filter(dim, spec)?;
+            filters.insert(name.clone(), (dim.field, codes));
+        }
+        if let Some((country, perspective)) = pinned {
+            let field = perspective.field();
+            let code = u16::from(country.index());
+            let mut names_field = false;
+            for (name, (f, codes)) in &filters {
+                if *f == field {
+                    names_field = true;
+                    if codes.iter().any(|&c| c != code) {
+                        return Err(ApiError::CountryScope(country.code().into()));
+                    }
+                    let _ = name;
+                }
+            }
+            if !names_field {
+                filters.insert(format!("{}", field.code()), (field, vec![code]));
+            }
+        }
+
+        let mut dimensions = Vec::new();
+        for name in &req.dimensions {
+            if dimensions.iter().any(|d: &QueryDim| &d.name == name) {
+                return Err(ApiError::InvalidQuery(format!(
+                    "dimension \"{name}\" is listed twice"
+                )));
+            }
+            let dim = lookup(name)?;
+            if dimensions.iter().any(|d: &QueryDim| d.field == dim.field) {
+                return Err(ApiError::InvalidQuery(format!(
+                    "two dimensions read the same field as \"{name}\""
+                )));
+            }
+            let mut codes = dim.values.clone();
+            if let Some((_, allowed)) = filters.remove(name) {
+                codes.retain(|c| allowed.contains(c));
+            } else if let Some(key) = filters
+                .iter()
+                .find(|(_, (f, _))| *f == dim.field)
+                .map(|(k, _)| k.clone())
+            {
+                // A pinned country filter on the grouped field restricts its cells.
+                if let Some((_, allowed)) = filters.remove(&key) {
+                    codes.retain(|c| allowed.contains(c));
+                }
+            }
+            let values = codes
+                .iter()
+                .filter_map(|&c| dim.field.value_code(usize::from(c)))
+                .collect();
+            dimensions.push(QueryDim {
+                name: name.clone(),
+                field: dim.field,
+                codes,
+                values,
+                max_values_per_case: dim.max_values_per_case,
+            });
+        }
+        let mut cells: usize = 1;
+        for d in &dimensions {
+            cells = cells.saturating_mul(d.codes.len());
+        }
+        if cells > policy.limits.max_cells {
+            return Err(ApiError::TooManyCells {
+                cells,
+                max: policy.limits.max_cells,
+            });
+        }
+        let filters = filters
+            .into_iter()
+            .map(|(name, (field, mut codes))| {
+                codes.sort_unstable();
+                let values = codes
+                    .iter()
+                    .filter_map(|&c| field.value_code(usize::from(c)))
+                    .collect();
+                QueryFilter {
+                    name,
+                    field,
+                    codes,
+                    values,
+                }
+            })
+            .collect();
+
+        let given = match (policy.accounting, req.epsilon, req.rho) {
+            (_, Some(_), Some(_)) => {
+                return Err(ApiError::InvalidQuery(
+                    "give epsilon or rho, not both".into(),
+                ));
+            }
+            (Accounting::Pure, None, Some(_)) => {
+                return Err(ApiError::InvalidQuery(
+                    "this dataset uses pure DP: give epsilon, not rho".into(),
+                ));
+            }
+            (Accounting::Zcdp, Some(_), None) => {
+                return Err(ApiError::InvalidQuery(
+                    "this dataset uses zCDP: give rho, not epsilon".into(),
+                ));
+            }
+            (_, e, r) => e.or(r),
+        };
+        let (min, max) = (policy.cost.min_micro, policy.cost.max_micro);
+        let bounds_err = |requested: String| ApiError::CostOutOfRange {
+            requested,
+            min: min as f64 / 1e6,
+            max: max as f64 / 1e6,
+            unit,
+        };
+        let cost = match (given, req.accuracy) {
+            (Some(_), Some(_)) => {
+                return Err(ApiError::InvalidQuery(format!(
+                    "give {unit} or accuracy, not both"
+                )));
+            }
+            (Some(x), None) => {
+                let micro = crate::domain::budget::Epsilon::debit_from_f64(x)
+                    .map_err(|_| bounds_err(format!("{x}")))?
+                    .micro();
+                if !(min..=max).contains(&micro) {
+                    return Err(bounds_err(format!("{x}")));
+                }
+                CostChoice::Fixed(micro)
+            }
+            (None, Some(a)) => {
+                if a.margin == 0 {
+                    return Err(ApiError::InvalidQuery(
+                        "accuracy.margin must be a positive whole number".into(),
+                    ));
+                }
+                check_confidence(a.confidence, "accuracy.confidence")?;
+                CostChoice::Accuracy(a)
+            }
+            (None, None) => CostChoice::Fixed(policy.cost.default_micro),
+        };
+        let confidence = match (req.confidence, req.accuracy) {
+            (Some(c), _) => check_confidence(c, "confidence")?,
+            (None, Some(a)) => a.confidence,
+            (None, None) => policy.default_confidence_micro as f64 / 1e6,
+        };
+        Ok(CountQuery {
+            dimensions,
+            filters,
+            cost,
+            confidence,
+            cells,
+            pinned,
+        })
+    }
+
+    /// The grouping for the engine.
+    pub fn group_by(&self) -> Vec<GroupBy> {
+        self.dimensions
+            .iter()
+            .map(|d| GroupBy {
+                field: d.field,
+                values: d.codes.clone(),
+            })
+            .collect()
+    }
+
+    pub fn engine_filters(&self) -> Vec<Filter> {
+        self.filters
+            .iter()
+            .map(|f| Filter {
+                field: f.field,
+                allowed: f.codes.clone(),
+            })
+            .collect()
+    }
+
+    /// Canonical JSON of the release this query asks for: everything that
+    /// shapes the noisy output (cells, filters, cost, policy parameters),
+    /// nothing that does not (confidence of margins, format, caller).
+    pub fn canonical(&self, policy: &Policy, cost_micro: u64) -> String {
+        let dims: Vec<Value> = self
+            .dimensions
+            .iter()
+            .map(|d| serde_json::json!({"name": d.name, "values": d.values, "max_values_per_case": d.max_values_per_case}))
+            .collect();
+        let filters: Vec<Value> = self
+            .filters
+            .iter()
+            .map(|f| serde_json::json!({"name": f.name, "values": f.values}))
+            .collect();
+        serde_json::json!({
+            "dataset": policy.dataset,
+            "accounting": policy.accounting,
+            "cost_micro": cost_micro,
+            "dimensions": dims,
+            "filters": filters,
+            "k": policy.k,
+            "max_cases_per_person": policy.max_cases_per_person,
+            "clamp_negative": policy.output.clamp_negative,
+            "round_to": policy.output.round_to,
+        })
+        .to_string()
+    }
+}
+
+pub fn sha256_hex(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+fn check_confidence(c: f64, field: &str) -> Result<f64, ApiError> {
+    if c.is_finite() && c > 0.5 && c < 1.0 {
+        Ok(c)
+    } else {
+        Err(ApiError::InvalidQuery(format!(
+            "{field} must be a number strictly between 0.5 and 1"
+        )))
+    }
+}
+
+/// Field codes a filter allows, within the dimension's declared domain.
+fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ApiError> {
+    let unknown = |v: &str| ApiError::UnknownValue {
+        dimension: dim.name.clone(),
+        value: v.to_owned(),
+    };
+    let mut codes = Vec::new();
+    match spec {
+        Value::Array(items) => {
+            if items.is_empty() {
+                return Err(ApiError::InvalidQuery(format!(
+                    "filter on {} lists no values",
+                    dim.name
+                )));
+            }
+            for item in items {
+                let text = match item {
+                    Value::String(s) => s.clone(),
+                    Value::Number(n) => n.to_string(),
+                    _ => {
+                        return Err(ApiError::InvalidQuery(format!(
+                            "filter values of {} must be strings or numbers",
+                            dim.name
+                        )));
+                    }
+                };
+                // Country codes are case-insensitive.
+                let text = if matches!(dim.field, Field::Citizenship | Field::CountryOfExploitation)
+                    && text.len() == 3
+                {
+                    text.to_ascii_uppercase()
+                } else {
+                    text
+                };
+                let pos = dim.position_of(&text).ok_or_else(|| unknown(&text))?;
+                let code = dim.values[pos];
+                if !codes.contains(&code) {
+                    codes.push(code);
+                }
+            }
+        }
+        Value::Object(range) if dim.field == Field::RegistrationYear => {
+            let year = |k: &str| -> Result<i64, ApiError> {
+                range.get(k).and_then(Value::as_i64).ok_or_else(|| {
+                    ApiError::InvalidQuery(format!(
+                        "a range filter on {} needs whole-number \"from\" and \"to\"",
+                        dim.name
+                    ))
+                })
+            };
+            if range.keys().any(|k| k != "from" && k != "to") {
+                return Err(ApiError::InvalidQuery(format!(
+                    "a range filter on {} takes only \"from\" and \"to\"",
+                    dim.name
+                )));
+            }
+            let (from, to) = (year("from")?, year("to")?);
+            if from > to {
+                return Err(ApiError::InvalidQuery(format!(
+                    "filter on {}: from must not be after to",
+                    dim.name
+                )));
+            }
+            for &code in &dim.values {
+                let y = i64::from(code) + i64::from(YEAR_MIN);
+                if (from..=to).contains(&y) {
+                    codes.push(code);
+                }
+            }
+            if codes.is_empty() {
+                return Err(unknown(&format!("{from}..{to}")));
+            }
+        }
+        _ => {
+            let hint = if dim.field == Field::RegistrationYear {
+                " or {\"from\": .., \"to\": ..}"
+            } else {
+                ""
+            };
+            return Err(ApiError::InvalidQuery(format!(
+                "filter on {} must be a list of values{hint}",
+                dim.name
+            )));
+        }
+    }
+    if dim.field.kind() == FieldKind::Multi && codes.is_empty() {
+        return Err(ApiError::InvalidQuery(format!(
+            "filter on {} lists no values",
+            dim.name
+        )));
+    }
+    Ok(codes)
+}

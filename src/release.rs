@@ -1,0 +1,678 @@
+//! The release pipeline, top to bottom. Read this first.
+//!
+//! ```text
+//! authenticate (extractor) -> rate limit -> validate query (policy, no data)
+//!   -> idempotency check -> resolve cost (epsilon, or accuracy on the policy grid)
+//!   -> count on the snapshot -> add keyed noise -> suppress on noisy values -> post-process
+//!   -> charge consumer + global budget, store release, append ledger entry (one transaction)
+//!   -> respond (only with the Receipt the transaction produced)
+//! ```
+//!
+//! Noise is keyed on (server secret, canonical query, data version), so the
+//! same release computed twice is identical; a repeat is served from the stored
+//! release and costs a consumer nothing if it already paid. Refusals after
+//! authentication are written to the ledger and charge nothing.
+
+use crate::auth::Consumer;
+use crate::budget::{ChargeError, ChargeRequest, Idempotency, Receipt, Refusal, entry_for};
+use crate::domain::budget::{Epsilon, Rho};
+use crate::error::ApiError;
+use crate::policy::{Accounting, Policy};
+use crate::privacy::{self, Cell, Confidence, CountMechanism, DimShape, PostProcess, PrivacyError};
+use crate::query::{CostChoice, CountQuery, CountRequest, sha256_hex};
+use crate::startup::AppState;
+use serde::{Deserialize, Serialize};
+use std::num::NonZeroU32;
+
+/// Response formats of a release.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    Csv,
+}
+
+impl Format {
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8",
+        }
+    }
+}
+
+/// A finished response: status, media type and the exact bytes to send.
+#[derive(Debug, Clone)]
+pub struct Released {
+    pub content_type: String,
+    pub body: Vec<u8>,
+    pub replayed: bool,
+}
+
+/// The noisy cells of a release as stored: `null` for a suppressed cell.
+/// Only noisy, post-processed values ever enter this type.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct StoredRelease {
+    pub cells: Vec<Option<i64>>,
+}
+
+/// One cell of a count response.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CellOut {
+    /// The cell's value of each requested dimension.
+    #[schema(value_type = Object, example = json!({"gender": "woman", "age_broad": "18-20"}))]
+    pub key: serde_json::Map<String, serde_json::Value>,
+    /// Noisy count, or null when suppressed.
+    pub count: Option<i64>,
+    /// True when the noisy count was below k; no number is shown.
+    pub suppressed: bool,
+    /// With probability `confidence`, |count - true count| <= margin_of_error (rounding included).
+    pub margin_of_error: u64,
+}
+
+/// The caller's budget after the request.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BudgetView {
+    /// `epsilon` (pure DP) or `rho` (zCDP).
+    pub unit: &'static str,
+    pub spent: f64,
+    pub limit: f64,
+    pub remaining: f64,
+}
+
+/// How the noise was made.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct MechanismView {
+    /// `discrete_laplace` or `discrete_gaussian`.
+    pub name: &'static str,
+    /// Laplace scale b = sensitivity / epsilon, or Gaussian sigma squared, as an exact fraction.
+    pub scale: String,
+    /// L1 sensitivity (Laplace) or squared L2 sensitivity (Gaussian) of the query.
+    pub sensitivity: u64,
+}
+
+/// Answer of `POST /v1/counts`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct CountResponse {
+    pub dataset: String,
+    /// SHA-256 of the canonical query: equal for equal questions.
+    pub query_id: String,
+    /// SHA-256 of the canonical query and the data version: equal for identical answers.
+    pub release_id: String,
+    pub data_version: i64,
+    pub dimensions: Vec<String>,
+    pub cells: Vec<CellOut>,
+    /// Cost of this release.
+    pub cost: f64,
+    /// What this request charged you (0 for a repeat you already paid for).
+    pub charged: f64,
+    pub repeat: bool,
+    pub mechanism: MechanismView,
+    pub confidence: f64,
+    /// Cells whose noisy count is below k are suppressed.
+    pub k: u64,
+    pub clamp_negative: bool,
+    pub round_to: u64,
+    pub budget: BudgetView,
+    /// Position of this request's entry in the audit ledger.
+    pub ledger_seq: i64,
+    pub notes: Vec<String>,
+}
+
+/// Answer of `POST /v1/counts/estimate`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct EstimateResponse {
+    pub dataset: String,
+    pub query_id: String,
+    /// What the release costs.
+    pub cost: f64,
+    /// What you would be charged now (0 if you already paid for this release).
+    pub would_charge: f64,
+    pub unit: &'static str,
+    pub cells: usize,
+    pub mechanism: MechanismView,
+    pub margin_of_error: u64,
+    pub confidence: f64,
+    pub k: u64,
+    pub affordable: bool,
+    pub global_affordable: bool,
+    pub budget: BudgetView,
+}
+
+/// A query with its cost resolved and its mechanism built.
+pub struct Plan {
+    pub query: CountQuery,
+    pub cost_micro: u64,
+    pub mechanism: CountMechanism,
+    pub sensitivity: u64,
+    pub margin: u64,
+    pub canonical: String,
+    pub query_id: String,
+}
+
+fn privacy_err(e: PrivacyError) -> ApiError {
+    match e {
+        PrivacyError::Entropy(_) => ApiError::EntropyUnavailable,
+        other => ApiError::Internal(other.to_string()),
+    }
+}
+
+fn micro_to_f64(m: u64) -> f64 {
+    m as f64 / 1e6
+}
+
+/// The post-processing of the policy.
+pub fn post_process(policy: &Policy) -> PostProcess {
+    PostProcess {
+        clamp_at_zero: policy.output.clamp_negative,
+        round_to: u32::try_from(policy.output.round_to)
+            .ok()
+            .filter(|&b| b > 1)
+            .and_then(NonZeroU32::new),
+    }
+}
+
+/// Resolves cost, sensitivity, mechanism and margin of a validated query.
+pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
+    let shapes: Vec<DimShape> = query
+        .dimensions
+        .iter()
+        .map(|d| match d.field.kind() {
+            crate::domain::FieldKind::Single => DimShape::SingleValued,
+            crate::domain::FieldKind::Multi => DimShape::MultiValued {
+                max_values_per_case: d.max_values_per_case,
+            },
+        })
+        .collect();
+    let confidence = Confidence::new(query.confidence).map_err(|_| {
+        ApiError::InvalidQuery("confidence must lie strictly between 0.5 and 1".into())
+    })?;
+    let c = &policy.cost;
+    let (mechanism, sensitivity) = match policy.accounting {
+        Accounting::Pure => {
+            let l1 = privacy::l1_sensitivity(&shapes, policy.max_cases_per_person)
+                .map_err(privacy_err)?;
+            let eps = match query.cost {
+                CostChoice::Fixed(m) => Epsilon::from_micro(m),
+                CostChoice::Accuracy(a) => {
+                    let conf = Confidence::new(a.confidence).map_err(|_| {
+                        ApiError::InvalidQuery(
+                            "accuracy.confidence must lie strictly between 0.5 and 1".into(),
+                        )
+                    })?;
+                    let found = privacy::epsilon_for_margin(
+                        a.margin.saturating_sub(policy.output.round_to / 2),
+                        conf,
+                        l1,
+                        Epsilon::from_micro(c.grid_micro),
+                        Epsilon::from_micro(c.min_micro),
+                        Epsilon::from_micro(c.max_micro),
+                    )
+                    .map_err(privacy_err)?;
+                    match found {
+                        Some(e) => e,
+                        None => {
+                            let best = CountMechanism::discrete_laplace(
+                                Epsilon::from_micro(c.max_micro),
+                                l1,
+                            )
+                            .and_then(|m| m.margin_of_error(conf))
+                            .map_err(privacy_err)?;
+                            return Err(ApiError::AccuracyUnreachable {
+                                margin: a.margin,
+                                best_margin: best + policy.output.round_to / 2,
+                            });
+                        }
+                    }
+                }
+            };
+            (
+                CountMechanism::discrete_laplace(eps, l1).map_err(privacy_err)?,
+                l1,
+            )
+        }
+        Accounting::Zcdp => {
+            let l2sq = privacy::l2_sensitivity_squared(&shapes, policy.max_cases_per_person)
+                .map_err(privacy_err)?;
+            let rho = match query.cost {
+                CostChoice::Fixed(m) => Rho::from_micro(m),
+                CostChoice::Accuracy(a) => {
+                    let conf = Confidence::new(a.confidence).map_err(|_| {
+                        ApiError::InvalidQuery(
+                            "accuracy.confidence must lie strictly between 0.5 and 1".into(),
+                        )
+                    })?;
+                    let found = privacy::rho_for_margin(
+                        a.margin.saturating_sub(policy.output.round_to / 2),
+                        conf,
+                        l2sq,
+                        Rho::from_micro(c.grid_micro),
+                        Rho::from_micro(c.min_micro),
+                        Rho::from_micro(c.max_micro),
+                    )
+                    .map_err(privacy_err)?;
+                    match found {
+                        Some(r) => r,
+                        None => {
+                            let best = CountMechanism::discrete_gaussian(
+                                Rho::from_micro(c.max_micro),
+                                l2sq,
+                            )
+                            .and_then(|m| m.margin_of_error(conf))
+                            .map_err(privacy_err)?;
+                            return Err(ApiError::AccuracyUnreachable {
+                                margin: a.margin,
+                                best_margin: best + policy.output.round_to / 2,
+                            });
+                        }
+                    }
+                }
+            };
+            (
+                CountMechanism::discrete_gaussian(rho, l2sq).map_err(privacy_err)?,
+                l2sq,
+            )
+        }
+    };
+    let cost_micro = match mechanism.cost() {
+        privacy::PrivacyCost::Epsilon(e) => e.micro(),
+        privacy::PrivacyCost::Rho(r) => r.micro(),
+    };
+    // Rounding moves a value by at most half the base; the margin includes it.
+    let margin =
+        mechanism.margin_of_error(confidence).map_err(privacy_err)? + policy.output.round_to / 2;
+    let canonical = query.canonical(policy, cost_micro);
+    let query_id = sha256_hex(canonical.as_bytes());
+    Ok(Plan {
+        query,
+        cost_micro,
+        mechanism,
+        sensitivity,
+        margin,
+        canonical,
+        query_id,
+    })
+}
+
+fn mechanism_view(m: &CountMechanism, sensitivity: u64) -> MechanismView {
+    MechanismView {
+        name: match m {
+            CountMechanism::DiscreteLaplace(_) => "discrete_laplace",
+            CountMechanism::DiscreteGaussian(_) => "discrete_gaussian",
+        },
+        scale: m.scale().to_string(),
+        sensitivity,
+    }
+}
+
+fn budget_view(unit: &'static str, spent: u64, limit: u64) -> BudgetView {
+    BudgetView {
+        unit,
+        spent: micro_to_f64(spent),
+        limit: micro_to_f64(limit),
+        remaining: micro_to_f64(limit.saturating_sub(spent)),
+    }
+}
+
+/// Counts, adds keyed noise, suppresses and post-processes: the noisy release.
+/// True counts exist only inside this function.
+fn compute_release(
+    state: &AppState,
+    plan: &Plan,
+    snapshot: &crate::engine::Snapshot,
+) -> Result<StoredRelease, ApiError> {
+    let policy = &state.policy;
+    let true_counts = snapshot
+        .count(&plan.query.group_by(), &plan.query.engine_filters())
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let mut rng = privacy::keyed_rng(
+        &state.noise_key,
+        &policy.dataset,
+        plan.canonical.as_bytes(),
+        snapshot.data_version(),
+    );
+    let noisy = plan
+        .mechanism
+        .noise_counts(&true_counts, &mut rng)
+        .map_err(privacy_err)?;
+    drop(true_counts);
+    let post = post_process(policy);
+    let cells = noisy
+        .into_iter()
+        .map(|n| match privacy::release_cell(n, policy.k, &post) {
+            Cell::Released(v) => Some(v),
+            Cell::Suppressed => None,
+        })
+        .collect();
+    Ok(StoredRelease { cells })
+}
+
+/// Keys of every cell, row-major in dimension order (the engine's order).
+fn cell_keys(query: &CountQuery) -> Vec<Vec<&str>> {
+    let mut keys: Vec<Vec<&str>> = vec![Vec::new()];
+    for d in &query.dimensions {
+        keys = keys
+            .iter()
+            .flat_map(|k| {
+                d.values.iter().map(move |v| {
+                    let mut k = k.clone();
+                    k.push(v.as_str());
+                    k
+                })
+            })
+            .collect();
+    }
+    keys
+}
+
+/// Builds the response body; needs the receipt, so it only runs after the charge.
+fn render(
+    state: &AppState,
+    plan: &Plan,
+    data_version: i64,
+    release_id: &str,
+    receipt: &Receipt,
+    format: Format,
+) -> Vec<u8> {
+    let policy = &state.policy;
+    let stored: StoredRelease =
+        serde_json::from_str(&receipt.release_body).unwrap_or(StoredRelease { cells: Vec::new() });
+    let keys = cell_keys(&plan.query);
+    let names: Vec<&str> = plan
+        .query
+        .dimensions
+        .iter()
+        .map(|d| d.name.as_str())
+        .collect();
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut header: Vec<&str> = names.clone();
+            header.extend(["count", "suppressed", "margin_of_error"]);
+            let _ = w.write_record(&header);
+            for (key, cell) in keys.iter().zip(&stored.cells) {
+                let mut row: Vec<String> = key.iter().map(|s| s.to_string()).collect();
+                row.push(cell.map(|v| v.to_string()).unwrap_or_default());
+                row.push(cell.is_none().to_string());
+                row.push(plan.margin.to_string());
+                let _ = w.write_record(&row);
+            }
+            w.into_inner().unwrap_or_default()
+        }
+        Format::Json => {
+            let cells = keys
+                .iter()
+                .zip(&stored.cells)
+                .map(|(key, cell)| CellOut {
+                    key: names
+                        .iter()
+                        .zip(key)
+                        .map(|(n, v)| (n.to_string(), serde_json::Value::String(v.to_string())))
+                        .collect(),
+                    count: *cell,
+                    suppressed: cell.is_none(),
+                    margin_of_error: plan.margin,
+                })
+                .collect();
+            let mut notes = vec![
+                "counts are noisy; cells whose noisy count is below k are suppressed".to_string(),
+            ];
+            if policy.output.round_to > 1 {
+                notes.push(format!(
+                    "counts are rounded to multiples of {}; totals are not additive",
+                    policy.output.round_to
+                ));
+            }
+            let resp = CountResponse {
+                dataset: policy.dataset.clone(),
+                query_id: plan.query_id.clone(),
+                release_id: release_id.to_owned(),
+                data_version,
+                dimensions: names.iter().map(|s| s.to_string()).collect(),
+                cells,
+                cost: micro_to_f64(plan.cost_micro),
+                charged: micro_to_f64(receipt.charged_micro),
+                repeat: receipt.replay,
+                mechanism: mechanism_view(&plan.mechanism, plan.sensitivity),
+                confidence: plan.query.confidence,
+                k: policy.k,
+                clamp_negative: policy.output.clamp_negative,
+                round_to: policy.output.round_to,
+                budget: budget_view(
+                    policy.budget_unit(),
+                    receipt.spent_micro,
+                    receipt.limit_micro,
+                ),
+                ledger_seq: receipt.ledger_seq,
+                notes,
+            };
+            serde_json::to_vec(&resp).unwrap_or_default()
+        }
+    }
+}
+
+/// Parses the body of a count request; a refusal is ledgered by the caller.
+pub fn parse_request(body: &[u8]) -> Result<CountRequest, ApiError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ApiError::InvalidBody(format!("invalid JSON body: {e}")))
+}
+
+/// Writes a refusal that happened after authentication to the ledger.
+pub async fn ledger_refusal(
+    state: &AppState,
+    consumer: &Consumer,
+    err: &ApiError,
+    query: Option<(&str, &str)>,
+) {
+    let mut entry = entry_for(
+        &state.policy.dataset,
+        consumer,
+        crate::audit::chain::event::REFUSAL,
+        err.code(),
+    );
+    if let Some((canonical, hash)) = query {
+        entry.canonical_query = Some(canonical.into());
+        entry.query_hash = Some(hash.into());
+    }
+    if let Err(e) = state.store.record_refusal(entry).await {
+        tracing::error!(error = %e, "could not ledger a refusal");
+    }
+}
+
+/// `POST /v1/counts`: the whole pipeline.
+pub async fn release_counts(
+    state: &AppState,
+    consumer: &Consumer,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    format: Format,
+) -> Result<Released, ApiError> {
+    state.rate.check(&consumer.id)?;
+    let result = release_counts_inner(state, consumer, body, idempotency_key, format).await;
+    if let Err((err, query)) = &result {
+        if !matches!(
+            err,
+            ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
+        ) {
+            ledger_refusal(
+                state,
+                consumer,
+                err,
+                query.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
+            )
+            .await;
+        }
+    }
+    result.map_err(|(e, _)| e)
+}
+
+type Refused = (ApiError, Option<(String, String)>);
+
+async fn release_counts_inner(
+    state: &AppState,
+    consumer: &Consumer,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    format: Format,
+) -> Result<Released, Refused> {
+    let policy = &state.policy;
+    // 1. Validate: policy only, no data.
+    let request = parse_request(body).map_err(|e| (e, None))?;
+    let query = CountQuery::parse(policy, consumer, &request).map_err(|e| (e, None))?;
+    let plan = plan(policy, query).map_err(|e| (e, None))?;
+    let with_query = |e: ApiError| (e, Some((plan.canonical.clone(), plan.query_id.clone())));
+
+    // 2. Idempotency: a retry gets the stored bytes; a reused key with another body is refused.
+    let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
+    if let Some(key) = idempotency_key {
+        if let Some(stored) = state
+            .store
+            .find_idempotent(&consumer.id, key)
+            .await
+            .map_err(|e| (e.into(), None))?
+        {
+            if stored.request_hash != request_hash {
+                return Err(with_query(ApiError::IdempotencyKeyReused));
+            }
+            let mut entry = entry_for(
+                &policy.dataset,
+                consumer,
+                crate::audit::chain::event::REPLAY,
+                "idempotent_replay",
+            );
+            entry.canonical_query = Some(plan.canonical.clone());
+            entry.query_hash = Some(plan.query_id.clone());
+            entry.idempotency_key = Some(key.to_owned());
+            state
+                .store
+                .record_replay(entry)
+                .await
+                .map_err(|e| (e.into(), None))?;
+            return Ok(Released {
+                content_type: stored.content_type,
+                body: stored.body,
+                replayed: true,
+            });
+        }
+    }
+
+    // 3. One snapshot for the whole release; its version keys the noise.
+    let snapshot = state.snapshots.current();
+    let data_version = snapshot.data_version();
+    let release_id = sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes());
+
+    // 4. The noisy release: stored already, or computed now (deterministic either way).
+    let release_body = match state
+        .store
+        .find_release(&release_id)
+        .await
+        .map_err(|e| (e.into(), None))?
+    {
+        Some(b) => b,
+        None => {
+            let computed = compute_release(state, &plan, &snapshot).map_err(with_query)?;
+            serde_json::to_string(&computed)
+                .map_err(|e| with_query(ApiError::Internal(e.to_string())))?
+        }
+    };
+
+    // 5. Charge, store, ledger: one transaction. Only then is there a receipt to render.
+    let charge = ChargeRequest {
+        dataset: &policy.dataset,
+        consumer,
+        new_consumer_limit_micro: policy.role_budget_micro(consumer.role),
+        release_key: &release_id,
+        canonical_query: &plan.canonical,
+        query_hash: &plan.query_id,
+        data_version,
+        cost_micro: plan.cost_micro,
+        idempotency: idempotency_key.map(|key| Idempotency {
+            key,
+            request_hash: &request_hash,
+            content_type: format.content_type(),
+        }),
+    };
+    let unit = policy.budget_unit();
+    match state
+        .store
+        .commit_release(&charge, &release_body, |receipt| {
+            render(state, &plan, data_version, &release_id, receipt, format)
+        })
+        .await
+    {
+        Ok((receipt, bytes)) => {
+            tracing::info!(
+                consumer = %consumer.id,
+                query_id = %plan.query_id,
+                charged_micro = receipt.charged_micro,
+                repeat = receipt.replay,
+                ledger_seq = receipt.ledger_seq,
+                "release"
+            );
+            Ok(Released {
+                content_type: format.content_type().into(),
+                body: bytes,
+                replayed: false,
+            })
+        }
+        Err(ChargeError::Refused(Refusal::Consumer { remaining_micro })) => {
+            Err(with_query(ApiError::BudgetExhausted {
+                remaining: micro_to_f64(remaining_micro),
+                requested: micro_to_f64(plan.cost_micro),
+                unit,
+            }))
+        }
+        Err(ChargeError::Refused(Refusal::Global)) => {
+            Err(with_query(ApiError::GlobalBudgetExhausted {
+                requested: micro_to_f64(plan.cost_micro),
+                unit,
+            }))
+        }
+        Err(ChargeError::Refused(Refusal::IdempotencyRace)) => {
+            Err(with_query(ApiError::IdempotencyKeyReused))
+        }
+        Err(ChargeError::Store(e)) => Err((e.into(), None)),
+    }
+}
+
+/// `POST /v1/counts/estimate`: cost, margin and affordability; charges nothing, reads no case.
+pub async fn estimate(
+    state: &AppState,
+    consumer: &Consumer,
+    body: &[u8],
+) -> Result<EstimateResponse, ApiError> {
+    state.rate.check(&consumer.id)?;
+    let policy = &state.policy;
+    let request = parse_request(body)?;
+    let query = CountQuery::parse(policy, consumer, &request)?;
+    let cells = query.cells;
+    let plan = plan(policy, query)?;
+    let budget = state
+        .store
+        .consumer_budget(&policy.dataset, &consumer.id)
+        .await?;
+    let (spent, limit) = budget.map_or((0, policy.role_budget_micro(consumer.role)), |b| {
+        (b.spent_micro, b.limit_micro)
+    });
+    let data_version = state.snapshots.current().data_version();
+    let release_id = sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes());
+    let stored = state.store.find_release(&release_id).await?.is_some();
+    let paid = stored && state.store.has_receipt(&release_id, &consumer.id).await?;
+    let would_charge = if paid { 0 } else { plan.cost_micro };
+    let global = state.store.global_budget(&policy.dataset).await?;
+    let global_charge = if stored { 0 } else { plan.cost_micro };
+    Ok(EstimateResponse {
+        dataset: policy.dataset.clone(),
+        query_id: plan.query_id.clone(),
+        cost: micro_to_f64(plan.cost_micro),
+        would_charge: micro_to_f64(would_charge),
+        unit: policy.budget_unit(),
+        cells,
+        mechanism: mechanism_view(&plan.mechanism, plan.sensitivity),
+        margin_of_error: plan.margin,
+        confidence: plan.query.confidence,
+        k: policy.k,
+        affordable: spent.saturating_add(would_charge) <= limit,
+        global_affordable: global.spent_micro.saturating_add(global_charge) <= global.limit_micro,
+        budget: budget_view(policy.budget_unit(), spent, limit),
+    })
+}

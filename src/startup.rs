@@ -1,0 +1,156 @@
+//! Building and running the application: store, policy, snapshot, keys, HTTP server.
+//! `Application::build` binds (port 0 for tests) and exposes the port, so
+//! integration tests run the real server.
+
+use crate::auth::Verifier;
+use crate::engine::{Snapshot, SnapshotBuilder, SnapshotCell};
+use crate::policy::Policy;
+use crate::privacy::NoiseKey;
+use crate::rate::RateLimiter;
+use crate::settings::{Settings, load_or_create_secret};
+use crate::store::Store;
+use actix_web::dev::Server;
+use actix_web::{App, HttpServer, web};
+use anyhow::Context;
+use std::net::TcpListener;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Shared state of every request.
+pub struct AppState {
+    pub settings: Settings,
+    pub policy: Arc<Policy>,
+    pub store: Store,
+    pub snapshots: Arc<SnapshotCell>,
+    pub noise_key: NoiseKey,
+    pub rate: RateLimiter,
+}
+
+/// Loads the cases of the current data version into a bounded columnar snapshot.
+pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Snapshot> {
+    let caps: Vec<_> = policy
+        .dimensions
+        .iter()
+        .filter(|d| d.field.kind() == crate::domain::FieldKind::Multi)
+        .map(|d| (d.field, d.max_values_per_case))
+        .collect();
+    let mut builder = SnapshotBuilder::new(policy.max_cases_per_person, &caps);
+    let started = std::time::Instant::now();
+    let version = store
+        .load_cases(|c| builder.push(&c))
+        .await
+        .context("loading the case snapshot")?;
+    let snapshot = builder.finish(version);
+    tracing::info!(
+        data_version = version,
+        memory_bytes = snapshot.memory_bytes(),
+        millis = started.elapsed().as_millis() as u64,
+        "snapshot loaded"
+    );
+    Ok(snapshot)
+}
+
+/// Polls the store's data version and swaps in a new snapshot when it changes
+/// (so each replica sharing one PostgreSQL notices an import).
+fn spawn_snapshot_refresher(
+    store: Store,
+    policy: Arc<Policy>,
+    cell: Arc<SnapshotCell>,
+    every: Duration,
+) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            let current = cell.current().data_version();
+            match store.data_version().await {
+                Ok(v) if v != current => match load_snapshot(&store, &policy).await {
+                    Ok(s) => cell.replace(s),
+                    Err(e) => {
+                        tracing::error!(error = %e, "snapshot reload failed; keeping the previous one")
+                    }
+                },
+                Ok(_) => {}
+                Err(e) => tracing::warn!(error = %e, "cannot read the data version"),
+            }
+        }
+    });
+}
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    pub state: web::Data<AppState>,
+}
+
+impl Application {
+    /// Connects, migrates, loads the snapshot and binds the listener.
+    pub async fn build(settings: Settings, policy: Policy) -> anyhow::Result<Application> {
+        let store = Store::connect(&settings.database_url).await?;
+        store.migrate().await?;
+        Self::build_with_store(settings, policy, store).await
+    }
+
+    pub async fn build_with_store(
+        settings: Settings,
+        policy: Policy,
+        store: Store,
+    ) -> anyhow::Result<Application> {
+        let policy = Arc::new(policy);
+        store
+            .ensure_global_budget(&policy.dataset, policy.global_budget_micro)
+            .await?;
+        let snapshot = load_snapshot(&store, &policy).await?;
+        let snapshots = Arc::new(SnapshotCell::new(snapshot));
+        let secret = load_or_create_secret(&settings.noise_key_file, 32)?;
+        let noise_key =
+            NoiseKey::from_bytes(&secret).map_err(|e| anyhow::anyhow!("noise key: {e}"))?;
+        let verifier = web::Data::new(Verifier::from_settings(&settings)?);
+        spawn_snapshot_refresher(
+            store.clone(),
+            Arc::clone(&policy),
+            Arc::clone(&snapshots),
+            Duration::from_secs(settings.snapshot_poll_secs),
+        );
+        let listener = TcpListener::bind(&settings.bind)
+            .with_context(|| format!("cannot listen on {}", settings.bind))?;
+        let port = listener.local_addr()?.port();
+        let state = web::Data::new(AppState {
+            rate: RateLimiter::new(policy.limits.requests_per_minute),
+            settings,
+            policy,
+            store,
+            snapshots,
+            noise_key,
+        });
+        let server = {
+            let state = state.clone();
+            HttpServer::new(move || {
+                App::new()
+                    .wrap(tracing_actix_web::TracingLogger::default())
+                    .app_data(state.clone())
+                    .app_data(verifier.clone())
+                    .configure(|cfg| crate::api::configure(cfg, &state))
+            })
+            .shutdown_timeout(10)
+            .listen(listener)?
+            .run()
+        };
+        Ok(Application {
+            port,
+            server,
+            state,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Serves until SIGINT/SIGTERM, then drains in-flight requests (graceful shutdown).
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
