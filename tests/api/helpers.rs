@@ -1,0 +1,262 @@
+//! Test harness: a real server on a random port over a fresh store, on SQLite
+//! or PostgreSQL, with tokens for every role.
+//!
+//! PostgreSQL tests use `CTM_TEST_POSTGRES_URL` (a server URL whose user may
+//! create databases); each test gets its own database. Without the variable
+//! they are skipped with a notice, unless `CTM_REQUIRE_POSTGRES=1`, which
+//! makes them fail: CI sets both.
+
+#![allow(dead_code)]
+
+use ctm_stats::auth::Minter;
+use ctm_stats::domain::Role;
+use ctm_stats::policy::{Policy, parse_policy};
+use ctm_stats::settings::Settings;
+use ctm_stats::startup::Application;
+use ctm_stats::store::Store;
+use std::path::PathBuf;
+
+pub const POLICY: &str = include_str!("../../policy/default.toml");
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub store: Store,
+    pub settings: Settings,
+    pub policy: Policy,
+    pub database_url: String,
+    minter: Minter,
+    _dir: tempfile::TempDir,
+}
+
+/// Options of a test server.
+pub struct Spawn {
+    pub cases: usize,
+    pub policy_text: String,
+}
+
+impl Default for Spawn {
+    fn default() -> Self {
+        Spawn {
+            cases: 3000,
+            policy_text: POLICY.to_owned(),
+        }
+    }
+}
+
+/// A fresh database URL on `backend`, or `None` when PostgreSQL is not configured (test skipped).
+pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
+    match backend {
+        Backend::Sqlite => Some(format!("sqlite:{}", dir.join("test.db").display())),
+        Backend::Postgres => {
+            let Ok(server) = std::env::var("CTM_TEST_POSTGRES_URL") else {
+                if std::env::var("CTM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
+                    panic!("CTM_REQUIRE_POSTGRES=1 but CTM_TEST_POSTGRES_URL is not set");
+                }
+                eprintln!("skipping: set CTM_TEST_POSTGRES_URL to run the PostgreSQL variant");
+                return None;
+            };
+            let name = format!("ctm_test_{}", uuid::Uuid::new_v4().simple());
+            let admin = sqlx::PgPool::connect(&server)
+                .await
+                .expect("connect to CTM_TEST_POSTGRES_URL");
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .expect("create test database");
+            admin.close().await;
+            let base = server
+                .rsplit_once('/')
+                .map(|(b, _)| b.to_owned())
+                .unwrap_or(server.clone());
+            Some(format!("{base}/{name}"))
+        }
+    }
+}
+
+impl TestApp {
+    pub async fn spawn(backend: Backend) -> Option<TestApp> {
+        Self::spawn_with(backend, Spawn::default()).await
+    }
+
+    pub async fn spawn_with(backend: Backend, opts: Spawn) -> Option<TestApp> {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let database_url = fresh_database(backend, dir.path()).await?;
+        let policy =
+            parse_policy("test-policy.toml", &opts.policy_text).expect("valid test policy");
+        let store = Store::connect(&database_url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        if opts.cases > 0 {
+            let cases = ctm_stats::synth::generate_vec(opts.cases, 42);
+            store
+                .add_cases(&cases, false, |_| {})
+                .await
+                .expect("seed cases");
+        }
+        let app = Self::serve(dir, database_url, store, policy).await;
+        Some(app)
+    }
+
+    /// A second server on the same database and keys (another replica).
+    pub async fn replica(&self) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let store = Store::connect(&self.database_url).await.expect("connect");
+        let mut settings = self.settings.clone();
+        settings.bind = "127.0.0.1:0".into();
+        let app =
+            Application::build_with_store(settings.clone(), self.policy.clone(), store.clone())
+                .await
+                .expect("build replica");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            settings,
+            policy: self.policy.clone(),
+            database_url: self.database_url.clone(),
+            minter: Minter::from_settings(&self.settings).expect("minter"),
+            _dir: dir,
+        }
+    }
+
+    async fn serve(
+        dir: tempfile::TempDir,
+        database_url: String,
+        store: Store,
+        policy: Policy,
+    ) -> TestApp {
+        let mut settings = Settings::default();
+        settings.database_url = database_url.clone();
+        settings.bind = "127.0.0.1:0".into();
+        let data: PathBuf = dir.path().join("data");
+        settings.data_dir = data.clone();
+        settings.noise_key_file = data.join("noise.key");
+        settings.jwt_secret_file = data.join("jwt.secret");
+        settings.ledger_key_file = data.join("ledger-signing.key");
+        settings.snapshot_poll_secs = 1;
+        let app = Application::build_with_store(settings.clone(), policy.clone(), store.clone())
+            .await
+            .expect("build app");
+        let base = format!("http://127.0.0.1:{}", app.port());
+        tokio::spawn(app.run_until_stopped());
+        let minter = Minter::from_settings(&settings).expect("minter");
+        TestApp {
+            base,
+            client: reqwest::Client::new(),
+            store,
+            settings,
+            policy,
+            database_url,
+            minter,
+            _dir: dir,
+        }
+    }
+
+    pub fn token(&self, role: Role, sub: &str) -> String {
+        self.minter.mint(sub, role, None, 3600).expect("mint")
+    }
+
+    pub fn government_token(&self, sub: &str, country: &str) -> String {
+        self.minter
+            .mint(sub, Role::Government, Some(country), 3600)
+            .expect("mint")
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub async fn post_json(
+        &self,
+        path: &str,
+        token: &str,
+        body: &serde_json::Value,
+    ) -> reqwest::Response {
+        self.client
+            .post(self.url(path))
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    pub async fn get(&self, path: &str, token: &str) -> reqwest::Response {
+        self.client
+            .get(self.url(path))
+            .bearer_auth(token)
+            .send()
+            .await
+            .expect("request")
+    }
+
+    /// Spent and limit of a consumer, in micro-units, straight from the store.
+    pub async fn budget(&self, consumer: &str) -> (u64, u64) {
+        let b = self
+            .store
+            .consumer_budget(&self.policy.dataset, consumer)
+            .await
+            .expect("budget")
+            .unwrap_or(ctm_stats::budget::BudgetState {
+                limit_micro: 0,
+                spent_micro: 0,
+            });
+        (b.spent_micro, b.limit_micro)
+    }
+
+    pub async fn global_spent(&self) -> u64 {
+        self.store
+            .global_budget(&self.policy.dataset)
+            .await
+            .expect("global")
+            .spent_micro
+    }
+}
+
+/// Asserts a problem+json response with `status` and `code`; returns the body.
+pub async fn assert_problem(res: reqwest::Response, status: u16, code: &str) -> serde_json::Value {
+    assert_eq!(res.status().as_u16(), status, "status for {code}");
+    let ct = res
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned();
+    assert!(
+        ct.starts_with("application/problem+json"),
+        "content type {ct} for {code}"
+    );
+    let body: serde_json::Value = res.json().await.expect("problem body");
+    assert_eq!(body["code"], code, "{body}");
+    assert_eq!(body["status"], status);
+    assert!(body["detail"].as_str().is_some_and(|d| !d.is_empty()));
+    body
+}
+
+/// Declares one test per backend: `mod name { sqlite, postgres }`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($name:ident, $body:expr) => {
+        mod $name {
+            use super::*;
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                ($body)($crate::helpers::Backend::Sqlite).await
+            }
+
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                ($body)($crate::helpers::Backend::Postgres).await
+            }
+        }
+    };
+}
