@@ -7,6 +7,7 @@
 //! body per backend so a query is written once.
 
 pub mod cases;
+pub mod group_by;
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};

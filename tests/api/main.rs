@@ -7,4 +7,5 @@ mod auth;
 mod counts;
 mod health;
 mod openapi;
+mod oracle;
 mod race;
