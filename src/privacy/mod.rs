@@ -28,9 +28,11 @@
 //! later steps take [`NoisyCount`], which nothing else can construct.
 
 pub mod rational;
+pub mod rng;
 pub mod sample;
 
 pub use rational::Rational;
+pub use rng::{NoiseKey, keyed_rng, os_rng};
 
 use thiserror::Error;
 
