@@ -30,9 +30,13 @@
 pub mod rational;
 pub mod rng;
 pub mod sample;
+pub mod sensitivity;
+pub mod suppress;
 
 pub use rational::Rational;
 pub use rng::{NoiseKey, keyed_rng, os_rng};
+pub use sensitivity::{DimShape, l1_sensitivity, l2_sensitivity_squared};
+pub use suppress::{Cell, NoisyCount, PostProcess, release_cell, suppress};
 
 use thiserror::Error;
 
