@@ -27,12 +27,18 @@
 //! Invariant: true counts enter only [`CountMechanism::noise_counts`]; all
 //! later steps take [`NoisyCount`], which nothing else can construct.
 
+pub mod accuracy;
+pub mod mechanism;
 pub mod rational;
 pub mod rng;
 pub mod sample;
 pub mod sensitivity;
 pub mod suppress;
 
+pub use accuracy::{
+    Confidence, epsilon_for_margin, gaussian_margin, laplace_margin, laplace_tail, rho_for_margin,
+};
+pub use mechanism::{CountMechanism, DiscreteGaussian, DiscreteLaplace, NoiseScale, PrivacyCost};
 pub use rational::Rational;
 pub use rng::{NoiseKey, keyed_rng, os_rng};
 pub use sensitivity::{DimShape, l1_sensitivity, l2_sensitivity_squared};
