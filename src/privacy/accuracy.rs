@@ -3,9 +3,10 @@
 //! achieves a requested margin.
 //!
 //! The margin at confidence `c` is the smallest integer `m` with
-//! `P(|noise| > m) <= α`, where `α = 1 - c`: the released value lies within
-//! `±m` of the true count with probability at least `c` (before suppression
-//! and rounding; rounding to base `b` can add `floor(b/2)`).
+//! `P(|noise| > m) <= α`, where `α = 1 - c`: the noisy count lies within
+//! `±m` of the true count with probability at least `c`. It describes the
+//! noise only: a suppressed cell shows no number, and rounding to base `b`
+//! can move a released value by up to `floor(b/2)` more.
 //!
 //! Floats are acceptable here because margins are public metadata, not
 //! samples; but every margin is *provably conservative*: the tail at the
@@ -22,9 +23,9 @@
 //! so `ln P(|X| > m) = ln 2 - (m+1)/t - ln(1 + e^(-1/t))`, decreasing in `m`.
 //! We solve for `m` in closed form, then settle it by evaluating this log-tail
 //! in f64 and accepting `m` only when it is at most `ln α - 1e-9`. The f64
-//! evaluation is a handful of correctly rounded operations on values of
-//! magnitude below 40 near the answer, so its absolute error is below `1e-13`,
-//! ten thousand times smaller than the slack. Hence the accepted `m` has an
+//! evaluation is a handful of operations (each within an ulp or two) on
+//! values of magnitude below 40 near the answer, so its absolute error is
+//! below `1e-13`, ten thousand times smaller than the slack. Hence the accepted `m` has an
 //! exact tail `<= α·e^(-1e-9 + 1e-13) < α` (conservative), and `m - 1` was
 //! rejected, so `m` is the exact minimum unless the exact tail at `m - 1` lies
 //! within a relative `1e-9` of `α`, in which case it is one more. (For
@@ -44,8 +45,9 @@
 //! Z           >= 1 + 2·(Σ_{x=1}^{K} f(x) + ∫_{K+1}^∞ f)
 //! ```
 //!
-//! giving an upper bound on the tail. Each integral bound is off by less than
-//! `f` at its start, which is below `e^-72` of the peak when `K >= 12σ`, so
+//! giving an upper bound on the tail. Each integral bound is off by at most
+//! `f` at its start, which is below `e^-72` (the peak is `f(0) = 1`) when
+//! `K >= 12σ`, so
 //! for every `σ <= 8333` (every realistic ρ) the bound is exact to f64
 //! precision; beyond that it is conservative by a relative `O(1/σ)` and the
 //! margin may be one more than the minimum. We accept `m` when

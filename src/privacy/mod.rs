@@ -10,7 +10,7 @@
 //! - [`mechanism`]: [`CountMechanism`], which carries its noise function and
 //!   its privacy cost together.
 //! - [`sensitivity`]: L1 and squared L2 sensitivity from the query's shape.
-//! - [`suppress`]: the noisy-threshold rule and post-processing.
+//! - [`suppress`](mod@suppress): the noisy-threshold rule and post-processing.
 //! - [`accuracy`]: margins of error and the ε or ρ for a target margin.
 //! - [`rational`]: exact noise parameters.
 //!
