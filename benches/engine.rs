@@ -10,7 +10,13 @@ use std::hint::black_box;
 fn snapshot(n: usize) -> Snapshot {
     // Synthetic cases arrive in generation order; bounding keeps consecutive
     // duplicates only, which is enough for timing.
-    let mut b = SnapshotBuilder::new(1, &[(Field::TypeOfExploitation, 2), (Field::AssistanceReceived, 3)]);
+    let mut b = SnapshotBuilder::new(
+        1,
+        &[
+            (Field::TypeOfExploitation, 2),
+            (Field::AssistanceReceived, 3),
+        ],
+    );
     ctm_stats::synth::generate(n, 11, Default::default(), |c| b.push(&c));
     b.finish(1)
 }
@@ -20,13 +26,42 @@ pub fn queries() -> Vec<(&'static str, Vec<GroupBy>, Vec<Filter>)> {
     let all = |f: Field| (0..f.cardinality() as u16).collect::<Vec<_>>();
     let years: Vec<u16> = (2..=25).collect();
     let usa = u16::from(Country::parse_alpha3("USA").map(|c| c.index()).unwrap_or(0));
-    let g1 = vec![GroupBy { field: Field::Gender, values: all(Field::Gender) }];
-    let g2 = vec![g1[0].clone(), GroupBy { field: Field::AgeBroad, values: all(Field::AgeBroad) }];
-    let g3 = vec![g2[0].clone(), g2[1].clone(), GroupBy { field: Field::RegistrationYear, values: years.clone() }];
-    let g3m = vec![g2[0].clone(), g2[1].clone(), GroupBy { field: Field::TypeOfExploitation, values: all(Field::TypeOfExploitation) }];
+    let g1 = vec![GroupBy {
+        field: Field::Gender,
+        values: all(Field::Gender),
+    }];
+    let g2 = vec![
+        g1[0].clone(),
+        GroupBy {
+            field: Field::AgeBroad,
+            values: all(Field::AgeBroad),
+        },
+    ];
+    let g3 = vec![
+        g2[0].clone(),
+        g2[1].clone(),
+        GroupBy {
+            field: Field::RegistrationYear,
+            values: years.clone(),
+        },
+    ];
+    let g3m = vec![
+        g2[0].clone(),
+        g2[1].clone(),
+        GroupBy {
+            field: Field::TypeOfExploitation,
+            values: all(Field::TypeOfExploitation),
+        },
+    ];
     let filter = vec![
-        Filter { field: Field::CountryOfExploitation, allowed: vec![usa] },
-        Filter { field: Field::RegistrationYear, allowed: (15..=20).collect() },
+        Filter {
+            field: Field::CountryOfExploitation,
+            allowed: vec![usa],
+        },
+        Filter {
+            field: Field::RegistrationYear,
+            allowed: (15..=20).collect(),
+        },
     ];
     vec![
         ("1d", g1.clone(), vec![]),
@@ -46,7 +81,10 @@ fn bench(c: &mut Criterion) {
     }
     for n in sizes {
         let snap = snapshot(n);
-        println!("snapshot of {n} cases: {:.1} bytes per case", snap.memory_bytes() as f64 / snap.len() as f64);
+        println!(
+            "snapshot of {n} cases: {:.1} bytes per case",
+            snap.memory_bytes() as f64 / snap.len() as f64
+        );
         let mut group = c.benchmark_group(format!("count/{n}"));
         for (name, g, f) in queries() {
             group.bench_with_input(BenchmarkId::from_parameter(name), &(g, f), |b, (g, f)| {

@@ -6,7 +6,10 @@ use std::time::Instant;
 
 fn main() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let n: usize = std::env::var("CTM_BENCH_ROWS").ok().and_then(|v| v.parse().ok()).unwrap_or(if quick { 10_000 } else { 1_000_000 });
+    let n: usize = std::env::var("CTM_BENCH_ROWS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(if quick { 10_000 } else { 1_000_000 });
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("cases.csv");
     let mut w = csv::Writer::from_path(&path).expect("csv file");
@@ -19,12 +22,21 @@ fn main() {
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
     let t = Instant::now();
-    let cases = ctm_stats::import::read_cases(&path.display().to_string(), 2026, |_| {}).expect("valid file");
+    let cases = ctm_stats::import::read_cases(&path.display().to_string(), 2026, |_| {})
+        .expect("valid file");
     let validate = t.elapsed();
 
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     let write = rt.block_on(async {
-        let store = Store::connect(&format!("sqlite:{}", dir.path().join("import.db").display())).await.expect("store");
+        let store = Store::connect(&format!(
+            "sqlite:{}",
+            dir.path().join("import.db").display()
+        ))
+        .await
+        .expect("store");
         store.migrate().await.expect("migrate");
         let t = Instant::now();
         store.add_cases(&cases, false, |_| {}).await.expect("write");

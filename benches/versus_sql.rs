@@ -29,8 +29,16 @@ async fn database(kind: &str, dir: &std::path::Path, n: usize) -> Option<(String
             let server = std::env::var("CTM_BENCH_POSTGRES_URL").ok()?;
             let name = format!("ctm_bench_{n}_{}", std::process::id());
             let admin = sqlx::PgPool::connect(&server).await.ok()?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name}"))).execute(&admin).await.ok()?;
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.ok()?;
+            sqlx::query(sqlx::AssertSqlSafe(format!(
+                "DROP DATABASE IF EXISTS {name}"
+            )))
+            .execute(&admin)
+            .await
+            .ok()?;
+            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                .execute(&admin)
+                .await
+                .ok()?;
             let base = server.rsplit_once('/').map(|(b, _)| b.to_owned())?;
             format!("{base}/{name}")
         }
@@ -42,18 +50,30 @@ async fn database(kind: &str, dir: &std::path::Path, n: usize) -> Option<(String
 
 async fn run() {
     let quick = !std::env::args().any(|a| a == "--bench");
-    let mut sizes = if quick { vec![20_000] } else { vec![100_000, 1_000_000] };
+    let mut sizes = if quick {
+        vec![20_000]
+    } else {
+        vec![100_000, 1_000_000]
+    };
     if std::env::var("CTM_BENCH_10M").is_ok_and(|v| v == "1") && !quick {
         sizes.push(10_000_000);
     }
     let dir = tempfile::tempdir().expect("temp dir");
-    println!("{:<10} {:<9} {:<16} {:>12} {:>12} {:>9}", "cases", "backend", "query", "engine ms", "sql ms", "ratio");
+    println!(
+        "{:<10} {:<9} {:<16} {:>12} {:>12} {:>9}",
+        "cases", "backend", "query", "engine ms", "sql ms", "ratio"
+    );
     for &n in &sizes {
         let cases = ctm_stats::synth::generate_vec(n, 11);
         for kind in ["sqlite", "postgres"] {
-            let Some((kind, store)) = database(kind, dir.path(), n).await else { continue };
+            let Some((kind, store)) = database(kind, dir.path(), n).await else {
+                continue;
+            };
             let t = Instant::now();
-            store.add_cases(&cases, false, |_| {}).await.expect("load cases");
+            store
+                .add_cases(&cases, false, |_| {})
+                .await
+                .expect("load cases");
             let write = t.elapsed();
             let mut b = SnapshotBuilder::new(1, &[]);
             let t = Instant::now();
@@ -79,11 +99,18 @@ async fn run() {
                 let mut sql = Vec::new();
                 for _ in 0..if quick { 1 } else { 5 } {
                     let t = Instant::now();
-                    std::hint::black_box(store.count_with_sql(&g, &f, None).await.expect("sql").len());
+                    std::hint::black_box(
+                        store.count_with_sql(&g, &f, None).await.expect("sql").len(),
+                    );
                     sql.push(t.elapsed());
                 }
                 let (e, s) = (median(engine), median(sql));
-                println!("{n:<10} {kind:<9} {name:<16} {:>12.3} {:>12.1} {:>8.0}x", ms(e), ms(s), s.as_secs_f64() / e.as_secs_f64());
+                println!(
+                    "{n:<10} {kind:<9} {name:<16} {:>12.3} {:>12.1} {:>8.0}x",
+                    ms(e),
+                    ms(s),
+                    s.as_secs_f64() / e.as_secs_f64()
+                );
             }
             store.close().await;
         }
@@ -91,6 +118,9 @@ async fn run() {
 }
 
 fn main() {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
     rt.block_on(run());
 }

@@ -43,6 +43,10 @@ pub struct Idempotency<'a> {
 
 /// Proof that a release was charged and recorded. Only [`Store::commit_release`] makes one.
 #[derive(Debug, Clone)]
+#[expect(
+    clippy::manual_non_exhaustive,
+    reason = "the private field seals construction to this module; #[non_exhaustive] would only seal it to this crate"
+)]
 pub struct Receipt {
     /// The stored noisy release body (as first stored; identical for every consumer).
     pub release_body: String,
@@ -340,7 +344,7 @@ impl Store {
         body: &str,
         render: impl FnOnce(&Receipt) -> Vec<u8>,
     ) -> Result<(Receipt, Vec<u8>), ChargeError> {
-        let outcome = with_pool!(self, pool => {
+        with_pool!(self, pool => {
             let mut tx = begin_serialised!(self, pool);
             ensure_consumer!(tx, req.dataset, req.consumer, req.new_consumer_limit_micro);
             let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
@@ -473,8 +477,7 @@ impl Store {
             }
             tx.commit().await?;
             Ok((receipt, bytes))
-        });
-        outcome
+        })
     }
 
     /// Records a refusal (budget, scope or validation) in the ledger.

@@ -181,7 +181,7 @@ impl CountQuery {
                 }
             }
             if !names_field {
-                filters.insert(format!("{}", field.code()), (field, vec![code]));
+                filters.insert(field.code().to_owned(), (field, vec![code]));
             }
         }
 

@@ -488,19 +488,19 @@ pub async fn release_counts(
 ) -> Result<Released, ApiError> {
     state.rate.check(&consumer.id)?;
     let result = release_counts_inner(state, consumer, body, idempotency_key, format).await;
-    if let Err((err, query)) = &result {
-        if !matches!(
+    if let Err((err, query)) = &result
+        && !matches!(
             err,
             ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
-        ) {
-            ledger_refusal(
-                state,
-                consumer,
-                err,
-                query.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
-            )
-            .await;
-        }
+        )
+    {
+        ledger_refusal(
+            state,
+            consumer,
+            err,
+            query.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
+        )
+        .await;
     }
     result.map_err(|(e, _)| e)
 }
@@ -523,36 +523,35 @@ async fn release_counts_inner(
 
     // 2. Idempotency: a retry gets the stored bytes; a reused key with another body is refused.
     let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
-    if let Some(key) = idempotency_key {
-        if let Some(stored) = state
+    if let Some(key) = idempotency_key
+        && let Some(stored) = state
             .store
             .find_idempotent(&consumer.id, key)
             .await
             .map_err(|e| (e.into(), None))?
-        {
-            if stored.request_hash != request_hash {
-                return Err(with_query(ApiError::IdempotencyKeyReused));
-            }
-            let mut entry = entry_for(
-                &policy.dataset,
-                consumer,
-                crate::audit::chain::event::REPLAY,
-                "idempotent_replay",
-            );
-            entry.canonical_query = Some(plan.canonical.clone());
-            entry.query_hash = Some(plan.query_id.clone());
-            entry.idempotency_key = Some(key.to_owned());
-            state
-                .store
-                .record_replay(entry)
-                .await
-                .map_err(|e| (e.into(), None))?;
-            return Ok(Released {
-                content_type: stored.content_type,
-                body: stored.body,
-                replayed: true,
-            });
+    {
+        if stored.request_hash != request_hash {
+            return Err(with_query(ApiError::IdempotencyKeyReused));
         }
+        let mut entry = entry_for(
+            &policy.dataset,
+            consumer,
+            crate::audit::chain::event::REPLAY,
+            "idempotent_replay",
+        );
+        entry.canonical_query = Some(plan.canonical.clone());
+        entry.query_hash = Some(plan.query_id.clone());
+        entry.idempotency_key = Some(key.to_owned());
+        state
+            .store
+            .record_replay(entry)
+            .await
+            .map_err(|e| (e.into(), None))?;
+        return Ok(Released {
+            content_type: stored.content_type,
+            body: stored.body,
+            replayed: true,
+        });
     }
 
     // 3. One snapshot for the whole release; its version keys the noise.

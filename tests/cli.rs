@@ -13,7 +13,10 @@ fn bin() -> Command {
 fn run(dir: &Path, args: &[&str]) -> Output {
     bin()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", format!("sqlite:{}", dir.join("cli.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}", dir.join("cli.db").display()),
+        )
         .env("DATA_DIR", dir.join("data"))
         .env_remove("RUST_LOG")
         .args(args)
@@ -37,9 +40,14 @@ fn write_csv(path: &Path, n: usize, seed: u64, edit: impl Fn(usize, &mut Vec<Str
 }
 
 async fn version_and_empty(dir: &Path) -> (i64, bool) {
-    let store = Store::connect(&format!("sqlite:{}", dir.join("cli.db").display())).await.expect("connect");
+    let store = Store::connect(&format!("sqlite:{}", dir.join("cli.db").display()))
+        .await
+        .expect("connect");
     store.migrate().await.expect("migrate");
-    let v = (store.data_version().await.expect("version"), store.is_empty().await.expect("empty"));
+    let v = (
+        store.data_version().await.expect("version"),
+        store.is_empty().await.expect("empty"),
+    );
     store.close().await;
     v
 }
@@ -57,10 +65,20 @@ async fn one_bad_row_among_ten_thousand_imports_nothing_and_names_the_row() {
     let out = run(dir.path(), &["import", file.to_str().expect("path")]);
     assert!(!out.status.success());
     let err = stderr(&out);
-    assert!(err.contains("line 4322, column gender: expected one of woman, man"), "{err}");
+    assert!(
+        err.contains("line 4322, column gender: expected one of woman, man"),
+        "{err}"
+    );
     assert!(err.contains("nothing was imported"), "{err}");
-    assert!(!err.contains("femme"), "errors never echo cell values: {err}");
-    assert_eq!(version_and_empty(dir.path()).await, (0, true), "the store is exactly as it was");
+    assert!(
+        !err.contains("femme"),
+        "errors never echo cell values: {err}"
+    );
+    assert_eq!(
+        version_and_empty(dir.path()).await,
+        (0, true),
+        "the store is exactly as it was"
+    );
 
     // The corrected file imports in one go and bumps the data version.
     write_csv(&file, 10_000, 8, |_, _| {});
@@ -72,7 +90,11 @@ async fn one_bad_row_among_ten_thousand_imports_nothing_and_names_the_row() {
     // Importing it again clashes on every case id: nothing is written.
     let out = run(dir.path(), &["import", file.to_str().expect("path")]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("line 2, column caseId: case id already in the store"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("line 2, column caseId: case id already in the store"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(version_and_empty(dir.path()).await.0, 1);
 }
 
@@ -80,30 +102,63 @@ async fn one_bad_row_among_ten_thousand_imports_nothing_and_names_the_row() {
 async fn bad_files_get_one_clear_line_and_a_failure_code() {
     let dir = tempfile::tempdir().expect("dir");
     let p = |name: &str| dir.path().join(name);
-    let missing = run(dir.path(), &["import", p("nope.csv").to_str().expect("path")]);
+    let missing = run(
+        dir.path(),
+        &["import", p("nope.csv").to_str().expect("path")],
+    );
     assert!(!missing.status.success());
-    assert!(stderr(&missing).contains("cannot read") && stderr(&missing).contains("nope.csv"), "{}", stderr(&missing));
+    assert!(
+        stderr(&missing).contains("cannot read") && stderr(&missing).contains("nope.csv"),
+        "{}",
+        stderr(&missing)
+    );
 
     std::fs::write(p("empty.csv"), "").expect("write");
-    let empty = run(dir.path(), &["import", p("empty.csv").to_str().expect("path")]);
+    let empty = run(
+        dir.path(),
+        &["import", p("empty.csv").to_str().expect("path")],
+    );
     assert!(!empty.status.success());
     assert!(stderr(&empty).contains("is empty"), "{}", stderr(&empty));
 
-    std::fs::write(p("header.csv"), "caseId,yearOfRegistration,gendr\nx,2019,woman\n").expect("write");
-    let header = run(dir.path(), &["import", p("header.csv").to_str().expect("path")]);
+    std::fs::write(
+        p("header.csv"),
+        "caseId,yearOfRegistration,gendr\nx,2019,woman\n",
+    )
+    .expect("write");
+    let header = run(
+        dir.path(),
+        &["import", p("header.csv").to_str().expect("path")],
+    );
     assert!(!header.status.success());
-    assert!(stderr(&header).contains("line 1, column 3: unknown column header"), "{}", stderr(&header));
+    assert!(
+        stderr(&header).contains("line 1, column 3: unknown column header"),
+        "{}",
+        stderr(&header)
+    );
 
     std::fs::write(
         p("values.csv"),
         "caseId,yearOfRegistration,gender,ageBroad,citizenship,CountryOfExploitation\na,1999,man,,USA,USA\nb,2019,man,,US1,USA\nc,2019,man,,USA,USA\nc,2019,man,,USA,USA\n",
     )
     .expect("write");
-    let values = run(dir.path(), &["import", p("values.csv").to_str().expect("path")]);
+    let values = run(
+        dir.path(),
+        &["import", p("values.csv").to_str().expect("path")],
+    );
     let e = stderr(&values);
-    assert!(e.contains("line 2, column yearOfRegistration: year out of range"), "{e}");
-    assert!(e.contains("line 3, column citizenship: malformed country code"), "{e}");
-    assert!(e.contains("line 5, column caseId: duplicate case id (first on line 4)"), "{e}");
+    assert!(
+        e.contains("line 2, column yearOfRegistration: year out of range"),
+        "{e}"
+    );
+    assert!(
+        e.contains("line 3, column citizenship: malformed country code"),
+        "{e}"
+    );
+    assert!(
+        e.contains("line 5, column caseId: duplicate case id (first on line 4)"),
+        "{e}"
+    );
     assert_eq!(version_and_empty(dir.path()).await, (0, true));
 
     let unreachable = bin()
@@ -113,18 +168,27 @@ async fn bad_files_get_one_clear_line_and_a_failure_code() {
         .output()
         .expect("run");
     assert!(!unreachable.status.success());
-    assert!(stderr(&unreachable).contains("cannot reach the database"), "{}", stderr(&unreachable));
+    assert!(
+        stderr(&unreachable).contains("cannot reach the database"),
+        "{}",
+        stderr(&unreachable)
+    );
 }
 
 #[test]
 fn an_invalid_policy_stops_serve_with_exit_code_2_naming_file_line_and_field() {
     let dir = tempfile::tempdir().expect("dir");
     let policy = dir.path().join("bad.toml");
-    let text = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policy/default.toml")).expect("policy");
+    let text =
+        std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("policy/default.toml"))
+            .expect("policy");
     std::fs::write(&policy, text.replacen("global = 500.0", "global = -5.0", 1)).expect("write");
     let out = bin()
         .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env("DATABASE_URL", format!("sqlite:{}", dir.path().join("p.db").display()))
+        .env(
+            "DATABASE_URL",
+            format!("sqlite:{}", dir.path().join("p.db").display()),
+        )
         .env("DATA_DIR", dir.path().join("data"))
         .env("POLICY_FILE", &policy)
         .env("BIND", "127.0.0.1:0")
@@ -133,8 +197,15 @@ fn an_invalid_policy_stops_serve_with_exit_code_2_naming_file_line_and_field() {
         .expect("run");
     assert_eq!(out.status.code(), Some(2));
     let err = stderr(&out);
-    let line = text.lines().position(|l| l.starts_with("global = ")).map(|i| i + 1).unwrap_or(0);
-    assert!(err.contains(&format!("bad.toml:{line}: budgets.global")), "{err}");
+    let line = text
+        .lines()
+        .position(|l| l.starts_with("global = "))
+        .map(|i| i + 1)
+        .unwrap_or(0);
+    assert!(
+        err.contains(&format!("bad.toml:{line}: budgets.global")),
+        "{err}"
+    );
 }
 
 /// Share of `part` in `whole`, in percent.
@@ -145,31 +216,65 @@ fn pct(part: i64, whole: i64) -> f64 {
 #[tokio::test]
 async fn a_million_generated_cases_match_the_public_marginals() {
     let dir = tempfile::tempdir().expect("dir");
-    let out = run(dir.path(), &["generate", "--cases", "1000000", "--seed", "7"]);
+    let out = run(
+        dir.path(),
+        &["generate", "--cases", "1000000", "--seed", "7"],
+    );
     assert!(out.status.success(), "{}", stderr(&out));
-    let pool = sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("cli.db").display())).await.expect("connect");
+    let pool =
+        sqlx::SqlitePool::connect(&format!("sqlite:{}", dir.path().join("cli.db").display()))
+            .await
+            .expect("connect");
     let q = |sql: &'static str| {
         let pool = pool.clone();
-        async move { sqlx::query_scalar::<_, i64>(sql).fetch_one(&pool).await.expect(sql) }
+        async move {
+            sqlx::query_scalar::<_, i64>(sql)
+                .fetch_one(&pool)
+                .await
+                .expect(sql)
+        }
     };
     let total = q("SELECT COUNT(*) FROM cases").await;
     assert_eq!(total, 1_000_000);
     let known_gender = q("SELECT COUNT(*) FROM cases WHERE gender <> 'unknown'").await;
-    let women = pct(q("SELECT COUNT(*) FROM cases WHERE gender = 'woman'").await, known_gender);
+    let women = pct(
+        q("SELECT COUNT(*) FROM cases WHERE gender = 'woman'").await,
+        known_gender,
+    );
     assert!((69.0..=75.0).contains(&women), "women {women:.1}% of known");
     let known_age = q("SELECT COUNT(*) FROM cases WHERE age_broad <> 'unknown'").await;
-    let children = pct(q("SELECT COUNT(*) FROM cases WHERE age_broad IN ('0-8', '9-17')").await, known_age);
-    assert!((21.0..=27.0).contains(&children), "children {children:.1}% of known ages");
+    let children = pct(
+        q("SELECT COUNT(*) FROM cases WHERE age_broad IN ('0-8', '9-17')").await,
+        known_age,
+    );
+    assert!(
+        (21.0..=27.0).contains(&children),
+        "children {children:.1}% of known ages"
+    );
     let known_type = q("SELECT COUNT(*) FROM cases WHERE type_of_exploitation_known = 1").await;
-    let sexual = pct(q("SELECT COUNT(*) FROM cases WHERE (type_of_exploitation & 2) <> 0").await, known_type);
-    let labour = pct(q("SELECT COUNT(*) FROM cases WHERE (type_of_exploitation & 1) <> 0").await, known_type);
-    assert!((57.0..=64.0).contains(&sexual), "sexual exploitation {sexual:.1}%");
-    assert!((34.0..=41.0).contains(&labour), "forced labour {labour:.1}%");
-    let known_country = q("SELECT COUNT(*) FROM cases WHERE country_of_exploitation <> 'unknown'").await;
+    let sexual = pct(
+        q("SELECT COUNT(*) FROM cases WHERE (type_of_exploitation & 2) <> 0").await,
+        known_type,
+    );
+    let labour = pct(
+        q("SELECT COUNT(*) FROM cases WHERE (type_of_exploitation & 1) <> 0").await,
+        known_type,
+    );
+    assert!(
+        (57.0..=64.0).contains(&sexual),
+        "sexual exploitation {sexual:.1}%"
+    );
+    assert!(
+        (34.0..=41.0).contains(&labour),
+        "forced labour {labour:.1}%"
+    );
+    let known_country =
+        q("SELECT COUNT(*) FROM cases WHERE country_of_exploitation <> 'unknown'").await;
     let top = pct(q("SELECT MAX(n) FROM (SELECT COUNT(*) AS n FROM cases WHERE country_of_exploitation <> 'unknown' GROUP BY country_of_exploitation) t").await, known_country);
     assert!((46.0..=56.0).contains(&top), "top country {top:.1}%");
     let countries = q("SELECT COUNT(DISTINCT country_of_exploitation) FROM cases WHERE country_of_exploitation <> 'unknown'").await;
-    let citizenships = q("SELECT COUNT(DISTINCT citizenship) FROM cases WHERE citizenship <> 'unknown'").await;
+    let citizenships =
+        q("SELECT COUNT(DISTINCT citizenship) FROM cases WHERE citizenship <> 'unknown'").await;
     assert!(countries >= 100, "{countries} countries of exploitation");
     assert!(citizenships >= 80, "{citizenships} citizenships");
     let both_known = q("SELECT COUNT(*) FROM cases WHERE citizenship <> 'unknown' AND country_of_exploitation <> 'unknown'").await;
@@ -180,9 +285,18 @@ async fn a_million_generated_cases_match_the_public_marginals() {
     assert!(late > 4 * early, "registrations rise over time");
     let peak = q("SELECT registration_year FROM cases GROUP BY registration_year ORDER BY COUNT(*) DESC LIMIT 1").await;
     assert_eq!(peak, 2019);
-    let range = (q("SELECT MIN(registration_year) FROM cases").await, q("SELECT MAX(registration_year) FROM cases").await);
+    let range = (
+        q("SELECT MIN(registration_year) FROM cases").await,
+        q("SELECT MAX(registration_year) FROM cases").await,
+    );
     assert_eq!(range, (2002, 2023));
-    let means_missing = pct(q("SELECT COUNT(*) FROM cases WHERE means_of_control_known = 0").await, total);
-    assert!(means_missing > 85.0, "means of control missing {means_missing:.1}%");
+    let means_missing = pct(
+        q("SELECT COUNT(*) FROM cases WHERE means_of_control_known = 0").await,
+        total,
+    );
+    assert!(
+        means_missing > 85.0,
+        "means of control missing {means_missing:.1}%"
+    );
     pool.close().await;
 }

@@ -26,8 +26,13 @@ fn quote(s: &str) -> String {
 /// Code index of a value read back from SQL.
 fn code_of(field: Field, text: &str) -> Option<u16> {
     match field {
-        Field::RegistrationYear => text.parse::<u16>().ok().and_then(|y| y.checked_sub(YEAR_MIN)),
-        Field::Citizenship | Field::CountryOfExploitation => Country::parse_alpha3(text).map(|c| u16::from(c.index())),
+        Field::RegistrationYear => text
+            .parse::<u16>()
+            .ok()
+            .and_then(|y| y.checked_sub(YEAR_MIN)),
+        Field::Citizenship | Field::CountryOfExploitation => {
+            Country::parse_alpha3(text).map(|c| u16::from(c.index()))
+        }
         f => f.parse_value(text).and_then(|i| u16::try_from(i).ok()),
     }
 }
@@ -36,7 +41,12 @@ impl Store {
     /// Counts like [`crate::engine::Snapshot::count`], with SQL. `max_cases_per_person`
     /// bounds contribution with a window function (`None`: no bounding).
     /// Multi-valued groups are not capped here.
-    pub async fn count_with_sql(&self, group: &[GroupBy], filters: &[Filter], max_cases_per_person: Option<u64>) -> Result<Vec<u64>, StoreError> {
+    pub async fn count_with_sql(
+        &self,
+        group: &[GroupBy],
+        filters: &[Filter],
+        max_cases_per_person: Option<u64>,
+    ) -> Result<Vec<u64>, StoreError> {
         let mut select = Vec::new();
         let mut joins = Vec::new();
         let mut wheres = Vec::new();
@@ -44,7 +54,11 @@ impl Store {
             match g.field.kind() {
                 FieldKind::Single => select.push(format!("{} AS d{i}", column_sql(g.field))),
                 FieldKind::Multi => {
-                    let bits: Vec<String> = g.values.iter().map(|b| format!("SELECT {b} AS b")).collect();
+                    let bits: Vec<String> = g
+                        .values
+                        .iter()
+                        .map(|b| format!("SELECT {b} AS b"))
+                        .collect();
                     joins.push(format!(
                         "JOIN ({}) m{i} ON c.{f}_known = {t} AND ((c.{f} / (1 << m{i}.b)) % 2) = 1",
                         bits.join(" UNION ALL "),
@@ -58,12 +72,25 @@ impl Store {
         for f in filters {
             match f.field.kind() {
                 FieldKind::Single => {
-                    let values: Vec<String> = f.allowed.iter().filter_map(|&c| f.field.value_code(usize::from(c))).map(|v| quote(&v)).collect();
-                    wheres.push(format!("{} IN ({})", column_sql(f.field), values.join(", ")));
+                    let values: Vec<String> = f
+                        .allowed
+                        .iter()
+                        .filter_map(|&c| f.field.value_code(usize::from(c)))
+                        .map(|v| quote(&v))
+                        .collect();
+                    wheres.push(format!(
+                        "{} IN ({})",
+                        column_sql(f.field),
+                        values.join(", ")
+                    ));
                 }
                 FieldKind::Multi => {
                     let mask: u32 = f.allowed.iter().map(|&b| 1u32 << b).sum();
-                    wheres.push(format!("c.{f}_known = {t} AND (c.{f} & {mask}) <> 0", f = f.field.code(), t = self.true_literal()));
+                    wheres.push(format!(
+                        "c.{f}_known = {t} AND (c.{f} & {mask}) <> 0",
+                        f = f.field.code(),
+                        t = self.true_literal()
+                    ));
                 }
             }
         }
@@ -78,7 +105,11 @@ impl Store {
             "SELECT {}, COUNT(*) AS n FROM {source} c {} {} GROUP BY {}",
             select.join(", "),
             joins.join(" "),
-            if wheres.is_empty() { String::new() } else { format!("WHERE {}", wheres.join(" AND ")) },
+            if wheres.is_empty() {
+                String::new()
+            } else {
+                format!("WHERE {}", wheres.join(" AND "))
+            },
             dims.join(", ")
         );
         let rows: Vec<(Vec<String>, i64)> = with_pool!(self, p => {
@@ -102,7 +133,9 @@ impl Store {
                     FieldKind::Single => code_of(g.field, text),
                     FieldKind::Multi => text.parse::<u16>().ok(),
                 };
-                let Some(pos) = code.and_then(|c| g.values.iter().position(|&v| v == c)) else { continue 'row };
+                let Some(pos) = code.and_then(|c| g.values.iter().position(|&v| v == c)) else {
+                    continue 'row;
+                };
                 idx = idx * g.values.len() + pos;
             }
             counts[idx] += u64::try_from(n).unwrap_or(0);

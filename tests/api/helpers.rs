@@ -133,10 +133,12 @@ impl TestApp {
         store: Store,
         policy: Policy,
     ) -> TestApp {
-        let mut settings = Settings::default();
-        settings.database_url = database_url.clone();
-        settings.bind = "127.0.0.1:0".into();
         let data: PathBuf = dir.path().join("data");
+        let mut settings = Settings {
+            database_url: database_url.clone(),
+            bind: "127.0.0.1:0".into(),
+            ..Settings::default()
+        };
         settings.data_dir = data.clone();
         settings.noise_key_file = data.join("noise.key");
         settings.jwt_secret_file = data.join("jwt.secret");
