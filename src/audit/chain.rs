@@ -90,10 +90,9 @@ pub fn verify_chain<'a>(
     start_seq: i64,
     start_hash: &str,
 ) -> Result<(i64, String), ChainError> {
-    let mut expected_seq = start_seq;
     let mut prev = start_hash.to_owned();
     let mut n = 0;
-    for e in entries {
+    for (expected_seq, e) in (start_seq..).zip(entries) {
         if e.body.seq != expected_seq {
             return Err(ChainError {
                 seq: expected_seq,
@@ -117,7 +116,6 @@ pub fn verify_chain<'a>(
             });
         }
         prev = h;
-        expected_seq += 1;
         n += 1;
     }
     Ok((n, prev))
