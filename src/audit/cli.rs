@@ -44,6 +44,12 @@ fn err(e: impl std::fmt::Display) -> CliError {
 pub async fn run(command: AuditCommand, settings: &Settings) -> Result<ExitCode, CliError> {
     match command {
         AuditCommand::Keygen => {
+            if settings.ledger_key_file.exists() {
+                return Err(CliError(format!(
+                    "{} already exists; refusing to replace a signing key auditors may have pinned",
+                    settings.ledger_key_file.display()
+                )));
+            }
             let signer = Signer::create(&settings.ledger_key_file).map_err(err)?;
             let pk = signer.public_key();
             println!(

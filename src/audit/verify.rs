@@ -376,7 +376,7 @@ impl Verifier {
                 self.next_seq,
                 FailureKind::Truncated,
                 format!(
-                    "{what} covers {size} entries, but the ledger ends after entry {}",
+                    "{what} covers {size} entries, but only {} are present",
                     self.next_seq - 1
                 ),
             ));
