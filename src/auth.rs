@@ -316,3 +316,7 @@ role_extractor!(
     /// An administrator of consumer budgets.
     Admin, [Admin], "admin"
 );
+role_extractor!(
+    /// An auditor or an administrator: may sign a ledger checkpoint on demand.
+    AuditorOrAdmin, [Auditor, Admin], "auditor, admin"
+);

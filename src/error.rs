@@ -87,6 +87,21 @@ pub enum ApiError {
     IdempotencyKeyReused,
     InvalidIdempotencyKey,
     NotFound(String),
+    /// An audit `cursor` that is not one this API handed out.
+    BadCursor,
+    /// An audit filter that cannot be read (time, event, limit).
+    BadAuditFilter(String),
+    /// An admin tried to set a limit below what the consumer already spent.
+    LimitBelowSpent {
+        spent: f64,
+        requested: f64,
+        unit: &'static str,
+    },
+    /// An admin named a role that differs from the consumer's stored role.
+    RoleMismatch {
+        stored: String,
+        requested: String,
+    },
     UnknownCountry(String),
     UnknownTable {
         table: String,
@@ -125,6 +140,10 @@ impl ApiError {
             IdempotencyKeyReused => "idempotency.key_reused",
             InvalidIdempotencyKey => "idempotency.invalid_key",
             NotFound(_) => "resource.not_found",
+            BadCursor => "audit.bad_cursor",
+            BadAuditFilter(_) => "audit.bad_filter",
+            LimitBelowSpent { .. } => "admin.limit_below_spent",
+            RoleMismatch { .. } => "admin.role_mismatch",
             UnknownCountry(_) => "national.unknown_country",
             UnknownTable { .. } => "national.unknown_table",
             MethodNotAllowed => "request.method_not_allowed",
@@ -158,6 +177,10 @@ impl ApiError {
             IdempotencyKeyReused => "Idempotency key reused",
             InvalidIdempotencyKey => "Invalid idempotency key",
             NotFound(_) => "Not found",
+            BadCursor => "Invalid cursor",
+            BadAuditFilter(_) => "Invalid audit filter",
+            LimitBelowSpent { .. } => "Limit below spent",
+            RoleMismatch { .. } => "Role mismatch",
             UnknownCountry(_) => "Unknown country",
             UnknownTable { .. } => "Unknown table",
             MethodNotAllowed => "Method not allowed",
@@ -254,6 +277,29 @@ impl ApiError {
                 "Idempotency-Key must be 1 to 128 visible ASCII characters".into()
             }
             NotFound(what) => what.clone(),
+            BadCursor => {
+                "cursor must be a next_cursor value returned by this endpoint (a sequence number)"
+                    .into()
+            }
+            BadAuditFilter(m) => m.clone(),
+            LimitBelowSpent {
+                spent,
+                requested,
+                unit,
+            } => {
+                extra.insert("spent".into(), json!(spent));
+                extra.insert("requested".into(), json!(requested));
+                extra.insert("unit".into(), json!(unit));
+                format!(
+                    "a limit of {unit} {requested} is below the {unit} {spent} this consumer already spent; nothing was changed"
+                )
+            }
+            RoleMismatch { stored, requested } => {
+                extra.insert("role".into(), json!(stored));
+                format!(
+                    "this consumer exists with role {stored}, not {requested}; a role cannot be changed here; nothing was changed"
+                )
+            }
             UnknownCountry(c) => {
                 format!("\"{c}\" is not an ISO 3166-1 alpha-3 code of the catalog")
             }
@@ -309,7 +355,10 @@ impl ResponseError for ApiError {
             | TooManyDimensions { .. }
             | InvalidQuery(_)
             | IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
-            InvalidBody(_) | InvalidIdempotencyKey => StatusCode::BAD_REQUEST,
+            InvalidBody(_) | InvalidIdempotencyKey | BadCursor | BadAuditFilter(_) => {
+                StatusCode::BAD_REQUEST
+            }
+            LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable => StatusCode::NOT_ACCEPTABLE,

@@ -5,6 +5,7 @@
 //! - [`privacy`]: exact discrete noise, sensitivity, suppression, accuracy.
 //! - [`policy`]: the dataset policy file, loaded and validated at start-up.
 //! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
+//! - [`audit`]: the hash-chained budget ledger, signed checkpoints and their verification.
 
 pub mod api;
 pub mod audit;

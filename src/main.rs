@@ -67,6 +67,11 @@ enum Command {
     },
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// The audit ledger: signing key, checkpoints, offline verification of an export.
+    Audit {
+        #[command(subcommand)]
+        command: ctm_stats::audit::cli::AuditCommand,
+    },
 }
 
 /// Exit code for an invalid policy or configuration.
@@ -170,6 +175,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { file } => import(&settings, &file).await,
+        Command::Audit { command } => Ok(ctm_stats::audit::cli::run(command, &settings).await?),
     }
 }
 

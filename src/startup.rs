@@ -24,6 +24,8 @@ pub struct AppState {
     pub snapshots: Arc<SnapshotCell>,
     pub noise_key: NoiseKey,
     pub rate: RateLimiter,
+    /// Signs ledger checkpoints; loaded from `LEDGER_KEY_FILE`, never stored in the database.
+    pub signer: crate::audit::Signer,
 }
 
 /// Loads the cases of the current data version into a bounded columnar snapshot.
@@ -79,6 +81,42 @@ fn spawn_snapshot_refresher(
     });
 }
 
+/// Loads the checkpoint signing key, creating it on first start (the demo needs
+/// no set-up step; `ctm-stats audit keygen` creates it explicitly).
+fn load_ledger_signer(settings: &Settings) -> anyhow::Result<crate::audit::Signer> {
+    let (signer, created) = crate::audit::Signer::load_or_create(&settings.ledger_key_file)
+        .context("ledger signing key")?;
+    let pk = signer.public_key();
+    if created {
+        tracing::warn!(file = %settings.ledger_key_file.display(), public_key = %pk.to_hex(), key_id = %pk.key_id(), "created a new ledger signing key");
+    } else {
+        tracing::info!(public_key = %pk.to_hex(), key_id = %pk.key_id(), "ledger signing key loaded");
+    }
+    Ok(signer)
+}
+
+/// Signs a checkpoint every `every` when the ledger grew since the latest one.
+fn spawn_checkpointer(
+    store: Store,
+    signer: crate::audit::Signer,
+    dataset: String,
+    every: Duration,
+) {
+    if every.is_zero() {
+        return;
+    }
+    tokio::spawn(async move {
+        loop {
+            tokio::time::sleep(every).await;
+            match store.checkpoint_if_grown(&signer, &dataset).await {
+                Ok(Some(cp)) => tracing::info!(size = cp.size, "ledger checkpoint signed"),
+                Ok(None) => {}
+                Err(e) => tracing::warn!(error = %e, "could not make a ledger checkpoint"),
+            }
+        }
+    });
+}
+
 pub struct Application {
     port: u16,
     server: Server,
@@ -108,6 +146,13 @@ impl Application {
         let noise_key =
             NoiseKey::from_bytes(&secret).map_err(|e| anyhow::anyhow!("noise key: {e}"))?;
         let verifier = web::Data::new(Verifier::from_settings(&settings)?);
+        let signer = load_ledger_signer(&settings)?;
+        spawn_checkpointer(
+            store.clone(),
+            signer.clone(),
+            policy.dataset.clone(),
+            Duration::from_secs(settings.checkpoint_interval_secs),
+        );
         spawn_snapshot_refresher(
             store.clone(),
             Arc::clone(&policy),
@@ -124,6 +169,7 @@ impl Application {
             store,
             snapshots,
             noise_key,
+            signer,
         });
         let server = {
             let state = state.clone();

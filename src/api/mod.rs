@@ -1,5 +1,7 @@
 //! The route tree, in one place, and the OpenAPI document generated from it.
 
+pub mod admin;
+pub mod audit;
 pub mod budget;
 pub mod catalog;
 pub mod counts;
@@ -25,12 +27,24 @@ use utoipa_swagger_ui::SwaggerUi;
         counts::post_counts,
         counts::post_estimate,
         budget::get_budget,
+        audit::list_entries,
+        audit::list_checkpoints,
+        audit::latest_checkpoint,
+        audit::create_checkpoint,
+        audit::list_consumers,
+        audit::export,
+        audit::verify,
+        audit::public_key,
+        admin::list_consumers,
+        admin::put_budget,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
     tags(
         (name = "public", description = "No token needed"),
         (name = "counts", description = "Researchers and governments"),
+        (name = "audit", description = "Auditors: the hash-chained privacy-budget ledger, signed checkpoints, export and verification"),
+        (name = "admin", description = "Admins: consumer budgets (every change is a ledger entry)"),
     )
 )]
 pub struct ApiDoc;
@@ -83,7 +97,9 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 .route("/catalog", web::get().to(catalog::catalog))
                 .route("/counts", web::post().to(counts::post_counts))
                 .route("/counts/estimate", web::post().to(counts::post_estimate))
-                .route("/budget", web::get().to(budget::get_budget)),
+                .route("/budget", web::get().to(budget::get_budget))
+                .configure(audit::routes)
+                .configure(admin::routes),
         )
         .default_service(web::to(not_found));
 }

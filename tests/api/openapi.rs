@@ -25,6 +25,15 @@ fn every_path_documents_its_errors_as_problem_json() {
         "/v1/counts",
         "/v1/counts/estimate",
         "/v1/budget",
+        "/v1/audit/entries",
+        "/v1/audit/checkpoints",
+        "/v1/audit/checkpoints/latest",
+        "/v1/audit/consumers",
+        "/v1/audit/export",
+        "/v1/audit/verify",
+        "/v1/audit/public-key",
+        "/v1/admin/consumers",
+        "/v1/admin/consumers/{id}/budget",
     ] {
         assert!(
             paths.contains_key(needed),

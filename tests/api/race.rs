@@ -73,5 +73,17 @@ on_both_backends!(
             (1_000_000, 1_000_000),
             "spent equals the limit exactly"
         );
+        // The ledger accounts for every debit exactly: per consumer and globally.
+        crate::audit::assert_ledger_reconciles(&app).await;
+        let auditor = app.token(Role::Auditor, "race-auditor");
+        let summary: serde_json::Value = app
+            .get("/v1/audit/consumers", &auditor)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(summary["consumers"][0]["consumer"], "racer");
+        assert_eq!(summary["consumers"][0]["releases"], 5);
+        assert_eq!(summary["consumers"][0]["refusals"], 59);
     }
 );

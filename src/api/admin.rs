@@ -1,0 +1,265 @@
+//! `/v1/admin/*`: consumer budgets, for the admin role only (the [`Admin`]
+//! extractor). A limit change is written by [`crate::store::Store::set_consumer_limit`]
+//! as a `budget_change` ledger entry naming the admin, in the same transaction
+//! as the change; a refused change is ledgered as a refusal of the admin.
+
+use crate::auth::Admin;
+use crate::domain::Role;
+use crate::domain::budget::Epsilon;
+use crate::error::{ApiError, Problem};
+use crate::query::sha256_hex;
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::{Deserialize, Serialize};
+
+/// Routes under `/v1/admin`.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.service(
+        web::scope("/admin")
+            .route("/consumers", web::get().to(list_consumers))
+            .route("/consumers/{id}/budget", web::put().to(put_budget)),
+    );
+}
+
+/// Body of `PUT /v1/admin/consumers/{id}/budget`.
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SetBudget {
+    /// The new lifetime limit in the policy's unit (ε or ρ), at most six
+    /// decimal places; never below what the consumer already spent.
+    #[schema(example = 12.5)]
+    pub limit: f64,
+    /// Role of the consumer if it does not exist yet (then required). For an
+    /// existing consumer it may be omitted; if given it must be the stored role.
+    pub role: Option<Role>,
+}
+
+/// A consumer's budget as an admin sees it.
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConsumerBudget {
+    pub consumer: String,
+    pub role: String,
+    pub limit: f64,
+    pub spent: f64,
+    pub remaining: f64,
+    /// Exact amounts in micro-units (1 = 0.000001).
+    pub limit_micro: i64,
+    pub spent_micro: i64,
+    pub created_at: Option<String>,
+}
+
+fn view(
+    consumer: String,
+    role: String,
+    limit: i64,
+    spent: i64,
+    created_at: Option<String>,
+) -> ConsumerBudget {
+    ConsumerBudget {
+        consumer,
+        role,
+        limit: limit as f64 / 1e6,
+        spent: spent as f64 / 1e6,
+        remaining: limit.saturating_sub(spent).max(0) as f64 / 1e6,
+        limit_micro: limit,
+        spent_micro: spent,
+        created_at,
+    }
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub struct ConsumerList {
+    pub dataset: String,
+    /// `epsilon` or `rho`.
+    pub unit: &'static str,
+    pub consumers: Vec<ConsumerBudget>,
+}
+
+/// Every consumer with a budget row, by id.
+#[utoipa::path(get, path = "/v1/admin/consumers", tag = "admin",
+    responses(
+        (status = 200, description = "Consumers and their budgets", body = ConsumerList),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auth.forbidden_role (admins only)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_consumers(
+    state: web::Data<AppState>,
+    _: Admin,
+) -> Result<HttpResponse, ApiError> {
+    let dataset = &state.policy.dataset;
+    let consumers = state
+        .store
+        .consumer_records(Some(dataset))
+        .await?
+        .into_iter()
+        .map(|r| {
+            view(
+                r.consumer_id,
+                r.role,
+                r.limit_micro,
+                r.spent_micro,
+                Some(r.created_at),
+            )
+        })
+        .collect();
+    Ok(HttpResponse::Ok().json(ConsumerList {
+        dataset: dataset.clone(),
+        unit: state.policy.budget_unit(),
+        consumers,
+    }))
+}
+
+/// Reads a limit as exact micro-units: a plain decimal with at most six places.
+fn limit_micro(limit: f64) -> Result<i64, ApiError> {
+    let bad = || {
+        ApiError::InvalidBody(
+            "limit must be a non-negative number with at most six decimal places".into(),
+        )
+    };
+    if !limit.is_finite() || limit < 0.0 {
+        return Err(bad());
+    }
+    // `Display` of an f64 is its shortest round-trip decimal, without an exponent.
+    let micro = Epsilon::parse_decimal(&format!("{limit}"))
+        .map_err(|_| bad())?
+        .micro();
+    i64::try_from(micro).map_err(|_| bad())
+}
+
+fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let mime = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|ct| ct.split(';').next())
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if mime == "application/json" {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+fn valid_consumer_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
+}
+
+/// Sets a consumer's lifetime limit (never below what it spent); creates the
+/// consumer with `role` if it does not exist. Recorded in the ledger with
+/// your identity.
+#[utoipa::path(put, path = "/v1/admin/consumers/{id}/budget", tag = "admin", request_body = SetBudget,
+    params(("id" = String, Path, description = "The consumer id (a token `sub`)")),
+    responses(
+        (status = 200, description = "The consumer's budget after the change", body = ConsumerBudget),
+        (status = 400, description = "request.invalid_body (malformed body, bad limit, role missing for a new consumer)", body = Problem, content_type = "application/problem+json"),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auth.forbidden_role (admins only)", body = Problem, content_type = "application/problem+json"),
+        (status = 409, description = "admin.limit_below_spent, admin.role_mismatch", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "request.too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "request.unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn put_budget(
+    state: web::Data<AppState>,
+    Admin(admin): Admin,
+    path: web::Path<String>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, ApiError> {
+    let target = path.into_inner();
+    let mut action: Option<String> = None;
+    let result = set_budget(&state, &admin, &target, &req, payload, &mut action).await;
+    if let Err(err) = &result
+        && !matches!(
+            err,
+            ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
+        )
+    {
+        // A refused change is part of the audit trail too.
+        let hash = action.as_deref().map(|a| sha256_hex(a.as_bytes()));
+        crate::release::ledger_refusal(&state, &admin, err, action.as_deref().zip(hash.as_deref()))
+            .await;
+    }
+    result
+}
+
+async fn set_budget(
+    state: &AppState,
+    admin: &crate::auth::Consumer,
+    target: &str,
+    req: &HttpRequest,
+    payload: web::Payload,
+    action: &mut Option<String>,
+) -> Result<HttpResponse, ApiError> {
+    if !valid_consumer_id(target) {
+        return Err(ApiError::InvalidBody(
+            "the consumer id must be 1 to 128 printable characters".into(),
+        ));
+    }
+    require_json(req)?;
+    let body = super::read_body(payload, state.policy.limits.max_body_bytes).await?;
+    let SetBudget { limit, role } = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::InvalidBody(format!("invalid JSON body: {e}")))?;
+    let limit = limit_micro(limit)?;
+    *action = Some(
+        serde_json::json!({"action": "set_limit", "target": target, "limit_micro": limit, "role": role})
+            .to_string(),
+    );
+    let dataset = &state.policy.dataset;
+    let existing = state.store.consumer_record(dataset, target).await?;
+    let role_if_new = match (&existing, role) {
+        (Some(rec), Some(r)) if rec.role != r.code() => {
+            return Err(ApiError::RoleMismatch {
+                stored: rec.role.clone(),
+                requested: r.code().into(),
+            });
+        }
+        (None, None) => {
+            return Err(ApiError::InvalidBody(
+                "this consumer does not exist yet: give its role to create it".into(),
+            ));
+        }
+        (Some(rec), None) => Role::parse(&rec.role).unwrap_or(Role::Researcher),
+        (_, Some(r)) => r,
+    };
+    let limit_u64 = u64::try_from(limit).unwrap_or(0);
+    match state
+        .store
+        .set_consumer_limit(dataset, admin, target, role_if_new, limit_u64)
+        .await?
+    {
+        Some(_) => {
+            let rec = state
+                .store
+                .consumer_record(dataset, target)
+                .await?
+                .ok_or_else(|| {
+                    ApiError::Internal("consumer vanished after a limit change".into())
+                })?;
+            tracing::info!(admin = %admin.id, consumer = %target, limit_micro = limit, "consumer limit set");
+            Ok(HttpResponse::Ok().json(view(
+                rec.consumer_id,
+                rec.role,
+                rec.limit_micro,
+                rec.spent_micro,
+                Some(rec.created_at),
+            )))
+        }
+        None => {
+            let spent = state
+                .store
+                .consumer_budget(dataset, target)
+                .await?
+                .map_or(0, |b| b.spent_micro);
+            Err(ApiError::LimitBelowSpent {
+                spent: spent as f64 / 1e6,
+                requested: limit as f64 / 1e6,
+                unit: state.policy.budget_unit(),
+            })
+        }
+    }
+}
