@@ -320,3 +320,105 @@ role_extractor!(
     /// An auditor or an administrator: may sign a ledger checkpoint on demand.
     AuditorOrAdmin, [Auditor, Admin], "auditor, admin"
 );
+
+/// Creates an Ed25519 key pair for EdDSA tokens: the private key (PKCS#8 PEM,
+/// mode 0600) for whoever mints tokens, and `<kid>.pem` (SPKI PEM) in the
+/// public-key directory the service verifies with. Returns the two paths.
+pub fn generate_eddsa_keys(
+    private_path: &std::path::Path,
+    public_dir: &std::path::Path,
+    kid: &str,
+) -> Result<(std::path::PathBuf, std::path::PathBuf), SettingsError> {
+    use ed25519_dalek::pkcs8::spki::der::pem::LineEnding;
+    use ed25519_dalek::pkcs8::{EncodePrivateKey, EncodePublicKey};
+    use rand::TryRng;
+    if kid.is_empty()
+        || !kid
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+    {
+        return Err(SettingsError(
+            "--kid must be letters, digits, - or _".into(),
+        ));
+    }
+    let mut secret = [0u8; 32];
+    rand::rngs::SysRng
+        .try_fill_bytes(&mut secret)
+        .map_err(|e| SettingsError(format!("cannot get entropy: {e}")))?;
+    let key = ed25519_dalek::SigningKey::from_bytes(&secret);
+    let private = key
+        .to_pkcs8_pem(LineEnding::LF)
+        .map_err(|e| SettingsError(format!("cannot encode the private key: {e}")))?;
+    let public = key
+        .verifying_key()
+        .to_public_key_pem(LineEnding::LF)
+        .map_err(|e| SettingsError(format!("cannot encode the public key: {e}")))?;
+    let public_path = public_dir.join(format!("{kid}.pem"));
+    crate::settings::write_private(private_path, private.as_bytes())?;
+    std::fs::create_dir_all(public_dir)
+        .and_then(|_| std::fs::write(&public_path, public.as_bytes()))
+        .map_err(|e| SettingsError(format!("cannot write {}: {e}", public_path.display())))?;
+    Ok((private_path.to_path_buf(), public_path))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn eddsa_settings(dir: &std::path::Path) -> Settings {
+        Settings {
+            jwt_algorithm: JwtAlgorithm::EdDSA,
+            jwt_public_keys_dir: dir.join("keys"),
+            jwt_private_key_file: Some(dir.join("k1.private.pem")),
+            jwt_kid: Some("k1".into()),
+            ..Settings::default()
+        }
+    }
+
+    #[test]
+    fn eddsa_tokens_verify_by_kid_and_other_keys_are_refused() {
+        let dir = tempfile::tempdir().expect("dir");
+        let s = eddsa_settings(dir.path());
+        generate_eddsa_keys(
+            dir.path().join("k1.private.pem").as_path(),
+            &s.jwt_public_keys_dir,
+            "k1",
+        )
+        .expect("keys");
+        let token = Minter::from_settings(&s)
+            .expect("minter")
+            .mint("alice", Role::Researcher, None, 60)
+            .expect("mint");
+        let v = Verifier::from_settings(&s).expect("verifier");
+        assert_eq!(v.verify(&token).ok().map(|c| c.id), Some("alice".into()));
+
+        // A token signed by a key the service does not know is refused.
+        let other = tempfile::tempdir().expect("dir");
+        let s2 = eddsa_settings(other.path());
+        generate_eddsa_keys(
+            other.path().join("k1.private.pem").as_path(),
+            &s2.jwt_public_keys_dir,
+            "k1",
+        )
+        .expect("keys");
+        let forged = Minter::from_settings(&s2)
+            .expect("minter")
+            .mint("alice", Role::Admin, None, 60)
+            .expect("mint");
+        assert!(matches!(v.verify(&forged), Err(ApiError::InvalidToken(_))));
+
+        // An HS256 token is refused by an EdDSA-pinned service.
+        let hs = Settings {
+            jwt_secret_file: dir.path().join("hs.secret"),
+            ..Settings::default()
+        };
+        let hs_token = Minter::from_settings(&hs)
+            .expect("minter")
+            .mint("alice", Role::Admin, None, 60)
+            .expect("mint");
+        assert!(matches!(
+            v.verify(&hs_token),
+            Err(ApiError::InvalidToken(_))
+        ));
+    }
+}

@@ -67,6 +67,14 @@ enum Command {
     },
     /// Print the OpenAPI document generated from the code.
     Openapi,
+    /// Create an Ed25519 key pair for EdDSA tokens (private key + <kid>.pem in JWT_PUBLIC_KEYS_DIR).
+    JwtKeygen {
+        #[arg(long)]
+        kid: String,
+        /// Where to write the private key (default: DATA_DIR/jwt-<kid>.private.pem).
+        #[arg(long)]
+        private_key: Option<PathBuf>,
+    },
     /// The audit ledger: signing key, checkpoints, offline verification of an export.
     Audit {
         #[command(subcommand)]
@@ -137,6 +145,25 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             println!(
                 "{}",
                 minter.mint(&sub, role, country.as_deref(), hours * 3600)?
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::JwtKeygen { kid, private_key } => {
+            let private = private_key
+                .unwrap_or_else(|| settings.data_dir.join(format!("jwt-{kid}.private.pem")));
+            let (private, public) = ctm_stats::auth::generate_eddsa_keys(
+                &private,
+                &settings.jwt_public_keys_dir,
+                &kid,
+            )?;
+            println!(
+                "private key: {} (mode 0600; keep it with whoever mints tokens)",
+                private.display()
+            );
+            println!("public key:  {}", public.display());
+            println!(
+                "serve with JWT_ALGORITHM=EdDSA; mint with JWT_PRIVATE_KEY_FILE={} JWT_KID={kid}",
+                private.display()
             );
             Ok(ExitCode::SUCCESS)
         }
