@@ -17,7 +17,7 @@
 //! [`INVALID`] are skipped. The inner loop is branch-light and allocation-free.
 
 use crate::domain::{Case, Field, FieldKind};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// Marks a code that puts a case in no cell.
 const INVALID: u32 = 1 << 28;
@@ -384,28 +384,22 @@ impl Plan<'_> {
 }
 
 /// The current snapshot, swapped atomically when a new data version is loaded.
-/// Readers take an `Arc` and keep using it even if a newer one arrives.
+/// Readers never wait: they take an `Arc` (lock-free) and keep using it even
+/// if a newer snapshot arrives meanwhile.
 #[derive(Debug)]
-pub struct SnapshotCell(RwLock<Arc<Snapshot>>);
+pub struct SnapshotCell(arc_swap::ArcSwap<Snapshot>);
 
 impl SnapshotCell {
     pub fn new(s: Snapshot) -> Self {
-        SnapshotCell(RwLock::new(Arc::new(s)))
+        SnapshotCell(arc_swap::ArcSwap::from_pointee(s))
     }
 
     pub fn current(&self) -> Arc<Snapshot> {
-        match self.0.read() {
-            Ok(g) => Arc::clone(&g),
-            Err(poisoned) => Arc::clone(&poisoned.into_inner()),
-        }
+        self.0.load_full()
     }
 
     pub fn replace(&self, s: Snapshot) {
-        let new = Arc::new(s);
-        match self.0.write() {
-            Ok(mut g) => *g = new,
-            Err(poisoned) => *poisoned.into_inner() = new,
-        }
+        self.0.store(Arc::new(s));
     }
 }
 

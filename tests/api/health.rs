@@ -51,15 +51,36 @@ on_both_backends!(unknown_paths_get_problem_json, |backend| async move {
 });
 
 on_both_backends!(the_docs_page_works_offline, |backend| async move {
-    let Some(app) = TestApp::spawn(backend).await else { return };
-    let page = app.client.get(app.url("/docs/")).send().await.expect("docs");
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let page = app
+        .client
+        .get(app.url("/docs/"))
+        .send()
+        .await
+        .expect("docs");
     assert_eq!(page.status().as_u16(), 200);
     let html = page.text().await.expect("html");
     assert!(html.contains("swagger"), "Swagger UI page");
     assert!(!html.contains("src=\"http"), "no script from a CDN");
-    let js = app.client.get(app.url("/docs/swagger-ui-bundle.js")).send().await.expect("bundle");
-    assert_eq!(js.status().as_u16(), 200, "the Swagger UI bundle is served by the service itself");
-    let spec = app.client.get(app.url("/openapi.json")).send().await.expect("spec");
+    let js = app
+        .client
+        .get(app.url("/docs/swagger-ui-bundle.js"))
+        .send()
+        .await
+        .expect("bundle");
+    assert_eq!(
+        js.status().as_u16(),
+        200,
+        "the Swagger UI bundle is served by the service itself"
+    );
+    let spec = app
+        .client
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .expect("spec");
     assert_eq!(spec.status().as_u16(), 200);
     let doc: serde_json::Value = spec.json().await.expect("json");
     assert!(doc["paths"]["/v1/counts"].is_object());
