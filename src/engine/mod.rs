@@ -158,8 +158,8 @@ fn keep_lowest_bits(mut bits: u16, n: u32) -> u16 {
 
 /// Per-query plan: lookup tables for single-valued columns, bit tables for multi-valued ones.
 struct Plan<'a> {
-    /// (column, table code -> offset or INVALID)
-    singles: Vec<(&'a [u8], Vec<u32>)>,
+    /// (column, table code -> offset or INVALID); a fixed-size table needs no bounds checks.
+    singles: Vec<(&'a [u8], Box<[u32; 256]>)>,
     /// (column, per-bit offset or INVALID) for multi-valued grouping.
     multi_groups: Vec<(&'a [u16], [u32; 15])>,
     /// (column, mask of allowed bits) for multi-valued filters.
@@ -206,8 +206,9 @@ impl Snapshot {
             .map_or(1, |n| n.get())
             .min(4);
         if self.len < PARALLEL_MIN || threads < 2 {
-            let mut counts = vec![0u64; plan.cells];
+            let mut counts = vec![0u64; plan.cells + 1];
             plan.run(0, self.len, &mut counts);
+            counts.truncate(plan.cells);
             return Ok(counts);
         }
         let chunk = self.len.div_ceil(threads);
@@ -217,7 +218,7 @@ impl Snapshot {
                     let plan = &plan;
                     let (start, end) = (t * chunk, ((t + 1) * chunk).min(self.len));
                     s.spawn(move || {
-                        let mut counts = vec![0u64; plan.cells];
+                        let mut counts = vec![0u64; plan.cells + 1];
                         plan.run(start, end, &mut counts);
                         counts
                     })
@@ -266,7 +267,7 @@ impl Snapshot {
         for (g, &stride) in group.iter().zip(&strides) {
             match self.column(g.field) {
                 Column::Single(col) => {
-                    let mut lut = vec![INVALID; 256];
+                    let mut lut = Box::new([INVALID; 256]);
                     for (pos, &code) in g.values.iter().enumerate() {
                         check(g.field, code)?;
                         lut[usize::from(code)] = (pos * stride) as u32;
@@ -303,10 +304,7 @@ impl Snapshot {
                             }
                         }
                     } else {
-                        let lut = allowed
-                            .iter()
-                            .map(|&a| if a { 0 } else { INVALID })
-                            .collect();
+                        let lut = Box::new(allowed.map(|a| if a { 0 } else { INVALID }));
                         plan.singles.push((col.as_slice(), lut));
                     }
                 }
@@ -325,39 +323,76 @@ impl Snapshot {
 }
 
 impl Plan<'_> {
+    /// Counts rows `start..end` into `counts` (`cells + 1` slots: the last one
+    /// collects the rows that fall in no cell, so the hot loop has no branch).
     fn run(&self, start: usize, end: usize, counts: &mut [u64]) {
+        let cells = self.cells;
+        let counts = &mut counts[..=cells];
+        // With few cells, consecutive rows often hit the same counter and each
+        // increment waits for the previous one; four interleaved copies of the
+        // histogram break that dependency chain.
+        let lanes_used = self.multi_groups.is_empty() && cells <= 4096;
+        let width = cells + 1;
+        let mut lanes = if lanes_used {
+            vec![0u64; 4 * width]
+        } else {
+            Vec::new()
+        };
         let mut idx = [0u32; BLOCK];
         let mut lo = start;
         while lo < end {
             let hi = (lo + BLOCK).min(end);
             let idx = &mut idx[..hi - lo];
-            idx.fill(0);
-            for (col, lut) in &self.singles {
-                for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
-                    *slot += lut[usize::from(code)];
+            match self.singles.split_first() {
+                Some(((col, lut), rest)) => {
+                    for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
+                        *slot = lut[usize::from(code)];
+                    }
+                    for (col, lut) in rest {
+                        for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
+                            *slot += lut[usize::from(code)];
+                        }
+                    }
                 }
+                None => idx.fill(0),
             }
             for (col, mask) in &self.multi_filters {
                 for (slot, &v) in idx.iter_mut().zip(&col[lo..hi]) {
-                    if v & KNOWN == 0 || v & mask == 0 {
-                        *slot = INVALID;
-                    }
+                    let rejected = (v & KNOWN == 0) | (v & mask == 0);
+                    *slot |= u32::from(rejected) * INVALID;
                 }
             }
-            if self.multi_groups.is_empty() {
+            if lanes_used {
+                let (l0, rest) = lanes.split_at_mut(width);
+                let (l1, rest) = rest.split_at_mut(width);
+                let (l2, l3) = rest.split_at_mut(width);
+                let mut quads = idx.chunks_exact(4);
+                for q in &mut quads {
+                    l0[(q[0] as usize).min(cells)] += 1;
+                    l1[(q[1] as usize).min(cells)] += 1;
+                    l2[(q[2] as usize).min(cells)] += 1;
+                    l3[(q[3] as usize).min(cells)] += 1;
+                }
+                for &i in quads.remainder() {
+                    l0[(i as usize).min(cells)] += 1;
+                }
+            } else if self.multi_groups.is_empty() {
                 for &i in idx.iter() {
-                    if (i as usize) < self.cells {
-                        counts[i as usize] += 1;
-                    }
+                    counts[(i as usize).min(cells)] += 1;
                 }
             } else {
                 for (j, &base) in idx.iter().enumerate() {
-                    if (base as usize) < self.cells {
+                    if (base as usize) < cells {
                         self.expand(lo + j, 0, base, counts);
                     }
                 }
             }
             lo = hi;
+        }
+        for lane in lanes.chunks_exact(width) {
+            for (c, x) in counts.iter_mut().zip(lane) {
+                *c += x;
+            }
         }
     }
 
