@@ -5,6 +5,7 @@
 //! - [`privacy`]: exact discrete noise, sensitivity, suppression, accuracy.
 //! - [`policy`]: the dataset policy file, loaded and validated at start-up.
 //! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
+//! - [`national`]: national figures for government partners (tables, reports, SDMX-CSV).
 
 pub mod api;
 pub mod audit;
@@ -14,6 +15,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod import;
+pub mod national;
 pub mod policy;
 pub mod privacy;
 pub mod query;
