@@ -4,6 +4,7 @@ pub mod budget;
 pub mod catalog;
 pub mod counts;
 pub mod health;
+pub mod national;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -25,12 +26,17 @@ use utoipa_swagger_ui::SwaggerUi;
         counts::post_counts,
         counts::post_estimate,
         budget::get_budget,
+        national::sdmx_structure,
+        national::list_tables,
+        national::get_table,
+        national::get_report,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
     tags(
         (name = "public", description = "No token needed"),
         (name = "counts", description = "Researchers and governments"),
+        (name = "national", description = "National figures: a country's standard tables and annual report as JSON, CSV or SDMX-CSV (governments: own country only)"),
     )
 )]
 pub struct ApiDoc;
@@ -83,7 +89,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 .route("/catalog", web::get().to(catalog::catalog))
                 .route("/counts", web::post().to(counts::post_counts))
                 .route("/counts/estimate", web::post().to(counts::post_estimate))
-                .route("/budget", web::get().to(budget::get_budget)),
+                .route("/budget", web::get().to(budget::get_budget))
+                .route("/national/sdmx", web::get().to(national::sdmx_structure))
+                .route(
+                    "/national/{country}/tables",
+                    web::get().to(national::list_tables),
+                )
+                .route(
+                    "/national/{country}/tables/{table}",
+                    web::get().to(national::get_table),
+                )
+                .route(
+                    "/national/{country}/report",
+                    web::get().to(national::get_report),
+                ),
         )
         .default_service(web::to(not_found));
 }

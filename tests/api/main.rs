@@ -6,5 +6,6 @@ mod helpers;
 mod auth;
 mod counts;
 mod health;
+mod national;
 mod openapi;
 mod race;

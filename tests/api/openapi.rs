@@ -25,6 +25,10 @@ fn every_path_documents_its_errors_as_problem_json() {
         "/v1/counts",
         "/v1/counts/estimate",
         "/v1/budget",
+        "/v1/national/sdmx",
+        "/v1/national/{country}/tables",
+        "/v1/national/{country}/tables/{table}",
+        "/v1/national/{country}/report",
     ] {
         assert!(
             paths.contains_key(needed),
