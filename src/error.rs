@@ -81,6 +81,8 @@ pub enum ApiError {
     },
     UnsupportedMediaType,
     NotAcceptable,
+    /// Like [`ApiError::NotAcceptable`], on an endpoint with other formats (named).
+    NotAcceptableOf(&'static str),
     RateLimited {
         retry_after_secs: u64,
     },
@@ -135,7 +137,7 @@ impl ApiError {
             InvalidBody(_) => "request.invalid_body",
             TooLarge { .. } => "request.too_large",
             UnsupportedMediaType => "request.unsupported_media_type",
-            NotAcceptable => "request.not_acceptable",
+            NotAcceptable | NotAcceptableOf(_) => "request.not_acceptable",
             RateLimited { .. } => "rate.limited",
             IdempotencyKeyReused => "idempotency.key_reused",
             InvalidIdempotencyKey => "idempotency.invalid_key",
@@ -172,7 +174,7 @@ impl ApiError {
             InvalidBody(_) => "Invalid request body",
             TooLarge { .. } => "Request too large",
             UnsupportedMediaType => "Unsupported media type",
-            NotAcceptable => "Not acceptable",
+            NotAcceptable | NotAcceptableOf(_) => "Not acceptable",
             RateLimited { .. } => "Too many requests",
             IdempotencyKeyReused => "Idempotency key reused",
             InvalidIdempotencyKey => "Invalid idempotency key",
@@ -266,6 +268,7 @@ impl ApiError {
             TooLarge { max } => format!("the request body exceeds {max} bytes"),
             UnsupportedMediaType => "send the body as application/json".into(),
             NotAcceptable => "this endpoint answers application/json or text/csv".into(),
+            NotAcceptableOf(formats) => format!("this endpoint answers {formats}"),
             RateLimited { retry_after_secs } => {
                 extra.insert("retry_after".into(), json!(retry_after_secs));
                 format!("too many requests; retry after {retry_after_secs} s")
@@ -361,7 +364,7 @@ impl ResponseError for ApiError {
             LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            NotAcceptable => StatusCode::NOT_ACCEPTABLE,
+            NotAcceptable | NotAcceptableOf(_) => StatusCode::NOT_ACCEPTABLE,
             RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             NotFound(_) | UnknownTable { .. } => StatusCode::NOT_FOUND,
             UnknownCountry(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -6,6 +6,7 @@
 //! - [`policy`]: the dataset policy file, loaded and validated at start-up.
 //! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
 //! - [`audit`]: the hash-chained budget ledger, signed checkpoints and their verification.
+//! - [`national`]: national figures for government partners (tables, reports, SDMX-CSV).
 
 pub mod api;
 pub mod audit;
@@ -15,6 +16,7 @@ pub mod domain;
 pub mod engine;
 pub mod error;
 pub mod import;
+pub mod national;
 pub mod policy;
 pub mod privacy;
 pub mod query;

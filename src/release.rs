@@ -156,7 +156,8 @@ fn privacy_err(e: PrivacyError) -> ApiError {
     }
 }
 
-fn micro_to_f64(m: u64) -> f64 {
+/// Micro-units as the decimal amount shown to people.
+pub fn micro_to_f64(m: u64) -> f64 {
     m as f64 / 1e6
 }
 
@@ -293,7 +294,8 @@ pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
     })
 }
 
-fn mechanism_view(m: &CountMechanism, sensitivity: u64) -> MechanismView {
+/// How the noise of a release was made, for a response.
+pub fn mechanism_view(m: &CountMechanism, sensitivity: u64) -> MechanismView {
     MechanismView {
         name: match m {
             CountMechanism::DiscreteLaplace(_) => "discrete_laplace",
@@ -304,7 +306,8 @@ fn mechanism_view(m: &CountMechanism, sensitivity: u64) -> MechanismView {
     }
 }
 
-fn budget_view(unit: &'static str, spent: u64, limit: u64) -> BudgetView {
+/// A consumer's budget, for a response.
+pub fn budget_view(unit: &'static str, spent: u64, limit: u64) -> BudgetView {
     BudgetView {
         unit,
         spent: micro_to_f64(spent),
@@ -347,7 +350,7 @@ fn compute_release(
 }
 
 /// Keys of every cell, row-major in dimension order (the engine's order).
-fn cell_keys(query: &CountQuery) -> Vec<Vec<&str>> {
+pub fn cell_keys(query: &CountQuery) -> Vec<Vec<&str>> {
     let mut keys: Vec<Vec<&str>> = vec![Vec::new()];
     for d in &query.dimensions {
         keys = keys
@@ -674,4 +677,45 @@ pub async fn estimate(
         global_affordable: global.spent_micro.saturating_add(global_charge) <= global.limit_micro,
         budget: budget_view(policy.budget_unit(), spent, limit),
     })
+}
+
+/// The key of the release a plan asks for on a data version: equal for
+/// identical answers (the same key `POST /v1/counts` uses).
+pub fn release_key(plan: &Plan, data_version: i64) -> String {
+    sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes())
+}
+
+/// The noisy release of `plan` on `snapshot`, serialised as stored: the
+/// stored body when someone already received this release, else computed now
+/// (deterministic either way, so a concurrent twin computes the same body).
+/// Nothing is charged here; pass the body to a commit.
+pub async fn noisy_release(
+    state: &AppState,
+    plan: &Plan,
+    snapshot: &crate::engine::Snapshot,
+) -> Result<String, ApiError> {
+    let key = release_key(plan, snapshot.data_version());
+    if let Some(body) = state.store.find_release(&key).await? {
+        return Ok(body);
+    }
+    let computed = compute_release(state, plan, snapshot)?;
+    serde_json::to_string(&computed).map_err(|e| ApiError::Internal(e.to_string()))
+}
+
+/// The API error for a charge that was refused or failed; `requested_micro`
+/// is what the request would have charged.
+pub fn charge_error(err: ChargeError, requested_micro: u64, unit: &'static str) -> ApiError {
+    match err {
+        ChargeError::Refused(Refusal::Consumer { remaining_micro }) => ApiError::BudgetExhausted {
+            remaining: micro_to_f64(remaining_micro),
+            requested: micro_to_f64(requested_micro),
+            unit,
+        },
+        ChargeError::Refused(Refusal::Global) => ApiError::GlobalBudgetExhausted {
+            requested: micro_to_f64(requested_micro),
+            unit,
+        },
+        ChargeError::Refused(Refusal::IdempotencyRace) => ApiError::IdempotencyKeyReused,
+        ChargeError::Store(e) => e.into(),
+    }
 }

@@ -6,6 +6,7 @@ pub mod budget;
 pub mod catalog;
 pub mod counts;
 pub mod health;
+pub mod national;
 
 use crate::error::ApiError;
 use crate::startup::AppState;
@@ -37,6 +38,10 @@ use utoipa_swagger_ui::SwaggerUi;
         audit::public_key,
         admin::list_consumers,
         admin::put_budget,
+        national::sdmx_structure,
+        national::list_tables,
+        national::get_table,
+        national::get_report,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth),
@@ -45,6 +50,7 @@ use utoipa_swagger_ui::SwaggerUi;
         (name = "counts", description = "Researchers and governments"),
         (name = "audit", description = "Auditors: the hash-chained privacy-budget ledger, signed checkpoints, export and verification"),
         (name = "admin", description = "Admins: consumer budgets (every change is a ledger entry)"),
+        (name = "national", description = "National figures: a country's standard tables and annual report as JSON, CSV or SDMX-CSV (governments: own country only)"),
     )
 )]
 pub struct ApiDoc;
@@ -99,7 +105,20 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 .route("/counts/estimate", web::post().to(counts::post_estimate))
                 .route("/budget", web::get().to(budget::get_budget))
                 .configure(audit::routes)
-                .configure(admin::routes),
+                .configure(admin::routes)
+                .route("/national/sdmx", web::get().to(national::sdmx_structure))
+                .route(
+                    "/national/{country}/tables",
+                    web::get().to(national::list_tables),
+                )
+                .route(
+                    "/national/{country}/tables/{table}",
+                    web::get().to(national::get_table),
+                )
+                .route(
+                    "/national/{country}/report",
+                    web::get().to(national::get_report),
+                ),
         )
         .default_service(web::to(not_found));
 }

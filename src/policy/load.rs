@@ -106,6 +106,11 @@ struct RawTable {
     title: String,
     dimensions: Spanned<Vec<String>>,
     cost: Spanned<f64>,
+    /// Default: both country fields.
+    #[serde(default)]
+    perspectives: Option<Spanned<Vec<String>>>,
+    #[serde(default)]
+    total: Option<Spanned<bool>>,
 }
 
 /// Reads and validates the policy at `path`.
@@ -370,12 +375,28 @@ impl Cx<'_> {
                     "must lie between privacy.min and privacy.max",
                 ));
             }
+            let (perspectives, total) = self.table_release_shape(i, t, &dimensions, &tables)?;
             tables.push(Table {
                 id,
                 title: t.title.clone(),
                 dimensions: t.dimensions.get_ref().clone(),
                 cost_micro,
+                perspectives,
+                total,
             });
+        }
+
+        if let (Some(first), false) = (
+            raw.tables.first(),
+            dimensions
+                .iter()
+                .any(|d| d.field == Field::RegistrationYear),
+        ) {
+            return Err(self.err(
+                &first.id,
+                "tables",
+                "national tables need a registration_year dimension: it is their period",
+            ));
         }
 
         Ok(Policy {
@@ -544,6 +565,113 @@ impl Cx<'_> {
     }
 }
 
+impl Cx<'_> {
+    /// Validates how a national table is released: its perspectives and its
+    /// total row. Each rule keeps a national release meaningful:
+    /// - a perspective needs a declared dimension on its country field, which
+    ///   the release filters to the one country;
+    /// - a table may not group by the field its perspective pins (one cell);
+    /// - a derived total needs single-valued dimensions (a person in a
+    ///   multi-valued group may sit in several cells, so cells do not add up);
+    /// - two tables offered on the same perspective may not group by the same
+    ///   dimensions (they would be the same figures, and their SDMX
+    ///   observations would share keys).
+    fn table_release_shape(
+        &self,
+        i: usize,
+        t: &RawTable,
+        dimensions: &[Dimension],
+        earlier: &[Table],
+    ) -> Result<(Vec<Field>, bool), PolicyError> {
+        let at = |f: &str| format!("tables[{i}].{f}");
+        let country_fields = [Field::CountryOfExploitation, Field::Citizenship];
+        let perspectives: Vec<Field> = match &t.perspectives {
+            None => country_fields.to_vec(),
+            Some(list) => {
+                let mut out = Vec::new();
+                for name in list.get_ref() {
+                    let field = Field::parse(name)
+                        .filter(|f| country_fields.contains(f))
+                        .ok_or_else(|| {
+                            self.err(
+                                list,
+                                at("perspectives"),
+                                format!(
+                                    "unknown perspective \"{name}\"; use country_of_exploitation or citizenship"
+                                ),
+                            )
+                        })?;
+                    if out.contains(&field) {
+                        return Err(self.err(
+                            list,
+                            at("perspectives"),
+                            format!("\"{name}\" listed twice"),
+                        ));
+                    }
+                    out.push(field);
+                }
+                if out.is_empty() {
+                    return Err(self.err(list, at("perspectives"), "must not be empty"));
+                }
+                out
+            }
+        };
+        let span_of_perspectives = |s: &str| match &t.perspectives {
+            Some(list) => self.err(list, at("perspectives"), s),
+            None => self.err(&t.id, at("perspectives"), s),
+        };
+        let table_fields: Vec<Field> = t
+            .dimensions
+            .get_ref()
+            .iter()
+            .filter_map(|n| dimensions.iter().find(|d| &d.name == n))
+            .map(|d| d.field)
+            .collect();
+        for &p in &perspectives {
+            if !dimensions.iter().any(|d| d.field == p) {
+                return Err(span_of_perspectives(&format!(
+                    "perspective {p} needs a declared dimension reading {p}"
+                )));
+            }
+            if table_fields.contains(&p) {
+                return Err(span_of_perspectives(&format!(
+                    "the {p} perspective pins {p} to one country, so grouping by it gives one cell; offer this table on the other perspective only"
+                )));
+            }
+            let mut mine = t.dimensions.get_ref().clone();
+            mine.sort();
+            if let Some(twin) = earlier.iter().find(|o| {
+                let mut theirs = o.dimensions.clone();
+                theirs.sort();
+                o.offers(p) && theirs == mine
+            }) {
+                return Err(self.err(
+                    &t.dimensions,
+                    at("dimensions"),
+                    format!(
+                        "table \"{}\" already groups by these dimensions on the {p} perspective",
+                        twin.id
+                    ),
+                ));
+            }
+        }
+        let total = match &t.total {
+            Some(flag) if *flag.get_ref() => {
+                if table_fields.iter().any(|f| f.kind() == FieldKind::Multi) {
+                    return Err(self.err(
+                        flag,
+                        at("total"),
+                        "a total row needs single-valued dimensions: a person may sit in several cells of a multi-valued one",
+                    ));
+                }
+                true
+            }
+            _ => false,
+        };
+        Ok((perspectives, total))
+    }
+}
+
 fn names(dims: &[Dimension]) -> String {
     dims.iter()
         .map(|d| d.name.as_str())
@@ -625,6 +753,54 @@ mod tests {
         assert!(e.line > 0 && e.message.contains("max_rows"), "{e}");
         let e = err_of("dataset = \"x\"\ntitle = ");
         assert_eq!(e.line, 2, "{e}");
+    }
+
+    #[test]
+    fn national_tables_offer_both_perspectives_unless_told() {
+        let p = parse_policy("default.toml", GOOD).expect("default policy");
+        let year = p.table("victims_by_year").expect("table");
+        assert!(year.offers(Field::Citizenship) && year.offers(Field::CountryOfExploitation));
+        assert!(year.total);
+        let cit = p.table("by_citizenship").expect("table");
+        assert_eq!(cit.perspectives, vec![Field::CountryOfExploitation]);
+        assert!(!p.table("by_type_of_exploitation").expect("table").total);
+    }
+
+    #[test]
+    fn national_tables_that_would_mislead_are_refused() {
+        // Grouping by the pinned field: one cell.
+        let e = err_of(&GOOD.replacen(
+            "perspectives = [\"country_of_exploitation\"]\ntotal = true",
+            "perspectives = [\"citizenship\"]\ntotal = true",
+            1,
+        ));
+        assert!(
+            e.field.ends_with(".perspectives") && e.message.contains("one cell"),
+            "{e}"
+        );
+        // A total over a multi-valued group.
+        let e = err_of(&GOOD.replacen(
+            "dimensions = [\"type_of_exploitation\"]\ncost = 0.2\n",
+            "dimensions = [\"type_of_exploitation\"]\ncost = 0.2\ntotal = true\n",
+            1,
+        ));
+        assert!(
+            e.field.ends_with(".total") && e.message.contains("multi-valued"),
+            "{e}"
+        );
+        // The same dimensions twice on a perspective.
+        let e = err_of(&GOOD.replacen(
+            "dimensions = [\"education\", \"socio_economic_status\"]",
+            "dimensions = [\"age_broad\", \"gender\"]",
+            1,
+        ));
+        assert!(e.message.contains("by_sex_and_age"), "{e}");
+        let e = err_of(&GOOD.replacen(
+            "perspectives = [\"citizenship\"]",
+            "perspectives = [\"residence\"]",
+            1,
+        ));
+        assert!(e.message.contains("residence"), "{e}");
     }
 
     #[test]

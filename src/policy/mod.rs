@@ -112,6 +112,20 @@ pub struct Table {
     pub title: String,
     pub dimensions: Vec<String>,
     pub cost_micro: u64,
+    /// The country fields a national release of this table may be pinned on:
+    /// `country_of_exploitation` (victims identified in the country) and/or
+    /// `citizenship` (the country's nationals identified anywhere).
+    pub perspectives: Vec<Field>,
+    /// Whether responses carry a total row, derived from the released noisy
+    /// cells (single-valued dimensions only: a person is in exactly one cell).
+    pub total: bool,
+}
+
+impl Table {
+    /// Whether the table is offered on the perspective pinned on `field`.
+    pub fn offers(&self, field: Field) -> bool {
+        self.perspectives.contains(&field)
+    }
 }
 
 impl Policy {

@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod counts;
 mod health;
+mod national;
 mod openapi;
 mod oracle;
 mod race;

@@ -34,6 +34,10 @@ fn every_path_documents_its_errors_as_problem_json() {
         "/v1/audit/public-key",
         "/v1/admin/consumers",
         "/v1/admin/consumers/{id}/budget",
+        "/v1/national/sdmx",
+        "/v1/national/{country}/tables",
+        "/v1/national/{country}/tables/{table}",
+        "/v1/national/{country}/report",
     ] {
         assert!(
             paths.contains_key(needed),

@@ -1,0 +1,272 @@
+//! `GET /v1/national/...`: national figures for government partners. The
+//! handlers adapt HTTP (path, query string, format negotiation) to
+//! [`crate::national`], where tables, reports and formats live.
+
+use crate::auth::Counter;
+use crate::error::{ApiError, Problem};
+use crate::national::{self, Format, NationalRelease, NationalTables, Params, sdmx};
+use crate::query::Perspective;
+use crate::release::Released;
+use crate::startup::AppState;
+use actix_web::http::header;
+use actix_web::{HttpRequest, HttpResponse, web};
+use serde::Deserialize;
+use utoipa::IntoParams;
+
+/// Query parameters of `GET /v1/national/{country}/tables`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ListQuery {
+    /// `country_of_exploitation` (default): victims identified in the country;
+    /// `citizenship`: the country's nationals, wherever identified.
+    pub perspective: Option<Perspective>,
+    /// First registration year (default: the dataset's first).
+    pub from_year: Option<i64>,
+    /// Last registration year (default: the dataset's last).
+    pub to_year: Option<i64>,
+}
+
+/// Query parameters of `GET /v1/national/{country}/tables/{table}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct TableQuery {
+    /// `country_of_exploitation` (default) or `citizenship`.
+    pub perspective: Option<Perspective>,
+    /// First registration year (default: the dataset's first).
+    pub from_year: Option<i64>,
+    /// Last registration year (default: the dataset's last).
+    pub to_year: Option<i64>,
+    /// `json` (default), `csv` or `sdmx`; overrides the Accept header.
+    pub format: Option<String>,
+}
+
+/// Query parameters of `GET /v1/national/{country}/report`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct ReportQuery {
+    /// `country_of_exploitation` (default) or `citizenship`.
+    pub perspective: Option<Perspective>,
+    /// The registration year of an annual report (default: every year; or give from_year/to_year).
+    pub year: Option<i64>,
+    /// First registration year, instead of `year`.
+    pub from_year: Option<i64>,
+    /// Last registration year, instead of `year`.
+    pub to_year: Option<i64>,
+    /// `json` (default), `csv` or `sdmx`; overrides the Accept header.
+    pub format: Option<String>,
+}
+
+fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+    web::Query::<T>::from_query(req.query_string())
+        .map(web::Query::into_inner)
+        .map_err(|e| ApiError::InvalidQuery(format!("invalid query parameters: {e}")))
+}
+
+/// Chooses the format: `?format=` first, else the first media range of
+/// `Accept` that can be served (q-values are not weighed), else JSON.
+pub fn negotiate(req: &HttpRequest, format: Option<&str>) -> Result<Format, ApiError> {
+    let offered = "application/json, text/csv or application/vnd.sdmx.data+csv;version=1.0.0 (?format=json, csv or sdmx)";
+    if let Some(name) = format {
+        return Format::parse(name).ok_or(ApiError::NotAcceptableOf(offered));
+    }
+    let accept = req
+        .headers()
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    if accept.is_empty() {
+        return Ok(Format::Json);
+    }
+    for range in accept.split(',') {
+        let mut parts = range.split(';').map(str::trim);
+        let mime = parts.next().unwrap_or("").to_ascii_lowercase();
+        let version = parts
+            .filter_map(|p| p.split_once('='))
+            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
+            .map(|(_, v)| v.trim().trim_matches('"').to_owned());
+        let found = match mime.as_str() {
+            "application/vnd.sdmx.data+csv"
+                if version
+                    .as_deref()
+                    .is_none_or(|v| v == "1.0.0" || v == "1.0") =>
+            {
+                Some(Format::Sdmx)
+            }
+            "text/csv" => Some(Format::Csv),
+            "application/json" | "application/*" | "*/*" => Some(Format::Json),
+            _ => None,
+        };
+        if let Some(f) = found {
+            return Ok(f);
+        }
+    }
+    Err(ApiError::NotAcceptableOf(offered))
+}
+
+fn respond(out: Released, format: Format, filename: String) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.content_type(out.content_type);
+    res.insert_header((header::VARY, "Accept"));
+    if format != Format::Json {
+        res.insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"{filename}.csv\""),
+        ));
+    }
+    res.body(out.body)
+}
+
+fn file_stem(country: &str, what: &str, format: Format) -> String {
+    // Only characters that need no quoting; the country was validated already.
+    let clean = |s: &str| -> String {
+        s.chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .collect()
+    };
+    let suffix = if format == Format::Sdmx { "-sdmx" } else { "" };
+    format!(
+        "ctm-{}-{}{suffix}",
+        clean(&country.to_ascii_uppercase()),
+        clean(what)
+    )
+}
+
+/// The national tables offered for a country on a perspective, their cost
+/// and what each (and the whole report) would charge you now. Charges nothing.
+///
+/// A government token may ask only for the country of its `country` claim.
+#[utoipa::path(get, path = "/v1/national/{country}/tables", tag = "national",
+    params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"), ListQuery),
+    responses(
+        (status = 200, description = "The tables and their cost", body = NationalTables),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auth.forbidden_role, auth.country_scope (a government asking for another country)", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "national.unknown_country, query.invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn list_tables(
+    state: web::Data<AppState>,
+    Counter(consumer): Counter,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(&req)?;
+    let params = Params {
+        perspective: q.perspective,
+        from_year: q.from_year,
+        to_year: q.to_year,
+    };
+    let list = national::list_tables(&state, &consumer, &path, &params).await?;
+    Ok(HttpResponse::Ok().json(list))
+}
+
+/// One national table for a country, released like `POST /v1/counts` and
+/// charged to your budget before it is sent.
+///
+/// The table is the count query of its dimensions filtered to the country on
+/// the perspective's field (and to the years), at the table's cost: the same
+/// release as the equivalent `POST /v1/counts` (see `count_request` in the
+/// answer), so a repeat through either route is identical and free. Every cell
+/// of the declared domain is returned; cells whose noisy count is below k are
+/// suppressed. Total rows are derived from the released cells.
+#[utoipa::path(get, path = "/v1/national/{country}/tables/{table}", tag = "national",
+    params(
+        ("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"),
+        ("table" = String, Path, description = "A table id from GET /v1/national/{country}/tables"),
+        TableQuery,
+    ),
+    responses(
+        (status = 200, description = "The released table: JSON, CSV (one row per cell) or SDMX-CSV 1.0", content(
+            (NationalRelease = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.sdmx.data+csv;version=1.0.0"),
+        )),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "national.unknown_table", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "request.not_acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "national.unknown_country, query.invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_table(
+    state: web::Data<AppState>,
+    Counter(consumer): Counter,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (country, table) = path.into_inner();
+    let q: TableQuery = query(&req)?;
+    let format = negotiate(&req, q.format.as_deref())?;
+    let params = Params {
+        perspective: q.perspective,
+        from_year: q.from_year,
+        to_year: q.to_year,
+    };
+    let out = national::release_table(&state, &consumer, &country, &table, &params, format).await?;
+    Ok(respond(out, format, file_stem(&country, &table, format)))
+}
+
+/// Every national table of a perspective for a country, in one release with
+/// one total cost (for an annual report: `?year=`).
+///
+/// All tables are charged in one transaction or none is; tables you already
+/// paid for are free, and the cost is the sum of the others. Each table is the
+/// same release as `GET /v1/national/{country}/tables/{table}` for the same
+/// years.
+#[utoipa::path(get, path = "/v1/national/{country}/report", tag = "national",
+    params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"), ReportQuery),
+    responses(
+        (status = 200, description = "Every table: JSON, CSV (one row per cell) or SDMX-CSV 1.0", content(
+            (NationalRelease = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.sdmx.data+csv;version=1.0.0"),
+        )),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "budget.exhausted, budget.global_exhausted (nothing charged), auth.forbidden_role, auth.country_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "request.not_acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "national.unknown_country, query.invalid", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_report(
+    state: web::Data<AppState>,
+    Counter(consumer): Counter,
+    path: web::Path<String>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let country = path.into_inner();
+    let q: ReportQuery = query(&req)?;
+    let format = negotiate(&req, q.format.as_deref())?;
+    if q.year.is_some() && (q.from_year.is_some() || q.to_year.is_some()) {
+        return Err(ApiError::InvalidQuery(
+            "give year, or from_year and to_year, not both".into(),
+        ));
+    }
+    let params = Params {
+        perspective: q.perspective,
+        from_year: q.year.or(q.from_year),
+        to_year: q.year.or(q.to_year),
+    };
+    let what = match q.year {
+        Some(y) => format!("report_{y}"),
+        None => "report".to_owned(),
+    };
+    let out = national::release_report(&state, &consumer, &country, &params, format).await?;
+    Ok(respond(out, format, file_stem(&country, &what, format)))
+}
+
+/// The `CTM_VICTIMS` SDMX data structure: dimensions in column order with
+/// their code lists (and the API values they stand for), the measure and the
+/// attributes. Public, no token; never a count.
+#[utoipa::path(get, path = "/v1/national/sdmx", tag = "public", responses(
+    (status = 200, description = "The SDMX structure of national figures", body = sdmx::SdmxStructure),
+))]
+pub async fn sdmx_structure(state: web::Data<AppState>) -> HttpResponse {
+    HttpResponse::Ok().json(sdmx::structure(&state.policy))
+}

@@ -1,0 +1,775 @@
+//! National figures for government partners (DESIGN.md sections 2 and 5):
+//! the policy's national tables, released for one country on one
+//! perspective, one table at a time or as a whole report, in JSON, CSV or
+//! SDMX-CSV.
+//!
+//! A national table is nothing but a count query: the table's dimensions,
+//! filtered to the country on the perspective's field (and to the requested
+//! registration years), at the table's cost. It goes through the release
+//! pipeline of `POST /v1/counts` ([`crate::release`]): the same plan, the
+//! same keyed noise, suppression and margins, the same stored releases,
+//! receipts and ledger. Its canonical query is the one the equivalent
+//! `POST /v1/counts` request has, so the two are the same release: a repeat
+//! through either route is free and identical.
+//!
+//! A report charges every table of the perspective in one transaction
+//! (`Store::commit_releases` in [`crate::budget`]): all or nothing, tables
+//! already paid for by the caller free, the cost the sum of the rest.
+//!
+//! Invariants: every refusal here depends on the token, the policy and the
+//! request only, never on the data (a government asking for another country
+//! is refused before anything is planned or charged); totals are derived from
+//! released noisy cells only (post-processing), never from true counts.
+//!
+//! # Layout
+//! - this module: scope (country, perspective, years), table queries, the
+//!   table, report and listing flows;
+//! - `render`: JSON, CSV and SDMX observations of released tables;
+//! - `total`: derived total rows and their margin of error;
+//! - [`sdmx`]: the `CTM_VICTIMS` structure, code mapping and SDMX-CSV writer.
+
+mod render;
+pub mod sdmx;
+mod total;
+
+use render::{Context, Rendered, render};
+pub use render::{NationalRelease, NationalTable};
+pub use total::NationalTotal;
+
+use crate::auth::Consumer;
+use crate::budget::{BatchCharge, BatchRelease, ChargeRequest};
+use crate::domain::{Country, Field, Role};
+use crate::error::ApiError;
+use crate::policy::{Accounting, Dimension, Policy, Table};
+use crate::query::{CountQuery, CountRequest, Perspective, sha256_hex};
+use crate::release::{self, BudgetView, Plan, Released};
+use crate::startup::AppState;
+use serde::Serialize;
+use serde_json::json;
+use std::collections::BTreeMap;
+
+/// The formats national figures come in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    Json,
+    /// RFC 4180, one row per cell, with margin and status.
+    Csv,
+    /// SDMX-CSV 1.0 of the `CTM_VICTIMS` dataflow.
+    Sdmx,
+}
+
+impl Format {
+    /// Every format as `?format=` names it.
+    pub const NAMES: &'static str = "json, csv or sdmx";
+
+    pub fn parse(name: &str) -> Option<Format> {
+        match name {
+            "json" => Some(Format::Json),
+            "csv" => Some(Format::Csv),
+            "sdmx" => Some(Format::Sdmx),
+            _ => None,
+        }
+    }
+
+    pub fn content_type(self) -> &'static str {
+        match self {
+            Format::Json => "application/json",
+            Format::Csv => "text/csv; charset=utf-8; header=present",
+            Format::Sdmx => sdmx::MEDIA_TYPE,
+        }
+    }
+}
+
+/// Request parameters shared by the national endpoints, as given.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Params {
+    pub perspective: Option<Perspective>,
+    pub from_year: Option<i64>,
+    pub to_year: Option<i64>,
+}
+
+/// A validated national request: whose figures, seen how, over which years.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Scope {
+    pub country: Country,
+    pub perspective: Perspective,
+    pub from_year: u16,
+    pub to_year: u16,
+    /// False when the years are the dataset's whole domain (then no year filter is added).
+    restricts_years: bool,
+}
+
+impl Scope {
+    fn period(&self) -> String {
+        if self.from_year == self.to_year {
+            self.from_year.to_string()
+        } else {
+            format!("{}-{}", self.from_year, self.to_year)
+        }
+    }
+}
+
+/// Parses the `{country}` of a path: a known ISO 3166-1 alpha-3 code, in any case.
+pub fn parse_country(text: &str) -> Result<Country, ApiError> {
+    Country::parse_alpha3(text)
+        .filter(|c| !c.is_unknown())
+        .ok_or_else(|| {
+            // Echo the input only when it is short and printable.
+            let shown = if text.len() <= 16 && text.bytes().all(|b| b.is_ascii_graphic()) {
+                text.to_owned()
+            } else {
+                "the given code".to_owned()
+            };
+            ApiError::UnknownCountry(shown)
+        })
+}
+
+/// A government reads only the country of its token; researchers any country.
+pub fn authorize(consumer: &Consumer, country: Country) -> Result<(), ApiError> {
+    match (consumer.role, consumer.country) {
+        (Role::Government, Some(own)) if own == country => Ok(()),
+        (Role::Government, own) => Err(ApiError::CountryScope(
+            own.map_or("no country", |c| c.code()).to_owned(),
+        )),
+        _ => Ok(()),
+    }
+}
+
+/// The policy dimension reading `field`, if declared.
+fn dimension_on(policy: &Policy, field: Field) -> Option<&Dimension> {
+    policy.dimensions.iter().find(|d| d.field == field)
+}
+
+fn first_last_year(dim: &Dimension) -> Option<(u16, u16)> {
+    let first = dim.values.iter().min()?;
+    let last = dim.values.iter().max()?;
+    let base = crate::domain::case::YEAR_MIN;
+    Some((base + first, base + last))
+}
+
+/// Validates a national request from the policy and the token alone. The
+/// country scope is checked right after the country is read, before anything
+/// else about the request.
+pub fn resolve_scope(
+    policy: &Policy,
+    consumer: &Consumer,
+    country: &str,
+    params: &Params,
+) -> Result<Scope, ApiError> {
+    let country = parse_country(country)?;
+    authorize(consumer, country)?;
+    if policy.tables.is_empty() {
+        return Err(ApiError::NotFound(
+            "this dataset declares no national tables".into(),
+        ));
+    }
+    let perspective = params.perspective.unwrap_or_default();
+    let on = dimension_on(policy, perspective.field())
+        .ok_or_else(|| ApiError::Internal("a perspective without its dimension".into()))?;
+    if on.position_of(country.code()).is_none() {
+        return Err(ApiError::UnknownCountry(country.code().to_owned()));
+    }
+    // The policy guarantees a registration_year dimension when it declares tables.
+    let (first, last) = dimension_on(policy, Field::RegistrationYear)
+        .and_then(first_last_year)
+        .ok_or_else(|| ApiError::Internal("national tables without registration years".into()))?;
+    let in_domain = |name: &str, y: i64| -> Result<u16, ApiError> {
+        u16::try_from(y)
+            .ok()
+            .filter(|y| (first..=last).contains(y))
+            .ok_or_else(|| {
+                ApiError::InvalidQuery(format!(
+                    "{name} must be a registration year from {first} to {last}"
+                ))
+            })
+    };
+    let from_year = match params.from_year {
+        Some(y) => in_domain("from_year", y)?,
+        None => first,
+    };
+    let to_year = match params.to_year {
+        Some(y) => in_domain("to_year", y)?,
+        None => last,
+    };
+    if from_year > to_year {
+        return Err(ApiError::InvalidQuery(
+            "from_year must not be after to_year".into(),
+        ));
+    }
+    Ok(Scope {
+        country,
+        perspective,
+        from_year,
+        to_year,
+        restricts_years: (from_year, to_year) != (first, last),
+    })
+}
+
+/// The tables offered on a perspective, in policy order.
+pub fn offered_tables(policy: &Policy, perspective: Perspective) -> Vec<&Table> {
+    policy
+        .tables
+        .iter()
+        .filter(|t| t.offers(perspective.field()))
+        .collect()
+}
+
+/// The table `id`, if the policy offers it on the perspective.
+pub fn find_table<'p>(
+    policy: &'p Policy,
+    id: &str,
+    perspective: Perspective,
+) -> Result<&'p Table, ApiError> {
+    let offered = offered_tables(policy, perspective);
+    if let Some(t) = offered.iter().find(|t| t.id == id) {
+        return Ok(t);
+    }
+    let valid: Vec<String> = offered.iter().map(|t| t.id.clone()).collect();
+    match policy.table(id) {
+        Some(_) => Err(ApiError::InvalidQuery(format!(
+            "table \"{id}\" is not offered on the {} perspective; offered: {}",
+            perspective_name(perspective),
+            valid.join(", ")
+        ))),
+        None => Err(ApiError::UnknownTable {
+            table: if id.len() <= 64 {
+                id.to_owned()
+            } else {
+                "the given id".to_owned()
+            },
+            valid,
+        }),
+    }
+}
+
+fn perspective_name(p: Perspective) -> &'static str {
+    p.field().code()
+}
+
+/// The `POST /v1/counts` body equivalent to `table` for `scope`: the table's
+/// dimensions, the country filter on the perspective's field, the years when
+/// they restrict the dataset's, and the table's cost. A government's own
+/// `POST /v1/counts` is pinned to the same filter, so both are one release.
+pub fn count_request(
+    policy: &Policy,
+    consumer: &Consumer,
+    table: &Table,
+    scope: &Scope,
+) -> CountRequest {
+    let mut filters = BTreeMap::new();
+    if let Some(d) = dimension_on(policy, scope.perspective.field()) {
+        filters.insert(d.name.clone(), json!([scope.country.code()]));
+    }
+    if scope.restricts_years
+        && let Some(d) = dimension_on(policy, Field::RegistrationYear)
+    {
+        filters.insert(
+            d.name.clone(),
+            json!({"from": scope.from_year, "to": scope.to_year}),
+        );
+    }
+    // Exact: table costs have at most six decimals, and f64 prints the shortest decimal.
+    let cost = Some(release::micro_to_f64(table.cost_micro));
+    let (epsilon, rho) = match policy.accounting {
+        Accounting::Pure => (cost, None),
+        Accounting::Zcdp => (None, cost),
+    };
+    CountRequest {
+        dimensions: table.dimensions.clone(),
+        filters,
+        epsilon,
+        rho,
+        accuracy: None,
+        confidence: None,
+        // Only governments may name a perspective; theirs must match the filter.
+        perspective: (consumer.role == Role::Government).then_some(scope.perspective),
+    }
+}
+
+/// A national table planned for one request.
+struct TablePlan<'p> {
+    table: &'p Table,
+    request: CountRequest,
+    plan: Plan,
+}
+
+fn plan_table<'p>(
+    policy: &Policy,
+    consumer: &Consumer,
+    table: &'p Table,
+    scope: &Scope,
+) -> Result<TablePlan<'p>, ApiError> {
+    let request = count_request(policy, consumer, table, scope);
+    let query = CountQuery::parse(policy, consumer, &request)?;
+    let plan = release::plan(policy, query)?;
+    Ok(TablePlan {
+        table,
+        request,
+        plan,
+    })
+}
+
+type Refused = (ApiError, Option<(String, String)>);
+
+/// Ledgers a refusal that happened after authentication (not internal failures).
+async fn ledger_if_refused(
+    state: &AppState,
+    consumer: &Consumer,
+    result: Result<Released, Refused>,
+) -> Result<Released, ApiError> {
+    let internal = |e: &ApiError| {
+        matches!(
+            e,
+            ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
+        )
+    };
+    if let Err((err, query)) = &result
+        && !internal(err)
+    {
+        release::ledger_refusal(
+            state,
+            consumer,
+            err,
+            query.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
+        )
+        .await;
+    }
+    result.map_err(|(e, _)| e)
+}
+
+/// `GET /v1/national/{country}/tables/{table}`: one table, charged like `POST /v1/counts`.
+pub async fn release_table(
+    state: &AppState,
+    consumer: &Consumer,
+    country: &str,
+    table_id: &str,
+    params: &Params,
+    format: Format,
+) -> Result<Released, ApiError> {
+    state.rate.check(&consumer.id)?;
+    let result = release_table_inner(state, consumer, country, table_id, params, format).await;
+    ledger_if_refused(state, consumer, result).await
+}
+
+async fn release_table_inner(
+    state: &AppState,
+    consumer: &Consumer,
+    country: &str,
+    table_id: &str,
+    params: &Params,
+    format: Format,
+) -> Result<Released, Refused> {
+    let policy = &state.policy;
+    let scope = resolve_scope(policy, consumer, country, params).map_err(|e| (e, None))?;
+    let table = find_table(policy, table_id, scope.perspective).map_err(|e| (e, None))?;
+    let tp = plan_table(policy, consumer, table, &scope).map_err(|e| (e, None))?;
+    let with_query = |e: ApiError| {
+        (
+            e,
+            Some((tp.plan.canonical.clone(), tp.plan.query_id.clone())),
+        )
+    };
+
+    let snapshot = state.snapshots.current();
+    let data_version = snapshot.data_version();
+    let release_id = release::release_key(&tp.plan, data_version);
+    let body = release::noisy_release(state, &tp.plan, &snapshot)
+        .await
+        .map_err(with_query)?;
+    let charge = ChargeRequest {
+        dataset: &policy.dataset,
+        consumer,
+        new_consumer_limit_micro: policy.role_budget_micro(consumer.role),
+        release_key: &release_id,
+        canonical_query: &tp.plan.canonical,
+        query_hash: &tp.plan.query_id,
+        data_version,
+        cost_micro: tp.plan.cost_micro,
+        idempotency: None,
+    };
+    let (receipt, bytes) = state
+        .store
+        .commit_release(&charge, &body, |receipt| {
+            let item = Rendered::new(&tp, release_id.clone(), receipt);
+            let cx = Context {
+                policy,
+                scope: &scope,
+                data_version,
+                spent_micro: receipt.spent_micro,
+                limit_micro: receipt.limit_micro,
+            };
+            render(&cx, std::slice::from_ref(&item), format)
+        })
+        .await
+        .map_err(|e| {
+            with_query(release::charge_error(
+                e,
+                tp.plan.cost_micro,
+                policy.budget_unit(),
+            ))
+        })?;
+    tracing::info!(
+        consumer = %consumer.id,
+        country = %scope.country,
+        table = %table.id,
+        query_id = %tp.plan.query_id,
+        charged_micro = receipt.charged_micro,
+        repeat = receipt.replay,
+        ledger_seq = receipt.ledger_seq,
+        "national table"
+    );
+    Ok(Released {
+        content_type: format.content_type().into(),
+        body: bytes,
+        replayed: false,
+    })
+}
+
+/// What `consumer` would be charged now for each plan (0 when already paid).
+async fn would_charge(
+    state: &AppState,
+    consumer: &Consumer,
+    plans: &[TablePlan<'_>],
+    data_version: i64,
+) -> Result<Vec<u64>, ApiError> {
+    let mut out = Vec::with_capacity(plans.len());
+    for tp in plans {
+        let key = release::release_key(&tp.plan, data_version);
+        let paid = state.store.find_release(&key).await?.is_some()
+            && state.store.has_receipt(&key, &consumer.id).await?;
+        out.push(if paid { 0 } else { tp.plan.cost_micro });
+    }
+    Ok(out)
+}
+
+/// `GET /v1/national/{country}/report`: every table of the perspective in one
+/// transaction; the cost is the sum of the tables not yet paid for.
+pub async fn release_report(
+    state: &AppState,
+    consumer: &Consumer,
+    country: &str,
+    params: &Params,
+    format: Format,
+) -> Result<Released, ApiError> {
+    state.rate.check(&consumer.id)?;
+    let result = release_report_inner(state, consumer, country, params, format).await;
+    ledger_if_refused(state, consumer, result).await
+}
+
+async fn release_report_inner(
+    state: &AppState,
+    consumer: &Consumer,
+    country: &str,
+    params: &Params,
+    format: Format,
+) -> Result<Released, Refused> {
+    let policy = &state.policy;
+    let scope = resolve_scope(policy, consumer, country, params).map_err(|e| (e, None))?;
+    let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
+        .into_iter()
+        .map(|t| plan_table(policy, consumer, t, &scope))
+        .collect::<Result<_, _>>()
+        .map_err(|e| (e, None))?;
+    if plans.is_empty() {
+        return Err((
+            ApiError::NotFound(format!(
+                "no national table is offered on the {} perspective",
+                perspective_name(scope.perspective)
+            )),
+            None,
+        ));
+    }
+    // The ledger names a refused report by its tables' queries.
+    let canonical = json!({
+        "national_report": {
+            "dataset": policy.dataset,
+            "country": scope.country.code(),
+            "perspective": scope.perspective,
+            "from_year": scope.from_year,
+            "to_year": scope.to_year,
+            "tables": plans.iter().map(|tp| json!({"id": tp.table.id, "query_id": tp.plan.query_id})).collect::<Vec<_>>(),
+        }
+    })
+    .to_string();
+    let hash = sha256_hex(canonical.as_bytes());
+    let with_query = |e: ApiError| (e, Some((canonical.clone(), hash.clone())));
+
+    let snapshot = state.snapshots.current();
+    let data_version = snapshot.data_version();
+    let keys: Vec<String> = plans
+        .iter()
+        .map(|tp| release::release_key(&tp.plan, data_version))
+        .collect();
+    let mut bodies = Vec::with_capacity(plans.len());
+    for tp in &plans {
+        bodies.push(
+            release::noisy_release(state, &tp.plan, &snapshot)
+                .await
+                .map_err(with_query)?,
+        );
+    }
+    let batch = BatchCharge {
+        dataset: &policy.dataset,
+        consumer,
+        new_consumer_limit_micro: policy.role_budget_micro(consumer.role),
+        releases: plans
+            .iter()
+            .zip(&keys)
+            .zip(&bodies)
+            .map(|((tp, key), body)| BatchRelease {
+                release_key: key,
+                canonical_query: &tp.plan.canonical,
+                query_hash: &tp.plan.query_id,
+                data_version,
+                cost_micro: tp.plan.cost_micro,
+                body,
+            })
+            .collect(),
+    };
+    let receipts = match state.store.commit_releases(&batch).await {
+        Ok(r) => r,
+        Err(e) => {
+            // For the refusal's message only: what the report would charge now.
+            let requested = would_charge(state, consumer, &plans, data_version)
+                .await
+                .map(|v| v.iter().sum())
+                .unwrap_or_else(|_| plans.iter().map(|tp| tp.plan.cost_micro).sum());
+            return Err(with_query(release::charge_error(
+                e,
+                requested,
+                policy.budget_unit(),
+            )));
+        }
+    };
+    let (spent_micro, limit_micro) = receipts
+        .first()
+        .map_or((0, 0), |r| (r.spent_micro, r.limit_micro));
+    let items: Vec<Rendered<'_>> = plans
+        .iter()
+        .zip(keys)
+        .zip(&receipts)
+        .map(|((tp, key), receipt)| Rendered::new(tp, key, receipt))
+        .collect();
+    let cx = Context {
+        policy,
+        scope: &scope,
+        data_version,
+        spent_micro,
+        limit_micro,
+    };
+    tracing::info!(
+        consumer = %consumer.id,
+        country = %scope.country,
+        tables = items.len(),
+        charged_micro = items.iter().map(|i| i.charged_micro).sum::<u64>(),
+        "national report"
+    );
+    Ok(Released {
+        content_type: format.content_type().into(),
+        body: render(&cx, &items, format),
+        replayed: false,
+    })
+}
+
+/// One table offered to the caller, with what it would cost now.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NationalTableInfo {
+    pub id: String,
+    pub title: String,
+    pub dimensions: Vec<String>,
+    /// Number of cells (every value of the declared domain).
+    pub cells: usize,
+    /// Whether responses carry a total row derived from the released cells.
+    pub total: bool,
+    pub cost: f64,
+    /// What you would be charged now (0 if you already paid for this release).
+    pub would_charge: f64,
+    /// Margin of error of each released cell at `confidence`.
+    pub margin_of_error: u64,
+    /// The perspectives this table is offered on.
+    pub perspectives: Vec<Perspective>,
+    pub href: String,
+}
+
+/// The report of the perspective: every table, one charge.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NationalReportInfo {
+    /// Sum of the tables' costs.
+    pub cost: f64,
+    /// What you would be charged now: the tables you have not paid for.
+    pub would_charge: f64,
+    pub href: String,
+}
+
+/// Answer of `GET /v1/national/{country}/tables`.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NationalTables {
+    pub dataset: String,
+    pub country: String,
+    pub perspective: Perspective,
+    pub from_year: u16,
+    pub to_year: u16,
+    pub data_version: i64,
+    /// `epsilon` or `rho`.
+    pub unit: &'static str,
+    pub confidence: f64,
+    pub tables: Vec<NationalTableInfo>,
+    pub report: NationalReportInfo,
+    pub budget: BudgetView,
+}
+
+fn perspective_of(field: Field) -> Perspective {
+    if field == Field::Citizenship {
+        Perspective::Citizenship
+    } else {
+        Perspective::CountryOfExploitation
+    }
+}
+
+/// `GET /v1/national/{country}/tables`: the tables offered on a perspective,
+/// their cost and what each would charge the caller now. Charges nothing and
+/// reads no case.
+pub async fn list_tables(
+    state: &AppState,
+    consumer: &Consumer,
+    country: &str,
+    params: &Params,
+) -> Result<NationalTables, ApiError> {
+    state.rate.check(&consumer.id)?;
+    let policy = &state.policy;
+    let scope = resolve_scope(policy, consumer, country, params)?;
+    let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
+        .into_iter()
+        .map(|t| plan_table(policy, consumer, t, &scope))
+        .collect::<Result<_, _>>()?;
+    let data_version = state.snapshots.current().data_version();
+    let charges = would_charge(state, consumer, &plans, data_version).await?;
+    let budget = state
+        .store
+        .consumer_budget(&policy.dataset, &consumer.id)
+        .await?;
+    let (spent, limit) = budget.map_or((0, policy.role_budget_micro(consumer.role)), |b| {
+        (b.spent_micro, b.limit_micro)
+    });
+    let code = scope.country.code();
+    let query = format!(
+        "perspective={}&from_year={}&to_year={}",
+        perspective_name(scope.perspective),
+        scope.from_year,
+        scope.to_year
+    );
+    let tables = plans
+        .iter()
+        .zip(&charges)
+        .map(|(tp, charge)| NationalTableInfo {
+            id: tp.table.id.clone(),
+            title: tp.table.title.clone(),
+            dimensions: tp.table.dimensions.clone(),
+            cells: tp.plan.query.cells,
+            total: tp.table.total,
+            cost: release::micro_to_f64(tp.plan.cost_micro),
+            would_charge: release::micro_to_f64(*charge),
+            margin_of_error: tp.plan.margin,
+            perspectives: tp
+                .table
+                .perspectives
+                .iter()
+                .map(|f| perspective_of(*f))
+                .collect(),
+            href: format!("/v1/national/{code}/tables/{}?{query}", tp.table.id),
+        })
+        .collect();
+    let report_query = if scope.from_year == scope.to_year {
+        format!(
+            "perspective={}&year={}",
+            perspective_name(scope.perspective),
+            scope.from_year
+        )
+    } else {
+        format!("perspective={}", perspective_name(scope.perspective))
+    };
+    Ok(NationalTables {
+        dataset: policy.dataset.clone(),
+        country: code.to_owned(),
+        perspective: scope.perspective,
+        from_year: scope.from_year,
+        to_year: scope.to_year,
+        data_version,
+        unit: policy.budget_unit(),
+        confidence: policy.default_confidence_micro as f64 / 1e6,
+        tables,
+        report: NationalReportInfo {
+            cost: release::micro_to_f64(plans.iter().map(|tp| tp.plan.cost_micro).sum()),
+            would_charge: release::micro_to_f64(charges.iter().sum()),
+            href: format!("/v1/national/{code}/report?{report_query}"),
+        },
+        budget: release::budget_view(policy.budget_unit(), spent, limit),
+    })
+}
+
+#[cfg(test)]
+#[expect(clippy::unwrap_used)]
+mod tests {
+    use super::*;
+    use crate::policy::parse_policy;
+
+    const POLICY: &str = include_str!("../../policy/default.toml");
+
+    fn researcher() -> Consumer {
+        Consumer {
+            id: "r".into(),
+            role: Role::Researcher,
+            country: None,
+        }
+    }
+
+    fn government(code: &str) -> Consumer {
+        Consumer {
+            id: "g".into(),
+            role: Role::Government,
+            country: Country::parse_alpha3(code),
+        }
+    }
+
+    #[test]
+    fn a_government_is_scoped_to_its_country_before_anything_else() {
+        let p = parse_policy("default.toml", POLICY).unwrap();
+        let gov = government("USA");
+        assert!(resolve_scope(&p, &gov, "usa", &Params::default()).is_ok());
+        // Bad years, another country: the scope refusal comes first.
+        let bad_years = Params {
+            from_year: Some(1900),
+            ..Params::default()
+        };
+        let e = resolve_scope(&p, &gov, "UKR", &bad_years).unwrap_err();
+        assert_eq!(e.code(), "auth.country_scope");
+        let e = resolve_scope(&p, &gov, "XYZ", &Params::default()).unwrap_err();
+        assert_eq!(e.code(), "national.unknown_country");
+        let e = resolve_scope(&p, &gov, "unknown", &Params::default()).unwrap_err();
+        assert_eq!(e.code(), "national.unknown_country");
+        assert!(resolve_scope(&p, &researcher(), "UKR", &Params::default()).is_ok());
+    }
+
+    #[test]
+    fn the_whole_year_domain_adds_no_year_filter() {
+        let p = parse_policy("default.toml", POLICY).unwrap();
+        let t = p.table("by_sex_and_age").unwrap();
+        let all = resolve_scope(&p, &researcher(), "USA", &Params::default()).unwrap();
+        let req = count_request(&p, &researcher(), t, &all);
+        assert_eq!(req.filters.len(), 1, "only the country");
+        assert_eq!(req.perspective, None, "researchers name no perspective");
+        let some = Params {
+            from_year: Some(2015),
+            to_year: Some(2020),
+            ..Params::default()
+        };
+        let scope = resolve_scope(&p, &government("USA"), "USA", &some).unwrap();
+        let req = count_request(&p, &government("USA"), t, &scope);
+        assert_eq!(
+            req.filters["registration_year"],
+            json!({"from": 2015, "to": 2020})
+        );
+        assert_eq!(req.perspective, Some(Perspective::CountryOfExploitation));
+        assert_eq!(req.epsilon, Some(0.2));
+    }
+}

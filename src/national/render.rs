@@ -1,0 +1,346 @@
+//! Rendering a national release: the JSON answer, the CSV (one row per cell,
+//! then the derived total row) and the SDMX-CSV observations. Everything here
+//! reads the noisy cells of receipts, so it only runs after the charge.
+
+use super::total::{NationalTotal, derived_total};
+use super::{Format, Scope, TablePlan, perspective_name, sdmx};
+use crate::domain::Field;
+use crate::policy::Policy;
+use crate::query::Perspective;
+use crate::release::{self, BudgetView, CellOut, MechanismView, StoredRelease};
+use serde::Serialize;
+use serde_json::Value;
+
+/// One table of a national release.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NationalTable {
+    /// Table id from the policy.
+    pub id: String,
+    pub title: String,
+    pub dimensions: Vec<String>,
+    /// SHA-256 of the canonical query: equal to that of the equivalent `POST /v1/counts`.
+    pub query_id: String,
+    /// SHA-256 of the canonical query and the data version: equal for identical answers.
+    pub release_id: String,
+    /// Every cell of the declared domain, suppressed ones included.
+    pub cells: Vec<CellOut>,
+    /// The total row, derived from the released cells; null when the table has none.
+    pub total: Option<NationalTotal>,
+    pub cost: f64,
+    /// What this request charged you for this table (0 if you had paid for it).
+    pub charged: f64,
+    pub repeat: bool,
+    pub mechanism: MechanismView,
+    /// Margin of error of every released cell at `confidence`.
+    pub margin_of_error: u64,
+    /// Position of this table's entry in the audit ledger.
+    pub ledger_seq: i64,
+    /// The `POST /v1/counts` body that asks for this very release.
+    #[schema(value_type = Object)]
+    pub count_request: Value,
+}
+
+/// Answer of `GET /v1/national/{country}/tables/{table}` (one table) and
+/// `GET /v1/national/{country}/report` (every table of the perspective).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct NationalRelease {
+    pub dataset: String,
+    /// ISO 3166-1 alpha-3.
+    pub country: String,
+    pub perspective: Perspective,
+    /// Registration years covered, first and last.
+    pub from_year: u16,
+    pub to_year: u16,
+    pub data_version: i64,
+    pub confidence: f64,
+    /// Cells whose noisy count is below k are suppressed.
+    pub k: u64,
+    pub clamp_negative: bool,
+    pub round_to: u64,
+    pub tables: Vec<NationalTable>,
+    /// Sum of the tables' costs.
+    pub cost: f64,
+    /// What this request charged you: the tables you had not paid for yet.
+    pub charged: f64,
+    /// True when nothing was charged: you had paid for every table.
+    pub repeat: bool,
+    pub budget: BudgetView,
+    pub notes: Vec<String>,
+}
+
+/// A table as released to this request, ready to render.
+pub(super) struct Rendered<'a> {
+    tp: &'a TablePlan<'a>,
+    release_id: String,
+    cells: Vec<Option<i64>>,
+    pub(super) charged_micro: u64,
+    repeat: bool,
+    ledger_seq: i64,
+}
+
+impl<'a> Rendered<'a> {
+    pub(super) fn new(
+        tp: &'a TablePlan<'a>,
+        release_id: String,
+        receipt: &crate::budget::Receipt,
+    ) -> Self {
+        let stored: StoredRelease = serde_json::from_str(&receipt.release_body)
+            .unwrap_or(StoredRelease { cells: Vec::new() });
+        Rendered {
+            tp,
+            release_id,
+            cells: stored.cells,
+            charged_micro: receipt.charged_micro,
+            repeat: receipt.replay,
+            ledger_seq: receipt.ledger_seq,
+        }
+    }
+}
+
+/// Everything a response says besides its tables.
+pub(super) struct Context<'a> {
+    pub(super) policy: &'a Policy,
+    pub(super) scope: &'a Scope,
+    pub(super) data_version: i64,
+    pub(super) spent_micro: u64,
+    pub(super) limit_micro: u64,
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(m.into_iter().filter(|(_, v)| !v.is_null()).collect()),
+        other => other,
+    }
+}
+
+pub(super) fn render(cx: &Context<'_>, items: &[Rendered<'_>], format: Format) -> Vec<u8> {
+    match format {
+        Format::Json => serde_json::to_vec(&json_release(cx, items)).unwrap_or_default(),
+        Format::Csv => csv_release(cx, items).unwrap_or_default(),
+        Format::Sdmx => {
+            sdmx::write_csv(cx.policy, &sdmx_observations(cx, items)).unwrap_or_default()
+        }
+    }
+}
+
+fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
+    let policy = cx.policy;
+    let confidence = policy.default_confidence_micro as f64 / 1e6;
+    let tables: Vec<NationalTable> = items
+        .iter()
+        .map(|it| {
+            let plan = &it.tp.plan;
+            let names: Vec<&str> = plan
+                .query
+                .dimensions
+                .iter()
+                .map(|d| d.name.as_str())
+                .collect();
+            let cells = release::cell_keys(&plan.query)
+                .iter()
+                .zip(&it.cells)
+                .map(|(key, cell)| CellOut {
+                    key: names
+                        .iter()
+                        .zip(key)
+                        .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
+                        .collect(),
+                    count: *cell,
+                    suppressed: cell.is_none(),
+                    margin_of_error: plan.margin,
+                })
+                .collect();
+            NationalTable {
+                id: it.tp.table.id.clone(),
+                title: it.tp.table.title.clone(),
+                dimensions: names.iter().map(|s| s.to_string()).collect(),
+                query_id: plan.query_id.clone(),
+                release_id: it.release_id.clone(),
+                cells,
+                total: it.tp.table.total.then(|| {
+                    derived_total(
+                        plan,
+                        &it.cells,
+                        plan.query.confidence,
+                        policy.output.round_to,
+                    )
+                }),
+                cost: release::micro_to_f64(plan.cost_micro),
+                charged: release::micro_to_f64(it.charged_micro),
+                repeat: it.repeat,
+                mechanism: release::mechanism_view(&plan.mechanism, plan.sensitivity),
+                margin_of_error: plan.margin,
+                ledger_seq: it.ledger_seq,
+                count_request: strip_nulls(
+                    serde_json::to_value(&it.tp.request).unwrap_or_default(),
+                ),
+            }
+        })
+        .collect();
+    let cost: u64 = items.iter().map(|it| it.tp.plan.cost_micro).sum();
+    let charged: u64 = items.iter().map(|it| it.charged_micro).sum();
+    let mut notes = vec![
+        "counts are noisy; cells whose noisy count is below k are suppressed".to_string(),
+        "totals are derived from the released noisy cells (free post-processing, never true counts); a total that leaves out suppressed cells has complete = false and understates".to_string(),
+        "each table is the same release as POST /v1/counts with its count_request: repeats through either route are free and identical".to_string(),
+    ];
+    if policy.output.round_to > 1 {
+        notes.push(format!(
+            "counts are rounded to multiples of {}; totals add the rounded cells",
+            policy.output.round_to
+        ));
+    }
+    NationalRelease {
+        dataset: policy.dataset.clone(),
+        country: cx.scope.country.code().to_owned(),
+        perspective: cx.scope.perspective,
+        from_year: cx.scope.from_year,
+        to_year: cx.scope.to_year,
+        data_version: cx.data_version,
+        confidence,
+        k: policy.k,
+        clamp_negative: policy.output.clamp_negative,
+        round_to: policy.output.round_to,
+        tables,
+        cost: release::micro_to_f64(cost),
+        charged: release::micro_to_f64(charged),
+        repeat: items.iter().all(|it| it.repeat),
+        budget: release::budget_view(policy.budget_unit(), cx.spent_micro, cx.limit_micro),
+        notes,
+    }
+}
+
+/// Status column of the CSV.
+const CSV_RELEASED: &str = "released";
+const CSV_SUPPRESSED: &str = "suppressed";
+const CSV_TOTAL: &str = "total";
+const CSV_PARTIAL_TOTAL: &str = "partial_total";
+
+/// One CSV for every table of the release: one row per cell, then the
+/// table's total row if it has one. Columns: country, perspective, period,
+/// table, the dimensions of all tables (empty where a table does not break
+/// down by one), count, margin_of_error, status.
+fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv::Error> {
+    let mut dims: Vec<&str> = Vec::new();
+    for it in items {
+        for d in &it.tp.plan.query.dimensions {
+            if !dims.contains(&d.name.as_str()) {
+                dims.push(d.name.as_str());
+            }
+        }
+    }
+    let mut w = csv::WriterBuilder::new()
+        .terminator(csv::Terminator::CRLF)
+        .from_writer(Vec::new());
+    let mut header = vec!["country", "perspective", "period", "table"];
+    header.extend(dims.iter().copied());
+    header.extend(["count", "margin_of_error", "status"]);
+    w.write_record(&header)?;
+    let country = cx.scope.country.code();
+    let perspective = perspective_name(cx.scope.perspective);
+    let period = cx.scope.period();
+    for it in items {
+        let plan = &it.tp.plan;
+        let position = |name: &str| plan.query.dimensions.iter().position(|d| d.name == name);
+        let row = |values: Vec<String>, count: String, margin: String, status: &str| {
+            let mut r = vec![
+                country.to_owned(),
+                perspective.to_owned(),
+                period.clone(),
+                it.tp.table.id.clone(),
+            ];
+            r.extend(values);
+            r.extend([count, margin, status.to_owned()]);
+            r
+        };
+        for (key, cell) in release::cell_keys(&plan.query).iter().zip(&it.cells) {
+            let values = dims
+                .iter()
+                .map(|d| {
+                    position(d)
+                        .and_then(|p| key.get(p))
+                        .map_or(String::new(), |v| v.to_string())
+                })
+                .collect();
+            let r = match cell {
+                Some(v) => row(values, v.to_string(), plan.margin.to_string(), CSV_RELEASED),
+                None => row(values, String::new(), String::new(), CSV_SUPPRESSED),
+            };
+            w.write_record(&r)?;
+        }
+        if it.tp.table.total {
+            let t = derived_total(
+                plan,
+                &it.cells,
+                plan.query.confidence,
+                cx.policy.output.round_to,
+            );
+            let values = dims
+                .iter()
+                .map(|d| {
+                    if position(d).is_some() {
+                        "total".to_owned()
+                    } else {
+                        String::new()
+                    }
+                })
+                .collect();
+            let status = if t.complete {
+                CSV_TOTAL
+            } else {
+                CSV_PARTIAL_TOTAL
+            };
+            w.write_record(row(
+                values,
+                t.count.to_string(),
+                t.margin_of_error.to_string(),
+                status,
+            ))?;
+        }
+    }
+    w.into_inner().map_err(|e| e.into_error().into())
+}
+
+/// The released cells as SDMX observations (derived totals are not observations).
+fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Observation> {
+    let fields = sdmx::structure_fields(cx.policy);
+    let mut out = Vec::new();
+    for it in items {
+        let q = &it.tp.plan.query;
+        let year_pos = q
+            .dimensions
+            .iter()
+            .position(|d| d.field == Field::RegistrationYear);
+        for (key, cell) in release::cell_keys(q).iter().zip(&it.cells) {
+            let codes = fields
+                .iter()
+                .map(|&f| {
+                    if let Some(p) = q.dimensions.iter().position(|d| d.field == f) {
+                        key.get(p)
+                            .map_or_else(|| sdmx::TOTAL.to_owned(), |v| sdmx::value_code(f, v))
+                    } else if let Some(v) = q
+                        .filters
+                        .iter()
+                        .find(|flt| flt.field == f && flt.values.len() == 1)
+                        .and_then(|flt| flt.values.first())
+                    {
+                        sdmx::value_code(f, v)
+                    } else {
+                        sdmx::TOTAL.to_owned()
+                    }
+                })
+                .collect();
+            let time_period = match year_pos.and_then(|p| key.get(p)) {
+                Some(y) => (*y).to_owned(),
+                None => sdmx::time_period(cx.scope.from_year, cx.scope.to_year),
+            };
+            out.push(sdmx::Observation {
+                key: codes,
+                time_period,
+                value: *cell,
+                margin_of_error: it.tp.plan.margin,
+            });
+        }
+    }
+    out
+}
