@@ -125,12 +125,14 @@ impl Store {
     }
 
     /// Streams every case, person by person and earliest registration first,
-    /// together with the data version the read is consistent with.
+    /// together with the data version the read is consistent with. The case id
+    /// is not read (left empty): only the order it gives matters.
     /// `sink` receives each case; the read runs in one transaction so the
     /// cases and the version match.
     pub async fn load_cases(&self, mut sink: impl FnMut(Case)) -> Result<i64, StoreError> {
+        let columns = COLUMNS.trim_start_matches("case_id, ");
         let sql =
-            format!("SELECT {COLUMNS} FROM cases ORDER BY person_key, registration_year, case_id");
+            format!("SELECT {columns} FROM cases ORDER BY person_key, registration_year, case_id");
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             // On PostgreSQL a REPEATABLE READ snapshot keeps the version and rows
@@ -169,19 +171,12 @@ fn decode_err(col: &str) -> sqlx::Error {
 fn decode_case<R>(row: &R) -> Result<Case, sqlx::Error>
 where
     R: Row,
-    for<'r> &'r str: sqlx::ColumnIndex<R>,
-    for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+    for<'r> &'r str: sqlx::ColumnIndex<R> + sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
 {
-    fn text<R>(row: &R, col: &'static str) -> Result<String, sqlx::Error>
-    where
-        R: Row,
-        for<'r> &'r str: sqlx::ColumnIndex<R>,
-        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        row.try_get::<String, _>(col)
-    }
+    // Borrowed text avoids an allocation per column: loading a snapshot
+    // decodes every row of the store.
     fn parsed<R, T>(
         row: &R,
         col: &'static str,
@@ -189,10 +184,10 @@ where
     ) -> Result<T, sqlx::Error>
     where
         R: Row,
-        for<'r> &'r str: sqlx::ColumnIndex<R>,
-        for<'r> String: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
+        for<'r> &'r str:
+            sqlx::ColumnIndex<R> + sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
     {
-        parse(&text(row, col)?).ok_or_else(|| decode_err(col))
+        parse(row.try_get::<&str, _>(col)?).ok_or_else(|| decode_err(col))
     }
     let flags = |bits: &'static str, known: &'static str| -> Result<FlagSet, sqlx::Error> {
         let b: i32 = row.try_get(bits)?;
@@ -202,8 +197,9 @@ where
     };
     let year: i32 = row.try_get("registration_year")?;
     Ok(Case {
-        case_id: text(row, "case_id")?,
-        person_key: text(row, "person_key")?,
+        // The snapshot never needs the case id; it is not read.
+        case_id: String::new(),
+        person_key: row.try_get::<&str, _>("person_key")?.to_owned(),
         registration_year: u16::try_from(year).map_err(|_| decode_err("registration_year"))?,
         datasource: parsed(row, "datasource", Datasource::parse)?,
         gender: parsed(row, "gender", Gender::parse)?,
