@@ -27,14 +27,18 @@ trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 
 # A policy with budgets large enough for a load test, and no rate limit to speak of.
 sed -e 's/^researcher = .*/researcher = 1000000.0/' -e 's/^global = .*/global = 100000000.0/' \
-    -e 's/^requests_per_minute = .*/requests_per_minute = 100000000/' policy/default.toml > "$WORK/policy.toml"
+    -e "s/^requests_per_minute = .*/requests_per_minute = 1000000/" policy/default.toml > "$WORK/policy.toml"
 export DATA_DIR="$WORK/data" POLICY_FILE="$WORK/policy.toml" BIND="127.0.0.1:$PORT" RUST_LOG=warn
 export DATABASE_URL=${DATABASE_URL:-sqlite:$WORK/data/bench.db}
 
 $BIN generate --cases "$CASES" --seed 5 >/dev/null
 $BIN serve > "$WORK/serve.log" 2>&1 &
 SERVER=$!
-for _ in $(seq 1 600); do curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break; sleep 0.2; done
+for _ in $(seq 1 600); do
+  curl -sf "http://127.0.0.1:$PORT/health" >/dev/null && break
+  kill -0 $SERVER 2>/dev/null || { echo "the service did not start:" >&2; cat "$WORK/serve.log" >&2; exit 1; }
+  sleep 0.2
+done
 TOKEN=$($BIN token --role researcher --sub bench-researcher)
 
 cat > "$WORK/fresh.lua" <<'LUA'

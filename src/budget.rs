@@ -111,7 +111,8 @@ fn to_i64(v: u64) -> i64 {
 /// Begins the serialised write transaction of the backend.
 macro_rules! begin_serialised {
     ($store:expr, $pool:expr) => {{
-        match $store {
+        let turn = $crate::store::writer_turn($store).await;
+        let tx = match $store {
             Store::Sqlite(_) => $pool.begin_with("BEGIN IMMEDIATE").await?,
             Store::Postgres(_) => {
                 let mut tx = $pool.begin().await?;
@@ -121,7 +122,8 @@ macro_rules! begin_serialised {
                     .await?;
                 tx
             }
-        }
+        };
+        (turn, tx)
     }};
 }
 
@@ -345,7 +347,7 @@ impl Store {
         render: impl FnOnce(&Receipt) -> Vec<u8>,
     ) -> Result<(Receipt, Vec<u8>), ChargeError> {
         with_pool!(self, pool => {
-            let mut tx = begin_serialised!(self, pool);
+            let (_turn, mut tx) = begin_serialised!(self, pool);
             ensure_consumer!(tx, req.dataset, req.consumer, req.new_consumer_limit_micro);
             let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
                 .bind(req.release_key)
@@ -484,7 +486,7 @@ impl Store {
     pub async fn record_refusal(&self, mut entry: EntryBody) -> Result<i64, StoreError> {
         entry.event = event::REFUSAL.into();
         let seq = with_pool!(self, pool => {
-            let mut tx = begin_serialised!(self, pool);
+            let (_turn, mut tx) = begin_serialised!(self, pool);
             if entry.consumer_spent_micro.is_none() {
                 let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
                     .bind(&entry.dataset)
@@ -513,7 +515,7 @@ impl Store {
     pub async fn record_replay(&self, mut entry: EntryBody) -> Result<i64, StoreError> {
         entry.event = event::REPLAY.into();
         let seq = with_pool!(self, pool => {
-            let mut tx = begin_serialised!(self, pool);
+            let (_turn, mut tx) = begin_serialised!(self, pool);
             let seq = append_entry!(tx, entry);
             tx.commit().await?;
             seq
@@ -532,7 +534,7 @@ impl Store {
         limit_micro: u64,
     ) -> Result<Option<BudgetState>, StoreError> {
         let res = with_pool!(self, pool => {
-            let mut tx = begin_serialised!(self, pool);
+            let (_turn, mut tx) = begin_serialised!(self, pool);
             sqlx::query(
                 "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
                  VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (dataset, consumer_id) DO NOTHING",
@@ -637,7 +639,7 @@ impl Store {
     ) -> Result<Vec<Receipt>, ChargeError> {
         let overflow = || ChargeError::Store(StoreError::Conflict("batch cost overflows".into()));
         with_pool!(self, pool => {
-            let mut tx = begin_serialised!(self, pool);
+            let (_turn, mut tx) = begin_serialised!(self, pool);
             ensure_consumer!(tx, batch.dataset, batch.consumer, batch.new_consumer_limit_micro);
 
             // 1. What each release costs this consumer and the dataset.

@@ -42,6 +42,7 @@ impl Store {
             Store::Sqlite(_) => 32_766 / PARAMS_PER_ROW,
             Store::Postgres(_) => 65_535 / PARAMS_PER_ROW,
         };
+        let _turn = super::writer_turn(self).await;
         with_pool!(self, pool => {
             let mut tx = match self {
                 Store::Sqlite(_) => pool.begin_with("BEGIN IMMEDIATE").await?,

@@ -139,6 +139,21 @@ impl Store {
     }
 }
 
+/// SQLite has one writer at a time. Writers of this process queue here, in
+/// order, instead of racing for the file lock: the lock's busy handler retries
+/// with growing sleeps, which turns contention into long tail latencies.
+/// (Other processes on the same file still meet the busy timeout.)
+static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+/// Takes this process's turn to write, for SQLite stores (`None` for PostgreSQL,
+/// where row locks and advisory locks queue fairly).
+pub async fn writer_turn(store: &Store) -> Option<tokio::sync::MutexGuard<'static, ()>> {
+    match store {
+        Store::Sqlite(_) => Some(SQLITE_WRITER.lock().await),
+        Store::Postgres(_) => None,
+    }
+}
+
 /// Current UTC time as RFC 3339 with microseconds, the timestamp format of every table.
 pub fn now_rfc3339() -> String {
     let now = time::OffsetDateTime::now_utc();
