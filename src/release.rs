@@ -301,7 +301,10 @@ pub fn mechanism_view(m: &CountMechanism, sensitivity: u64) -> MechanismView {
             CountMechanism::DiscreteLaplace(_) => "discrete_laplace",
             CountMechanism::DiscreteGaussian(_) => "discrete_gaussian",
         },
-        scale: m.scale().to_string(),
+        scale: match m.scale() {
+            privacy::NoiseScale::Laplace { scale } => scale.to_string(),
+            privacy::NoiseScale::Gaussian { sigma_squared } => sigma_squared.to_string(),
+        },
         sensitivity,
     }
 }
