@@ -346,6 +346,7 @@ impl Store {
         body: &str,
         render: impl FnOnce(&Receipt) -> Vec<u8>,
     ) -> Result<(Receipt, Vec<u8>), ChargeError> {
+        let mut render = Some(render);
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
             ensure_consumer!(tx, req.dataset, req.consumer, req.new_consumer_limit_micro);
@@ -458,8 +459,12 @@ impl Store {
                 ledger_seq: seq,
                 _sealed: (),
             };
-            let bytes = render(&receipt);
+            // Without an idempotency key the response is rendered after the
+            // commit, outside the serialised section; with one, its exact bytes
+            // must be stored in the same transaction.
+            let mut bytes = None;
             if let Some(idem) = req.idempotency {
+                let rendered = render.take().map(|f| f(&receipt)).unwrap_or_default();
                 let inserted = sqlx::query(
                     "INSERT INTO idempotency_keys (consumer_id, idempotency_key, request_hash, status, content_type, body, created_at) \
                      VALUES ($1, $2, $3, 200, $4, $5, $6) ON CONFLICT (consumer_id, idempotency_key) DO NOTHING",
@@ -468,7 +473,7 @@ impl Store {
                 .bind(idem.key)
                 .bind(idem.request_hash)
                 .bind(idem.content_type)
-                .bind(&bytes)
+                .bind(&rendered)
                 .bind(now_rfc3339())
                 .execute(&mut *tx)
                 .await?;
@@ -476,8 +481,13 @@ impl Store {
                     tx.rollback().await?;
                     return Err(ChargeError::Refused(Refusal::IdempotencyRace));
                 }
+                bytes = Some(rendered);
             }
             tx.commit().await?;
+            let bytes = match bytes {
+                Some(b) => b,
+                None => render.take().map(|f| f(&receipt)).unwrap_or_default(),
+            };
             Ok((receipt, bytes))
         })
     }
