@@ -183,6 +183,155 @@ macro_rules! ensure_consumer {
     }};
 }
 
+/// The charge itself, inside the open serialised transaction `$tx`: decide what
+/// each release of `$batch` costs, debit the consumer and the dataset once by
+/// the sums with conditional updates (returning a refusal, rolled back, when
+/// either cannot pay), store new releases and receipts, and append one ledger
+/// entry per release. Evaluates to the receipts, in order. Shared by the single
+/// release of `/v1/counts` and the batches of national reports.
+macro_rules! charge_in_tx {
+    ($tx:ident, $batch:expr, $idempotency_key:expr) => {{
+        // 1. What each release costs this consumer and the dataset.
+        let mut items: Vec<BatchItemCost> = Vec::with_capacity($batch.releases.len());
+        for (i, r) in $batch.releases.iter().enumerate() {
+            if let Some(j) = $batch.releases[..i].iter().position(|o| o.release_key == r.release_key) {
+                items.push(BatchItemCost { existing: None, already_paid: true, same_as: Some(j), cost: 0, global_cost: 0 });
+                continue;
+            }
+            let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
+                .bind(r.release_key)
+                .fetch_optional(&mut *$tx)
+                .await?;
+            let already_paid = match &existing {
+                Some((id, _)) => sqlx::query_scalar::<_, i32>("SELECT 1 FROM release_receipts WHERE release_id = $1 AND consumer_id = $2")
+                    .bind(*id)
+                    .bind(&$batch.consumer.id)
+                    .fetch_optional(&mut *$tx)
+                    .await?
+                    .is_some(),
+                None => false,
+            };
+            let cost = if already_paid { 0 } else { r.cost_micro };
+            let global_cost = if existing.is_some() { 0 } else { cost };
+            items.push(BatchItemCost { existing, already_paid, same_as: None, cost, global_cost });
+        }
+        let total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.cost)).ok_or_else(|| ChargeError::Store(StoreError::Conflict("batch cost overflows".into())))?;
+        let global_total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.global_cost)).ok_or_else(|| ChargeError::Store(StoreError::Conflict("batch cost overflows".into())))?;
+
+        // 2. Debit the consumer and the dataset once, by the sums, conditionally.
+        let consumer_row: Option<(i64, i64)> = if total > 0 {
+            sqlx::query_as(
+                "UPDATE consumers SET spent_micro = spent_micro + $1 \
+                 WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro \
+                 RETURNING spent_micro, limit_micro",
+            )
+            .bind(to_i64(total))
+            .bind($batch.dataset)
+            .bind(&$batch.consumer.id)
+            .fetch_optional(&mut *$tx)
+            .await?
+        } else {
+            sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                .bind($batch.dataset)
+                .bind(&$batch.consumer.id)
+                .fetch_optional(&mut *$tx)
+                .await?
+        };
+        let Some((spent, limit)) = consumer_row else {
+            let (spent, limit): (i64, i64) = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                .bind($batch.dataset)
+                .bind(&$batch.consumer.id)
+                .fetch_one(&mut *$tx)
+                .await?;
+            $tx.rollback().await?;
+            return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: to_u64(limit - spent) }));
+        };
+        let global_spent: Option<i64> = if global_total > 0 {
+            sqlx::query_scalar(
+                "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
+                 WHERE dataset = $2 AND spent_micro + $1 <= limit_micro RETURNING spent_micro",
+            )
+            .bind(to_i64(global_total))
+            .bind($batch.dataset)
+            .fetch_optional(&mut *$tx)
+            .await?
+        } else {
+            sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
+                .bind($batch.dataset)
+                .fetch_optional(&mut *$tx)
+                .await?
+        };
+        let Some(global_spent) = global_spent else {
+            $tx.rollback().await?;
+            return Err(ChargeError::Refused(Refusal::Global));
+        };
+
+        // 3. Store, receipt and ledger entry per release; each entry shows
+        //    the budgets as if the releases had been charged one by one.
+        let mut consumer_after = spent - to_i64(total);
+        let mut global_after = global_spent - to_i64(global_total);
+        let mut stored: Vec<(i64, String)> = Vec::with_capacity(items.len());
+        let mut receipts: Vec<Receipt> = Vec::with_capacity(items.len());
+        for (r, it) in $batch.releases.iter().zip(items) {
+            let (release_id, release_body) = match (it.same_as, it.existing) {
+                (Some(j), _) => stored.get(j).cloned().ok_or_else(|| {
+                    ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
+                })?,
+                (None, Some(found)) => found,
+                (None, None) => {
+                    let id: i64 = sqlx::query_scalar(
+                        "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
+                    )
+                    .bind($batch.dataset)
+                    .bind(r.release_key)
+                    .bind(r.canonical_query)
+                    .bind(r.data_version)
+                    .bind(to_i64(r.cost_micro))
+                    .bind(r.body)
+                    .bind(now_rfc3339())
+                    .fetch_one(&mut *$tx)
+                    .await?;
+                    (id, r.body.to_owned())
+                }
+            };
+            if !it.already_paid {
+                sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
+                    .bind(release_id)
+                    .bind($batch.dataset)
+                    .bind(&$batch.consumer.id)
+                    .bind(to_i64(it.cost))
+                    .bind(now_rfc3339())
+                    .execute(&mut *$tx)
+                    .await?;
+            }
+            consumer_after += to_i64(it.cost);
+            global_after += to_i64(it.global_cost);
+            let mut entry = entry_for($batch.dataset, $batch.consumer, if it.already_paid { event::REPLAY } else { event::CHARGE }, "ok");
+            entry.canonical_query = Some(r.canonical_query.into());
+            entry.query_hash = Some(r.query_hash.into());
+            entry.cost_micro = to_i64(it.cost);
+            entry.consumer_spent_micro = Some(consumer_after);
+            entry.consumer_limit_micro = Some(limit);
+            entry.global_spent_micro = Some(global_after);
+            entry.data_version = Some(r.data_version);
+            entry.idempotency_key = $idempotency_key.map(str::to_owned);
+            let seq = append_entry!($tx, entry);
+            receipts.push(Receipt {
+                release_body: release_body.clone(),
+                charged_micro: it.cost,
+                replay: it.already_paid,
+                spent_micro: to_u64(spent),
+                limit_micro: to_u64(limit),
+                ledger_seq: seq,
+                _sealed: (),
+            });
+            stored.push((release_id, release_body));
+        }
+        receipts
+    }};
+}
+
 /// Everything a ledger entry says about a consumer, with the amounts filled in later.
 pub fn entry_for(dataset: &str, consumer: &Consumer, ev: &str, outcome: &str) -> EntryBody {
     EntryBody {
@@ -350,114 +499,22 @@ impl Store {
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
             ensure_consumer!(tx, req.dataset, req.consumer, req.new_consumer_limit_micro);
-            let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
-                .bind(req.release_key)
-                .fetch_optional(&mut *tx)
-                .await?;
-            let already_paid = match &existing {
-                Some((id, _)) => sqlx::query_scalar::<_, i32>("SELECT 1 FROM release_receipts WHERE release_id = $1 AND consumer_id = $2")
-                    .bind(*id)
-                    .bind(&req.consumer.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                    .is_some(),
-                None => false,
+            let batch = BatchCharge {
+                dataset: req.dataset,
+                consumer: req.consumer,
+                new_consumer_limit_micro: req.new_consumer_limit_micro,
+                releases: vec![BatchRelease {
+                    release_key: req.release_key,
+                    canonical_query: req.canonical_query,
+                    query_hash: req.query_hash,
+                    data_version: req.data_version,
+                    cost_micro: req.cost_micro,
+                    body,
+                }],
             };
-            let cost = if already_paid { 0 } else { req.cost_micro };
-            let consumer_row: Option<(i64, i64)> = if cost > 0 {
-                sqlx::query_as(
-                    "UPDATE consumers SET spent_micro = spent_micro + $1 \
-                     WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro \
-                     RETURNING spent_micro, limit_micro",
-                )
-                .bind(to_i64(cost))
-                .bind(req.dataset)
-                .bind(&req.consumer.id)
-                .fetch_optional(&mut *tx)
-                .await?
-            } else {
-                sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                    .bind(req.dataset)
-                    .bind(&req.consumer.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            };
-            let Some((spent, limit)) = consumer_row else {
-                let (spent, limit): (i64, i64) = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                    .bind(req.dataset)
-                    .bind(&req.consumer.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: to_u64(limit - spent) }));
-            };
-            let global_cost = if existing.is_some() { 0 } else { cost };
-            let global_spent: Option<i64> = if global_cost > 0 {
-                sqlx::query_scalar(
-                    "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
-                     WHERE dataset = $2 AND spent_micro + $1 <= limit_micro RETURNING spent_micro",
-                )
-                .bind(to_i64(global_cost))
-                .bind(req.dataset)
-                .fetch_optional(&mut *tx)
-                .await?
-            } else {
-                sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
-                    .bind(req.dataset)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            };
-            let Some(global_spent) = global_spent else {
-                tx.rollback().await?;
-                return Err(ChargeError::Refused(Refusal::Global));
-            };
-            let (release_id, release_body) = match existing {
-                Some(found) => found,
-                None => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
-                    )
-                    .bind(req.dataset)
-                    .bind(req.release_key)
-                    .bind(req.canonical_query)
-                    .bind(req.data_version)
-                    .bind(to_i64(req.cost_micro))
-                    .bind(body)
-                    .bind(now_rfc3339())
-                    .fetch_one(&mut *tx)
-                    .await?;
-                    (id, body.to_owned())
-                }
-            };
-            if !already_paid {
-                sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(release_id)
-                    .bind(req.dataset)
-                    .bind(&req.consumer.id)
-                    .bind(to_i64(cost))
-                    .bind(now_rfc3339())
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let mut entry = entry_for(req.dataset, req.consumer, if already_paid { event::REPLAY } else { event::CHARGE }, "ok");
-            entry.canonical_query = Some(req.canonical_query.into());
-            entry.query_hash = Some(req.query_hash.into());
-            entry.cost_micro = to_i64(cost);
-            entry.consumer_spent_micro = Some(spent);
-            entry.consumer_limit_micro = Some(limit);
-            entry.global_spent_micro = Some(global_spent);
-            entry.data_version = Some(req.data_version);
-            entry.idempotency_key = req.idempotency.map(|i| i.key.to_owned());
-            let seq = append_entry!(tx, entry);
-            let receipt = Receipt {
-                release_body,
-                charged_micro: cost,
-                replay: already_paid,
-                spent_micro: to_u64(spent),
-                limit_micro: to_u64(limit),
-                ledger_seq: seq,
-                _sealed: (),
+            let receipts = charge_in_tx!(tx, batch, req.idempotency.map(|i| i.key));
+            let Some(receipt) = receipts.into_iter().next() else {
+                return Err(ChargeError::Store(StoreError::Conflict("no receipt for a single release".into())));
             };
             // Without an idempotency key the response is rendered after the
             // commit, outside the serialised section; with one, its exact bytes
@@ -647,147 +704,11 @@ impl Store {
         &self,
         batch: &BatchCharge<'_>,
     ) -> Result<Vec<Receipt>, ChargeError> {
-        let overflow = || ChargeError::Store(StoreError::Conflict("batch cost overflows".into()));
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
             ensure_consumer!(tx, batch.dataset, batch.consumer, batch.new_consumer_limit_micro);
 
-            // 1. What each release costs this consumer and the dataset.
-            let mut items: Vec<BatchItemCost> = Vec::with_capacity(batch.releases.len());
-            for (i, r) in batch.releases.iter().enumerate() {
-                if let Some(j) = batch.releases[..i].iter().position(|o| o.release_key == r.release_key) {
-                    items.push(BatchItemCost { existing: None, already_paid: true, same_as: Some(j), cost: 0, global_cost: 0 });
-                    continue;
-                }
-                let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
-                    .bind(r.release_key)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                let already_paid = match &existing {
-                    Some((id, _)) => sqlx::query_scalar::<_, i32>("SELECT 1 FROM release_receipts WHERE release_id = $1 AND consumer_id = $2")
-                        .bind(*id)
-                        .bind(&batch.consumer.id)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .is_some(),
-                    None => false,
-                };
-                let cost = if already_paid { 0 } else { r.cost_micro };
-                let global_cost = if existing.is_some() { 0 } else { cost };
-                items.push(BatchItemCost { existing, already_paid, same_as: None, cost, global_cost });
-            }
-            let total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.cost)).ok_or_else(overflow)?;
-            let global_total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.global_cost)).ok_or_else(overflow)?;
-
-            // 2. Debit the consumer and the dataset once, by the sums, conditionally.
-            let consumer_row: Option<(i64, i64)> = if total > 0 {
-                sqlx::query_as(
-                    "UPDATE consumers SET spent_micro = spent_micro + $1 \
-                     WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro \
-                     RETURNING spent_micro, limit_micro",
-                )
-                .bind(to_i64(total))
-                .bind(batch.dataset)
-                .bind(&batch.consumer.id)
-                .fetch_optional(&mut *tx)
-                .await?
-            } else {
-                sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                    .bind(batch.dataset)
-                    .bind(&batch.consumer.id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            };
-            let Some((spent, limit)) = consumer_row else {
-                let (spent, limit): (i64, i64) = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                    .bind(batch.dataset)
-                    .bind(&batch.consumer.id)
-                    .fetch_one(&mut *tx)
-                    .await?;
-                tx.rollback().await?;
-                return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: to_u64(limit - spent) }));
-            };
-            let global_spent: Option<i64> = if global_total > 0 {
-                sqlx::query_scalar(
-                    "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
-                     WHERE dataset = $2 AND spent_micro + $1 <= limit_micro RETURNING spent_micro",
-                )
-                .bind(to_i64(global_total))
-                .bind(batch.dataset)
-                .fetch_optional(&mut *tx)
-                .await?
-            } else {
-                sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
-                    .bind(batch.dataset)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            };
-            let Some(global_spent) = global_spent else {
-                tx.rollback().await?;
-                return Err(ChargeError::Refused(Refusal::Global));
-            };
-
-            // 3. Store, receipt and ledger entry per release; each entry shows
-            //    the budgets as if the releases had been charged one by one.
-            let mut consumer_after = spent - to_i64(total);
-            let mut global_after = global_spent - to_i64(global_total);
-            let mut stored: Vec<(i64, String)> = Vec::with_capacity(items.len());
-            let mut receipts: Vec<Receipt> = Vec::with_capacity(items.len());
-            for (r, it) in batch.releases.iter().zip(items) {
-                let (release_id, release_body) = match (it.same_as, it.existing) {
-                    (Some(j), _) => stored.get(j).cloned().ok_or_else(|| {
-                        ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
-                    })?,
-                    (None, Some(found)) => found,
-                    (None, None) => {
-                        let id: i64 = sqlx::query_scalar(
-                            "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
-                             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
-                        )
-                        .bind(batch.dataset)
-                        .bind(r.release_key)
-                        .bind(r.canonical_query)
-                        .bind(r.data_version)
-                        .bind(to_i64(r.cost_micro))
-                        .bind(r.body)
-                        .bind(now_rfc3339())
-                        .fetch_one(&mut *tx)
-                        .await?;
-                        (id, r.body.to_owned())
-                    }
-                };
-                if !it.already_paid {
-                    sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
-                        .bind(release_id)
-                        .bind(batch.dataset)
-                        .bind(&batch.consumer.id)
-                        .bind(to_i64(it.cost))
-                        .bind(now_rfc3339())
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                consumer_after += to_i64(it.cost);
-                global_after += to_i64(it.global_cost);
-                let mut entry = entry_for(batch.dataset, batch.consumer, if it.already_paid { event::REPLAY } else { event::CHARGE }, "ok");
-                entry.canonical_query = Some(r.canonical_query.into());
-                entry.query_hash = Some(r.query_hash.into());
-                entry.cost_micro = to_i64(it.cost);
-                entry.consumer_spent_micro = Some(consumer_after);
-                entry.consumer_limit_micro = Some(limit);
-                entry.global_spent_micro = Some(global_after);
-                entry.data_version = Some(r.data_version);
-                let seq = append_entry!(tx, entry);
-                receipts.push(Receipt {
-                    release_body: release_body.clone(),
-                    charged_micro: it.cost,
-                    replay: it.already_paid,
-                    spent_micro: to_u64(spent),
-                    limit_micro: to_u64(limit),
-                    ledger_seq: seq,
-                    _sealed: (),
-                });
-                stored.push((release_id, release_body));
-            }
+            let receipts = charge_in_tx!(tx, batch, None::<&str>);
             tx.commit().await?;
             Ok(receipts)
         })
