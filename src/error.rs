@@ -405,6 +405,14 @@ impl ResponseError for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(e: crate::store::StoreError) -> Self {
-        ApiError::Internal(e.to_string())
+        match e {
+            crate::store::StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "store unavailable");
+                ApiError::Unavailable(
+                    "the privacy-budget ledger is briefly unavailable; nothing was charged or released; retry shortly".into(),
+                )
+            }
+            other => ApiError::Internal(other.to_string()),
+        }
     }
 }

@@ -479,7 +479,7 @@ pub async fn ledger_refusal(
         entry.canonical_query = Some(canonical.into());
         entry.query_hash = Some(hash.into());
     }
-    if let Err(e) = state.store.record_refusal(entry).await {
+    if let Err(e) = state.committer.record_refusal(entry).await {
         tracing::error!(error = %e, "could not ledger a refusal");
     }
 }
@@ -598,7 +598,7 @@ async fn release_counts_inner(
     };
     let unit = policy.budget_unit();
     match state
-        .store
+        .committer
         .commit_release(&charge, &release_body, |receipt| {
             render(state, &plan, data_version, &release_id, receipt, format)
         })

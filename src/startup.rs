@@ -21,6 +21,8 @@ pub struct AppState {
     pub settings: Settings,
     pub policy: Arc<Policy>,
     pub store: Store,
+    /// Commits charges and refusals of concurrent requests together (group commit).
+    pub committer: crate::budget::Committer,
     pub snapshots: Arc<SnapshotCell>,
     pub noise_key: NoiseKey,
     pub rate: RateLimiter,
@@ -166,6 +168,7 @@ impl Application {
             rate: RateLimiter::new(policy.limits.requests_per_minute),
             settings,
             policy,
+            committer: crate::budget::Committer::spawn(store.clone()),
             store,
             snapshots,
             noise_key,

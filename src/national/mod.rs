@@ -388,7 +388,7 @@ async fn release_table_inner(
         idempotency: None,
     };
     let (receipt, bytes) = state
-        .store
+        .committer
         .commit_release(&charge, &body, |receipt| {
             let item = Rendered::new(&tp, release_id.clone(), receipt);
             let cx = Context {

@@ -29,6 +29,9 @@ pub enum StoreError {
     Database(#[from] sqlx::Error),
     #[error("{0}")]
     Conflict(String),
+    /// The store could not take writes for a while (the cause is logged, not shown).
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// Which database holds the cases, budgets and ledger.

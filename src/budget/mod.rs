@@ -117,7 +117,7 @@ macro_rules! begin_serialised {
             Store::Postgres(_) => {
                 let mut tx = $pool.begin().await?;
                 sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind(LEDGER_LOCK)
+                    .bind($crate::budget::LEDGER_LOCK)
                     .execute(&mut *tx)
                     .await?;
                 tx
@@ -185,8 +185,8 @@ macro_rules! ensure_consumer {
 
 /// The charge itself, inside the open serialised transaction `$tx`: decide what
 /// each release of `$batch` costs, debit the consumer and the dataset once by
-/// the sums with conditional updates (returning a refusal, rolled back, when
-/// either cannot pay), store new releases and receipts, and append one ledger
+/// the sums with conditional updates (returning a refusal from the enclosing
+/// function when either cannot pay; the caller rolls back), store new releases and receipts, and append one ledger
 /// entry per release. Evaluates to the receipts, in order. Shared by the single
 /// release of `/v1/counts` and the batches of national reports.
 macro_rules! charge_in_tx {
@@ -243,7 +243,6 @@ macro_rules! charge_in_tx {
                 .bind(&$batch.consumer.id)
                 .fetch_one(&mut *$tx)
                 .await?;
-            $tx.rollback().await?;
             return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: to_u64(limit - spent) }));
         };
         let global_spent: Option<i64> = if global_total > 0 {
@@ -262,7 +261,6 @@ macro_rules! charge_in_tx {
                 .await?
         };
         let Some(global_spent) = global_spent else {
-            $tx.rollback().await?;
             return Err(ChargeError::Refused(Refusal::Global));
         };
 
@@ -331,6 +329,69 @@ macro_rules! charge_in_tx {
         receipts
     }};
 }
+
+/// The statements of a charge and of a refusal entry, on one backend's
+/// connection inside a serialised transaction that the caller owns (and
+/// commits, or rolls back on `Err`: a refusal may leave partial writes).
+/// Implemented for both backends from the same macros, so the direct commit
+/// and the group commit run the very same SQL.
+trait LedgerConn {
+    /// Creates the consumer if new, then charges `batch` (see [`charge_in_tx!`]).
+    async fn charge(
+        &mut self,
+        batch: &BatchCharge<'_>,
+        idempotency_key: Option<&str>,
+    ) -> Result<Vec<Receipt>, ChargeError>;
+
+    /// Appends a refusal entry, filling in the budgets it does not state.
+    async fn append_refusal(&mut self, entry: EntryBody) -> Result<i64, StoreError>;
+}
+
+macro_rules! impl_ledger_conn {
+    ($conn:ty) => {
+        impl LedgerConn for $conn {
+            async fn charge(
+                &mut self,
+                batch: &BatchCharge<'_>,
+                idempotency_key: Option<&str>,
+            ) -> Result<Vec<Receipt>, ChargeError> {
+                let tx = self;
+                ensure_consumer!(tx, batch.dataset, batch.consumer, batch.new_consumer_limit_micro);
+                Ok(charge_in_tx!(tx, batch, idempotency_key))
+            }
+
+            async fn append_refusal(&mut self, mut entry: EntryBody) -> Result<i64, StoreError> {
+                let tx = self;
+                entry.event = event::REFUSAL.into();
+                if entry.consumer_spent_micro.is_none() {
+                    let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                        .bind(&entry.dataset)
+                        .bind(&entry.consumer_id)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                    if let Some((s, l)) = row {
+                        entry.consumer_spent_micro = Some(s);
+                        entry.consumer_limit_micro = Some(l);
+                    }
+                }
+                if entry.global_spent_micro.is_none() {
+                    entry.global_spent_micro = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
+                        .bind(&entry.dataset)
+                        .fetch_optional(&mut *tx)
+                        .await?;
+                }
+                Ok(append_entry!(tx, entry))
+            }
+        }
+    };
+}
+
+impl_ledger_conn!(sqlx::SqliteConnection);
+impl_ledger_conn!(sqlx::PgConnection);
+
+// Declared after the macros above, which it uses.
+mod group_commit;
+pub use group_commit::{Committer, MAX_BATCH};
 
 /// Everything a ledger entry says about a consumer, with the amounts filled in later.
 pub fn entry_for(dataset: &str, consumer: &Consumer, ev: &str, outcome: &str) -> EntryBody {
@@ -498,7 +559,6 @@ impl Store {
         let mut render = Some(render);
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            ensure_consumer!(tx, req.dataset, req.consumer, req.new_consumer_limit_micro);
             let batch = BatchCharge {
                 dataset: req.dataset,
                 consumer: req.consumer,
@@ -512,7 +572,13 @@ impl Store {
                     body,
                 }],
             };
-            let receipts = charge_in_tx!(tx, batch, req.idempotency.map(|i| i.key));
+            let receipts = match tx.charge(&batch, req.idempotency.map(|i| i.key)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            };
             let Some(receipt) = receipts.into_iter().next() else {
                 return Err(ChargeError::Store(StoreError::Conflict("no receipt for a single release".into())));
             };
@@ -550,28 +616,10 @@ impl Store {
     }
 
     /// Records a refusal (budget, scope or validation) in the ledger.
-    pub async fn record_refusal(&self, mut entry: EntryBody) -> Result<i64, StoreError> {
-        entry.event = event::REFUSAL.into();
+    pub async fn record_refusal(&self, entry: EntryBody) -> Result<i64, StoreError> {
         let seq = with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            if entry.consumer_spent_micro.is_none() {
-                let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                    .bind(&entry.dataset)
-                    .bind(&entry.consumer_id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                if let Some((s, l)) = row {
-                    entry.consumer_spent_micro = Some(s);
-                    entry.consumer_limit_micro = Some(l);
-                }
-            }
-            if entry.global_spent_micro.is_none() {
-                entry.global_spent_micro = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
-                    .bind(&entry.dataset)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-            }
-            let seq = append_entry!(tx, entry);
+            let seq = tx.append_refusal(entry).await?;
             tx.commit().await?;
             seq
         });
@@ -706,9 +754,13 @@ impl Store {
     ) -> Result<Vec<Receipt>, ChargeError> {
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            ensure_consumer!(tx, batch.dataset, batch.consumer, batch.new_consumer_limit_micro);
-
-            let receipts = charge_in_tx!(tx, batch, None::<&str>);
+            let receipts = match tx.charge(batch, None).await {
+                Ok(r) => r,
+                Err(e) => {
+                    tx.rollback().await?;
+                    return Err(e);
+                }
+            };
             tx.commit().await?;
             Ok(receipts)
         })

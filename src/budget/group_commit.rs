@@ -1,0 +1,480 @@
+//! Group commit: one writer task turns the charges of concurrent requests
+//! into a single durable transaction.
+//!
+//! Every released answer is first a committed, fsync'd ledger entry. Committed
+//! one by one, those commits are serialised (SQLite has one writer; on
+//! PostgreSQL an advisory lock orders the hash chain), so throughput is capped
+//! at one fsync per answer. Here requests hand their charge to a queue; the
+//! writer takes everything waiting (up to [`MAX_BATCH`]), opens one serialised
+//! transaction, runs each charge under its own `SAVEPOINT` (a refusal or an
+//! error rolls back that charge alone, exactly as its own transaction would),
+//! commits once, and only then answers each request. So:
+//!
+//! - "charged before released" holds: no request hears of its receipt before
+//!   the commit that holds it is durable; if the commit fails, every request of
+//!   the batch gets an error and nothing of the batch was charged;
+//! - the charges run the same statements as a direct commit
+//!   ([`LedgerConn`](super::LedgerConn)), in queue order, so budgets and the
+//!   hash chain read exactly as if they had committed one by one;
+//! - under no load a batch holds one charge and costs what a direct commit
+//!   costs: nothing waits for a batch to fill.
+//!
+//! Requests with an `Idempotency-Key` commit directly, because their response
+//! bytes, rendered from the receipt, are stored in the same transaction.
+
+use super::{BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerConn, Receipt};
+use crate::audit::chain::EntryBody;
+use crate::auth::Consumer;
+use crate::store::{Store, StoreError, with_pool};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use tokio::sync::{mpsc, oneshot};
+
+/// Most charges in one transaction. Bounds how long the write lock is held
+/// (a charge takes well under a millisecond of SQL) and the batch's memory.
+pub const MAX_BATCH: usize = 64;
+
+/// A charge handed to the writer: owned, since it outlives the request's borrow.
+struct OwnedCharge {
+    dataset: String,
+    consumer: Consumer,
+    new_consumer_limit_micro: u64,
+    release_key: String,
+    canonical_query: String,
+    query_hash: String,
+    data_version: i64,
+    cost_micro: u64,
+    body: String,
+}
+
+impl OwnedCharge {
+    fn new(req: &ChargeRequest<'_>, body: &str) -> OwnedCharge {
+        OwnedCharge {
+            dataset: req.dataset.to_owned(),
+            consumer: req.consumer.clone(),
+            new_consumer_limit_micro: req.new_consumer_limit_micro,
+            release_key: req.release_key.to_owned(),
+            canonical_query: req.canonical_query.to_owned(),
+            query_hash: req.query_hash.to_owned(),
+            data_version: req.data_version,
+            cost_micro: req.cost_micro,
+            body: body.to_owned(),
+        }
+    }
+
+    fn as_batch(&self) -> BatchCharge<'_> {
+        BatchCharge {
+            dataset: &self.dataset,
+            consumer: &self.consumer,
+            new_consumer_limit_micro: self.new_consumer_limit_micro,
+            releases: vec![BatchRelease {
+                release_key: &self.release_key,
+                canonical_query: &self.canonical_query,
+                query_hash: &self.query_hash,
+                data_version: self.data_version,
+                cost_micro: self.cost_micro,
+                body: &self.body,
+            }],
+        }
+    }
+}
+
+/// One unit of work for the writer.
+enum Work {
+    Release(OwnedCharge),
+    Refusal(EntryBody),
+}
+
+/// What became of a [`Work`], sent back only after the batch committed.
+enum Outcome {
+    Release(Result<Receipt, ChargeError>),
+    Refusal(Result<i64, StoreError>),
+}
+
+impl Outcome {
+    fn is_ok(&self) -> bool {
+        match self {
+            Outcome::Release(r) => r.is_ok(),
+            Outcome::Refusal(r) => r.is_ok(),
+        }
+    }
+}
+
+struct Job {
+    work: Work,
+    reply: oneshot::Sender<Outcome>,
+}
+
+/// The handle requests commit through. Cheap to clone; the writer task stops
+/// when the last handle is dropped.
+#[derive(Clone, Debug)]
+pub struct Committer {
+    store: Store,
+    queue: mpsc::Sender<Job>,
+    stats: Arc<Counters>,
+}
+
+#[derive(Debug, Default)]
+struct Counters {
+    batches: AtomicU64,
+    jobs: AtomicU64,
+}
+
+/// How well commits are being grouped, since start.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Transactions committed (or attempted) by the writer.
+    pub batches: u64,
+    /// Charges and refusal entries they held.
+    pub jobs: u64,
+}
+
+impl Committer {
+    /// Starts the writer task on the current Tokio runtime.
+    pub fn spawn(store: Store) -> Committer {
+        let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
+        let stats = Arc::new(Counters::default());
+        tokio::spawn(run(store.clone(), jobs, Arc::clone(&stats)));
+        Committer {
+            store,
+            queue,
+            stats,
+        }
+    }
+
+    pub fn stats(&self) -> CommitStats {
+        CommitStats {
+            batches: self.stats.batches.load(Ordering::Relaxed),
+            jobs: self.stats.jobs.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Charges `req` and records it, like [`Store::commit_release`], through
+    /// the group commit (directly when it carries an idempotency key). The
+    /// response is rendered from the receipt after the commit.
+    pub async fn commit_release(
+        &self,
+        req: &ChargeRequest<'_>,
+        body: &str,
+        render: impl FnOnce(&Receipt) -> Vec<u8>,
+    ) -> Result<(Receipt, Vec<u8>), ChargeError> {
+        if req.idempotency.is_some() {
+            return self.store.commit_release(req, body, render).await;
+        }
+        match self
+            .submit(Work::Release(OwnedCharge::new(req, body)))
+            .await?
+        {
+            Outcome::Release(r) => {
+                let receipt = r?;
+                let bytes = render(&receipt);
+                Ok((receipt, bytes))
+            }
+            Outcome::Refusal(_) => Err(ChargeError::Store(mismatch())),
+        }
+    }
+
+    /// Records a refusal in the ledger, like [`Store::record_refusal`].
+    pub async fn record_refusal(&self, entry: EntryBody) -> Result<i64, StoreError> {
+        match self.submit(Work::Refusal(entry)).await? {
+            Outcome::Refusal(r) => r,
+            Outcome::Release(_) => Err(mismatch()),
+        }
+    }
+
+    async fn submit(&self, work: Work) -> Result<Outcome, StoreError> {
+        let (reply, outcome) = oneshot::channel();
+        self.queue
+            .send(Job { work, reply })
+            .await
+            .map_err(|_| writer_gone())?;
+        outcome.await.map_err(|_| writer_gone())
+    }
+}
+
+fn mismatch() -> StoreError {
+    StoreError::Conflict("the ledger writer answered another kind of work".into())
+}
+
+fn writer_gone() -> StoreError {
+    StoreError::Unavailable("the ledger writer has stopped".into())
+}
+
+/// The writer: waits for work, then commits everything waiting as one batch.
+async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>) {
+    let mut jobs = Vec::with_capacity(MAX_BATCH);
+    while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        stats.batches.fetch_add(1, Ordering::Relaxed);
+        stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        commit_batch(&store, std::mem::take(&mut jobs)).await;
+    }
+}
+
+/// Runs `jobs` in one serialised transaction, each under a savepoint, commits,
+/// then answers every job. A failure of the transaction as a whole (begin,
+/// savepoint handling, commit) answers every job with an error.
+async fn commit_batch(store: &Store, jobs: Vec<Job>) {
+    let result: Result<Vec<Outcome>, StoreError> = with_pool!(store, pool => {
+        async {
+            let (_turn, mut tx) = begin_serialised!(store, pool);
+            let mut outcomes = Vec::with_capacity(jobs.len());
+            for job in &jobs {
+                sqlx::query("SAVEPOINT charge").execute(&mut *tx).await?;
+                let outcome = match &job.work {
+                    Work::Release(charge) => Outcome::Release(
+                        tx.charge(&charge.as_batch(), None).await.and_then(|r| {
+                            r.into_iter().next().ok_or_else(|| {
+                                ChargeError::Store(StoreError::Conflict("no receipt for a single release".into()))
+                            })
+                        }),
+                    ),
+                    Work::Refusal(entry) => Outcome::Refusal(tx.append_refusal(entry.clone()).await),
+                };
+                if !outcome.is_ok() {
+                    sqlx::query("ROLLBACK TO SAVEPOINT charge").execute(&mut *tx).await?;
+                }
+                sqlx::query("RELEASE SAVEPOINT charge").execute(&mut *tx).await?;
+                outcomes.push(outcome);
+            }
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        .await
+    });
+    match result {
+        Ok(outcomes) => {
+            // A receiver that went away (client disconnected) is no error:
+            // the charge stands, as it would after a direct commit.
+            for (job, outcome) in jobs.into_iter().zip(outcomes) {
+                let _ = job.reply.send(outcome);
+            }
+        }
+        Err(e) => {
+            tracing::error!(error = %e, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+            for job in jobs {
+                let err = StoreError::Unavailable(format!("the ledger transaction failed: {e}"));
+                let outcome = match job.work {
+                    Work::Release(_) => Outcome::Release(Err(ChargeError::Store(err))),
+                    Work::Refusal(_) => Outcome::Refusal(Err(err)),
+                };
+                let _ = job.reply.send(outcome);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::budget::{Refusal, entry_for};
+    use crate::domain::Role;
+
+    const DATASET: &str = "ctm";
+
+    async fn store(dir: &std::path::Path) -> Store {
+        let url = format!("sqlite:{}", dir.join("ledger.db").display());
+        let store = Store::connect(&url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        store
+            .ensure_global_budget(DATASET, 1_000_000_000)
+            .await
+            .expect("global budget");
+        store
+    }
+
+    fn consumer(id: &str) -> Consumer {
+        Consumer {
+            id: id.into(),
+            role: Role::Researcher,
+            country: None,
+        }
+    }
+
+    fn charge(who: &Consumer, key: &str, cost_micro: u64, limit_micro: u64) -> OwnedCharge {
+        OwnedCharge {
+            dataset: DATASET.into(),
+            consumer: who.clone(),
+            new_consumer_limit_micro: limit_micro,
+            release_key: key.into(),
+            canonical_query: format!("{{\"q\":\"{key}\"}}"),
+            query_hash: format!("hash-{key}"),
+            data_version: 1,
+            cost_micro,
+            body: "{\"cells\":[1]}".into(),
+        }
+    }
+
+    async fn assert_ledger_verifies(store: &Store) -> i64 {
+        let key = crate::audit::Signer::generate().expect("key").public_key();
+        let check = store.verify_ledger(&key).await.expect("verify");
+        assert!(check.failure.is_none(), "{:?}", check.failure);
+        check.size
+    }
+
+    #[tokio::test]
+    async fn concurrent_charges_are_grouped_and_never_overspend() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store(dir.path()).await;
+        let committer = Committer::spawn(store.clone());
+        let who = consumer("researcher-1");
+        // The limit fits exactly 7 charges of 0.1.
+        let tasks: Vec<_> = (0..40)
+            .map(|i| {
+                let committer = committer.clone();
+                let charge = charge(&who, &format!("release-{i}"), 100_000, 700_000);
+                tokio::spawn(async move {
+                    let (reply, outcome) = oneshot::channel();
+                    let job = Job {
+                        work: Work::Release(charge),
+                        reply,
+                    };
+                    committer.queue.send(job).await.expect("queue");
+                    match outcome.await.expect("answer") {
+                        Outcome::Release(r) => r,
+                        Outcome::Refusal(_) => panic!("a refusal outcome for a charge"),
+                    }
+                })
+            })
+            .collect();
+        let mut charged = 0;
+        let mut refused = 0;
+        for t in tasks {
+            match t.await.expect("task") {
+                Ok(r) => {
+                    assert_eq!(r.charged_micro, 100_000);
+                    charged += 1;
+                }
+                Err(ChargeError::Refused(Refusal::Consumer { remaining_micro })) => {
+                    assert_eq!(remaining_micro, 0);
+                    refused += 1;
+                }
+                Err(e) => panic!("unexpected error: {e}"),
+            }
+        }
+        assert_eq!((charged, refused), (7, 33));
+        let budget = store
+            .consumer_budget(DATASET, &who.id)
+            .await
+            .expect("budget")
+            .expect("consumer exists");
+        assert_eq!(budget.spent_micro, 700_000);
+        assert_eq!(assert_ledger_verifies(&store).await, 7);
+        let stats = committer.stats();
+        assert_eq!(stats.jobs, 40);
+        assert!(
+            stats.batches < stats.jobs,
+            "40 concurrent charges were committed one by one ({} batches)",
+            stats.batches
+        );
+    }
+
+    #[tokio::test]
+    async fn a_refused_charge_rolls_back_alone_inside_its_batch() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store(dir.path()).await;
+        let a = consumer("a");
+        let b = consumer("b");
+        let mut answers = Vec::new();
+        let mut jobs = Vec::new();
+        for work in [
+            Work::Release(charge(&a, "r1", 100_000, 1_000_000)),
+            // b is new: its row is created in this charge, which is refused.
+            Work::Release(charge(&b, "r2", 2_000_000, 1_000_000)),
+            Work::Refusal(entry_for(DATASET, &b, "refusal", "budget.exhausted")),
+            Work::Release(charge(&b, "r3", 300_000, 1_000_000)),
+        ] {
+            let (reply, outcome) = oneshot::channel();
+            jobs.push(Job { work, reply });
+            answers.push(outcome);
+        }
+        commit_batch(&store, jobs).await;
+        let mut outcomes = Vec::new();
+        for answer in answers {
+            outcomes.push(answer.await.expect("answered"));
+        }
+        assert!(matches!(&outcomes[0], Outcome::Release(Ok(r)) if r.ledger_seq == 1));
+        assert!(matches!(
+            &outcomes[1],
+            Outcome::Release(Err(ChargeError::Refused(Refusal::Consumer { .. })))
+        ));
+        assert!(matches!(&outcomes[2], Outcome::Refusal(Ok(2))));
+        assert!(
+            matches!(&outcomes[3], Outcome::Release(Ok(r)) if r.ledger_seq == 3 && r.spent_micro == 300_000)
+        );
+        assert!(store.find_release("r2").await.expect("read").is_none());
+        assert!(store.find_release("r3").await.expect("read").is_some());
+        assert_eq!(assert_ledger_verifies(&store).await, 3);
+    }
+
+    #[tokio::test]
+    async fn an_error_in_one_charge_rolls_back_that_charge_alone() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store(dir.path()).await;
+        let a = consumer("a");
+        // Without the receipts table every charge fails in SQL, after its
+        // consumer row and release were written.
+        with_pool!(&store, p => {
+            sqlx::query("DROP TABLE release_receipts").execute(p).await.expect("drop");
+        });
+        let (reply, answer) = oneshot::channel();
+        let (reply2, answer2) = oneshot::channel();
+        commit_batch(
+            &store,
+            vec![
+                Job {
+                    work: Work::Refusal(entry_for(DATASET, &a, "refusal", "x")),
+                    reply,
+                },
+                Job {
+                    work: Work::Release(charge(&a, "r1", 100_000, 1_000_000)),
+                    reply: reply2,
+                },
+            ],
+        )
+        .await;
+        // The refusal committed; the charge failed in SQL and was rolled back alone.
+        assert!(matches!(
+            answer.await.expect("answered"),
+            Outcome::Refusal(Ok(1))
+        ));
+        assert!(matches!(
+            answer2.await.expect("answered"),
+            Outcome::Release(Err(ChargeError::Store(StoreError::Database(_))))
+        ));
+        assert!(store.find_release("r1").await.expect("read").is_none());
+        let spent = store.consumer_budget(DATASET, "a").await.expect("read");
+        assert_eq!(spent.map(|b| b.spent_micro), None);
+    }
+
+    #[tokio::test]
+    async fn a_failed_transaction_answers_every_request_with_an_error() {
+        let dir = tempfile::tempdir().expect("dir");
+        let store = store(dir.path()).await;
+        let a = consumer("a");
+        store.close().await;
+        let (reply, answer) = oneshot::channel();
+        let (reply2, answer2) = oneshot::channel();
+        commit_batch(
+            &store,
+            vec![
+                Job {
+                    work: Work::Release(charge(&a, "r1", 100_000, 1_000_000)),
+                    reply,
+                },
+                Job {
+                    work: Work::Refusal(entry_for(DATASET, &a, "refusal", "x")),
+                    reply: reply2,
+                },
+            ],
+        )
+        .await;
+        assert!(matches!(
+            answer.await.expect("answered"),
+            Outcome::Release(Err(ChargeError::Store(StoreError::Unavailable(_))))
+        ));
+        assert!(matches!(
+            answer2.await.expect("answered"),
+            Outcome::Refusal(Err(StoreError::Unavailable(_)))
+        ));
+    }
+}
