@@ -10,6 +10,14 @@
 //! two bytes per case for every multi-valued group (bit 15 = group known,
 //! bits 0..14 = values). 21 bytes per case in all.
 //!
+//! Rows are clustered by country of exploitation, then registration year (a
+//! stable counting sort at load), and every zone of [`ZONE`] rows keeps the
+//! smallest and largest code of each single-valued column and the union of
+//! each multi-valued one (about 0.02 bytes per case). A count first drops
+//! the zones that no row of which can pass its filters, so the national
+//! queries of government partners, which always filter by their country, and
+//! year ranges read only their own rows instead of the whole snapshot.
+//!
 //! Counting folds grouping and filtering into one lookup table per column:
 //! each table maps a code to its offset in the dense output array (position
 //! times stride), or to [`INVALID`] when the code is filtered out or outside the
@@ -17,6 +25,7 @@
 //! [`INVALID`] are skipped. The inner loop is branch-light and allocation-free.
 
 use crate::domain::{Case, Field, FieldKind};
+use std::ops::Range;
 use std::sync::Arc;
 
 /// Marks a code that puts a case in no cell.
@@ -25,7 +34,9 @@ const INVALID: u32 = 1 << 28;
 const KNOWN: u16 = 1 << 15;
 /// Rows handled per block of the counting loop.
 const BLOCK: usize = 2048;
-/// Below this many cases one thread is faster than two.
+/// Rows per zone of the zone statistics (a multiple of [`BLOCK`]).
+const ZONE: usize = BLOCK;
+/// Below this many rows to read, one thread is faster than two.
 const PARALLEL_MIN: usize = 250_000;
 
 /// Largest number of cells a count may produce (policy limits are far below).
@@ -38,12 +49,21 @@ enum Column {
     Multi(Vec<u16>),
 }
 
+/// What each zone of [`ZONE`] rows holds in a column.
+#[derive(Debug, Clone)]
+enum ZoneStats {
+    Single { min: Vec<u8>, max: Vec<u8> },
+    Multi { union: Vec<u16> },
+}
+
 /// Immutable, bounded, columnar copy of the cases of one data version.
 #[derive(Debug, Clone)]
 pub struct Snapshot {
     data_version: i64,
     len: usize,
     columns: Vec<Column>,
+    /// Per column (in [`Field::ALL`] order), per zone.
+    zones: Vec<ZoneStats>,
 }
 
 /// Group by one field, with the declared domain as field code indices in output order.
@@ -67,6 +87,32 @@ pub enum EngineError {
     TooManyCells,
     #[error("value code {code} is outside the domain of {field}")]
     BadCode { field: Field, code: u16 },
+    #[error("a counting thread failed")]
+    WorkerFailed,
+}
+
+/// Cuts `ranges` into consecutive parts of at most `per_part` rows each.
+fn split_rows(ranges: &[Range<usize>], per_part: usize) -> Vec<Vec<Range<usize>>> {
+    let mut parts = Vec::new();
+    let mut part = Vec::new();
+    let mut room = per_part.max(1);
+    for r in ranges {
+        let mut start = r.start;
+        while start < r.end {
+            let take = (r.end - start).min(room);
+            part.push(start..start + take);
+            start += take;
+            room -= take;
+            if room == 0 {
+                parts.push(std::mem::take(&mut part));
+                room = per_part.max(1);
+            }
+        }
+    }
+    if !part.is_empty() {
+        parts.push(part);
+    }
+    parts
 }
 
 /// Builds a snapshot from cases arriving person by person, earliest first
@@ -129,17 +175,75 @@ impl SnapshotBuilder {
     }
 
     pub fn finish(mut self, data_version: i64) -> Snapshot {
-        for col in &mut self.columns {
-            match col {
-                Column::Single(v) => v.shrink_to_fit(),
-                Column::Multi(v) => v.shrink_to_fit(),
-            }
-        }
+        cluster(&mut self.columns, self.len);
+        let zones = self.columns.iter().map(zone_stats).collect();
         Snapshot {
             data_version,
             len: self.len,
             columns: self.columns,
+            zones,
         }
+    }
+}
+
+/// Reorders the rows of every column by (country of exploitation,
+/// registration year), keeping the order within equal keys: a counting sort,
+/// linear in the rows. Counts do not depend on row order; zones do.
+fn cluster(columns: &mut [Column], len: usize) {
+    let key_of = |field: Field| match &columns[field.index() as usize] {
+        Column::Single(v) => Some(v),
+        Column::Multi(_) => None,
+    };
+    let (Some(country), Some(year)) = (
+        key_of(Field::CountryOfExploitation),
+        key_of(Field::RegistrationYear),
+    ) else {
+        return;
+    };
+    let key = |i: usize| (usize::from(country[i]) << 8) | usize::from(year[i]);
+    let mut next = vec![0usize; 1 << 16];
+    for i in 0..len {
+        next[key(i)] += 1;
+    }
+    let mut start = 0;
+    for slot in next.iter_mut() {
+        let n = *slot;
+        *slot = start;
+        start += n;
+    }
+    let mut order = vec![0u32; len];
+    for i in 0..len {
+        let k = key(i);
+        order[next[k]] = i as u32;
+        next[k] += 1;
+    }
+    for col in columns.iter_mut() {
+        match col {
+            Column::Single(v) => *v = order.iter().map(|&i| v[i as usize]).collect(),
+            Column::Multi(v) => *v = order.iter().map(|&i| v[i as usize]).collect(),
+        }
+    }
+}
+
+fn zone_stats(col: &Column) -> ZoneStats {
+    match col {
+        Column::Single(v) => {
+            let min = v
+                .chunks(ZONE)
+                .map(|z| z.iter().copied().min().unwrap_or(0))
+                .collect();
+            let max = v
+                .chunks(ZONE)
+                .map(|z| z.iter().copied().max().unwrap_or(0))
+                .collect();
+            ZoneStats::Single { min, max }
+        }
+        Column::Multi(v) => ZoneStats::Multi {
+            union: v
+                .chunks(ZONE)
+                .map(|z| z.iter().fold(0, |a, &b| a | b))
+                .collect(),
+        },
     }
 }
 
@@ -156,6 +260,33 @@ fn keep_lowest_bits(mut bits: u16, n: u32) -> u16 {
     out
 }
 
+/// What rules a zone out for a query: no code in the zone's range passes a
+/// single-valued table, or no value of the zone's union passes a
+/// multi-valued filter or grouping.
+enum Prune<'a> {
+    Single {
+        min: &'a [u8],
+        max: &'a [u8],
+        /// passing[c] = number of codes below c whose table entry is not INVALID.
+        passing: Box<[u16; 257]>,
+    },
+    Multi {
+        union: &'a [u16],
+        needed: u16,
+    },
+}
+
+impl Prune<'_> {
+    fn may_match(&self, zone: usize) -> bool {
+        match self {
+            Prune::Single { min, max, passing } => {
+                passing[usize::from(max[zone]) + 1] > passing[usize::from(min[zone])]
+            }
+            Prune::Multi { union, needed } => union[zone] & KNOWN != 0 && union[zone] & needed != 0,
+        }
+    }
+}
+
 /// Per-query plan: lookup tables for single-valued columns, bit tables for multi-valued ones.
 struct Plan<'a> {
     /// (column, table code -> offset or INVALID); a fixed-size table needs no bounds checks.
@@ -164,6 +295,8 @@ struct Plan<'a> {
     multi_groups: Vec<(&'a [u16], [u32; 15])>,
     /// (column, mask of allowed bits) for multi-valued filters.
     multi_filters: Vec<(&'a [u16], u16)>,
+    /// What zones of the snapshot can be skipped.
+    prunes: Vec<Prune<'a>>,
     cells: usize,
 }
 
@@ -189,7 +322,15 @@ impl Snapshot {
                 Column::Single(v) => v.capacity(),
                 Column::Multi(v) => v.capacity() * 2,
             })
-            .sum()
+            .sum::<usize>()
+            + self
+                .zones
+                .iter()
+                .map(|z| match z {
+                    ZoneStats::Single { min, max } => min.capacity() + max.capacity(),
+                    ZoneStats::Multi { union } => union.capacity() * 2,
+                })
+                .sum::<usize>()
     }
 
     /// An empty snapshot of a store that has no data yet.
@@ -202,30 +343,35 @@ impl Snapshot {
     /// they must go through the privacy mechanism and nowhere else.
     pub fn count(&self, group: &[GroupBy], filters: &[Filter]) -> Result<Vec<u64>, EngineError> {
         let plan = self.plan(group, filters)?;
+        let ranges = plan.live_ranges(self.len);
+        let rows: usize = ranges.iter().map(ExactSizeIterator::len).sum();
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
-        if self.len < PARALLEL_MIN || threads < 2 {
+        if rows < PARALLEL_MIN || threads < 2 {
             let mut counts = vec![0u64; plan.cells + 1];
-            plan.run(0, self.len, &mut counts);
+            plan.run(&ranges, &mut counts);
             counts.truncate(plan.cells);
             return Ok(counts);
         }
-        let chunk = self.len.div_ceil(threads);
+        let parts = split_rows(&ranges, rows.div_ceil(threads));
         let partials: Vec<Vec<u64>> = std::thread::scope(|s| {
-            let handles: Vec<_> = (0..threads)
-                .map(|t| {
+            let handles: Vec<_> = parts
+                .iter()
+                .map(|part| {
                     let plan = &plan;
-                    let (start, end) = (t * chunk, ((t + 1) * chunk).min(self.len));
                     s.spawn(move || {
                         let mut counts = vec![0u64; plan.cells + 1];
-                        plan.run(start, end, &mut counts);
+                        plan.run(part, &mut counts);
                         counts
                     })
                 })
                 .collect();
             handles.into_iter().filter_map(|h| h.join().ok()).collect()
         });
+        if partials.len() != parts.len() {
+            return Err(EngineError::WorkerFailed);
+        }
         let mut counts = vec![0u64; plan.cells];
         for p in &partials {
             for (c, x) in counts.iter_mut().zip(p) {
@@ -255,8 +401,11 @@ impl Snapshot {
             singles: Vec::new(),
             multi_groups: Vec::new(),
             multi_filters: Vec::new(),
+            prunes: Vec::new(),
             cells,
         };
+        // The field of each entry of `plan.singles`, for its zone statistics.
+        let mut single_fields = Vec::new();
         let check = |field: Field, code: u16| {
             if usize::from(code) < field.cardinality() {
                 Ok(())
@@ -273,6 +422,7 @@ impl Snapshot {
                         lut[usize::from(code)] = (pos * stride) as u32;
                     }
                     plan.singles.push((col.as_slice(), lut));
+                    single_fields.push(g.field);
                 }
                 Column::Multi(col) => {
                     let mut bits = [INVALID; 15];
@@ -306,6 +456,7 @@ impl Snapshot {
                     } else {
                         let lut = Box::new(allowed.map(|a| if a { 0 } else { INVALID }));
                         plan.singles.push((col.as_slice(), lut));
+                        single_fields.push(f.field);
                     }
                 }
                 Column::Multi(col) => {
@@ -318,14 +469,62 @@ impl Snapshot {
                 }
             }
         }
+        for ((_, lut), field) in plan.singles.iter().zip(&single_fields) {
+            if let ZoneStats::Single { min, max } = &self.zones[field.index() as usize] {
+                let mut passing = Box::new([0u16; 257]);
+                for (code, &v) in lut.iter().enumerate() {
+                    passing[code + 1] = passing[code] + u16::from(v < INVALID);
+                }
+                plan.prunes.push(Prune::Single { min, max, passing });
+            }
+        }
+        let multis = plan
+            .multi_groups
+            .iter()
+            .map(|(col, bits)| {
+                let needed = (0..15)
+                    .filter(|&b| bits[b] != INVALID)
+                    .fold(0u16, |m, b| m | 1 << b);
+                (*col, needed)
+            })
+            .chain(plan.multi_filters.iter().copied());
+        for (col, needed) in multis {
+            let field = Field::ALL
+                .iter()
+                .zip(&self.columns)
+                .find_map(|(f, c)| match c {
+                    Column::Multi(v) if std::ptr::eq(v.as_slice(), col) => Some(*f),
+                    _ => None,
+                });
+            if let Some(ZoneStats::Multi { union }) = field.map(|f| &self.zones[f.index() as usize])
+            {
+                plan.prunes.push(Prune::Multi { union, needed });
+            }
+        }
         Ok(plan)
     }
 }
 
 impl Plan<'_> {
-    /// Counts rows `start..end` into `counts` (`cells + 1` slots: the last one
-    /// collects the rows that fall in no cell, so the hot loop has no branch).
-    fn run(&self, start: usize, end: usize, counts: &mut [u64]) {
+    /// The rows of the zones that may hold a matching case, as merged ranges.
+    fn live_ranges(&self, len: usize) -> Vec<Range<usize>> {
+        let mut ranges: Vec<Range<usize>> = Vec::new();
+        for zone in 0..len.div_ceil(ZONE) {
+            if !self.prunes.iter().all(|p| p.may_match(zone)) {
+                continue;
+            }
+            let rows = zone * ZONE..((zone + 1) * ZONE).min(len);
+            match ranges.last_mut() {
+                Some(last) if last.end == rows.start => last.end = rows.end,
+                _ => ranges.push(rows),
+            }
+        }
+        ranges
+    }
+
+    /// Counts the rows of `ranges` into `counts` (`cells + 1` slots: the last
+    /// one collects the rows that fall in no cell, so the hot loop has no branch).
+    fn run(&self, ranges: &[Range<usize>], counts: &mut [u64]) {
         let cells = self.cells;
         let counts = &mut counts[..=cells];
         // With few cells, consecutive rows often hit the same counter and each
@@ -339,55 +538,57 @@ impl Plan<'_> {
             Vec::new()
         };
         let mut idx = [0u32; BLOCK];
-        let mut lo = start;
-        while lo < end {
-            let hi = (lo + BLOCK).min(end);
-            let idx = &mut idx[..hi - lo];
-            match self.singles.split_first() {
-                Some(((col, lut), rest)) => {
-                    for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
-                        *slot = lut[usize::from(code)];
-                    }
-                    for (col, lut) in rest {
+        for &Range { start, end } in ranges {
+            let mut lo = start;
+            while lo < end {
+                let hi = (lo + BLOCK).min(end);
+                let idx = &mut idx[..hi - lo];
+                match self.singles.split_first() {
+                    Some(((col, lut), rest)) => {
                         for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
-                            *slot += lut[usize::from(code)];
+                            *slot = lut[usize::from(code)];
+                        }
+                        for (col, lut) in rest {
+                            for (slot, &code) in idx.iter_mut().zip(&col[lo..hi]) {
+                                *slot += lut[usize::from(code)];
+                            }
+                        }
+                    }
+                    None => idx.fill(0),
+                }
+                for (col, mask) in &self.multi_filters {
+                    for (slot, &v) in idx.iter_mut().zip(&col[lo..hi]) {
+                        let rejected = (v & KNOWN == 0) | (v & mask == 0);
+                        *slot |= u32::from(rejected) * INVALID;
+                    }
+                }
+                if lanes_used {
+                    let (l0, rest) = lanes.split_at_mut(width);
+                    let (l1, rest) = rest.split_at_mut(width);
+                    let (l2, l3) = rest.split_at_mut(width);
+                    let mut quads = idx.chunks_exact(4);
+                    for q in &mut quads {
+                        l0[(q[0] as usize).min(cells)] += 1;
+                        l1[(q[1] as usize).min(cells)] += 1;
+                        l2[(q[2] as usize).min(cells)] += 1;
+                        l3[(q[3] as usize).min(cells)] += 1;
+                    }
+                    for &i in quads.remainder() {
+                        l0[(i as usize).min(cells)] += 1;
+                    }
+                } else if self.multi_groups.is_empty() {
+                    for &i in idx.iter() {
+                        counts[(i as usize).min(cells)] += 1;
+                    }
+                } else {
+                    for (j, &base) in idx.iter().enumerate() {
+                        if (base as usize) < cells {
+                            self.expand(lo + j, 0, base, counts);
                         }
                     }
                 }
-                None => idx.fill(0),
+                lo = hi;
             }
-            for (col, mask) in &self.multi_filters {
-                for (slot, &v) in idx.iter_mut().zip(&col[lo..hi]) {
-                    let rejected = (v & KNOWN == 0) | (v & mask == 0);
-                    *slot |= u32::from(rejected) * INVALID;
-                }
-            }
-            if lanes_used {
-                let (l0, rest) = lanes.split_at_mut(width);
-                let (l1, rest) = rest.split_at_mut(width);
-                let (l2, l3) = rest.split_at_mut(width);
-                let mut quads = idx.chunks_exact(4);
-                for q in &mut quads {
-                    l0[(q[0] as usize).min(cells)] += 1;
-                    l1[(q[1] as usize).min(cells)] += 1;
-                    l2[(q[2] as usize).min(cells)] += 1;
-                    l3[(q[3] as usize).min(cells)] += 1;
-                }
-                for &i in quads.remainder() {
-                    l0[(i as usize).min(cells)] += 1;
-                }
-            } else if self.multi_groups.is_empty() {
-                for &i in idx.iter() {
-                    counts[(i as usize).min(cells)] += 1;
-                }
-            } else {
-                for (j, &base) in idx.iter().enumerate() {
-                    if (base as usize) < cells {
-                        self.expand(lo + j, 0, base, counts);
-                    }
-                }
-            }
-            lo = hi;
         }
         for lane in lanes.chunks_exact(width) {
             for (c, x) in counts.iter_mut().zip(lane) {

@@ -175,3 +175,114 @@ fn large_snapshots_count_the_same_on_several_threads() {
     assert_eq!(counts, reference(&cases, &g, &[]));
     assert!(snap.memory_bytes() <= 40 * snap.len());
 }
+
+/// A snapshot of many zones, built once for the zone-pruning properties.
+fn many_zones() -> &'static (Vec<Case>, Snapshot) {
+    static CELL: std::sync::OnceLock<(Vec<Case>, Snapshot)> = std::sync::OnceLock::new();
+    CELL.get_or_init(|| {
+        let cases = crate::synth::generate_vec(40 * ZONE, 11);
+        let snap = snapshot_of(&cases, &[]);
+        (cases, snap)
+    })
+}
+
+/// Filters the way national and researcher queries do: a few countries of
+/// exploitation or citizenships, a year range, a multi-valued value.
+fn arb_national_filters() -> impl Strategy<Value = Vec<Filter>> {
+    let countries = prop::collection::btree_set(
+        0u16..Field::CountryOfExploitation.cardinality() as u16,
+        1..=3,
+    );
+    let citizenships =
+        prop::collection::btree_set(0u16..Field::Citizenship.cardinality() as u16, 1..=3);
+    let years =
+        (0u16..30, 0u16..8).prop_map(|(from, n)| (from..=(from + n).min(29)).collect::<Vec<_>>());
+    (
+        prop::option::of(countries),
+        prop::option::of(citizenships),
+        prop::option::of(years),
+        prop::option::of(prop::collection::btree_set(0u16..6, 1..=2)),
+    )
+        .prop_map(|(co, ci, y, t)| {
+            let mut f = Vec::new();
+            if let Some(v) = co {
+                f.push(Filter {
+                    field: Field::CountryOfExploitation,
+                    allowed: v.into_iter().collect(),
+                });
+            }
+            if let Some(v) = ci {
+                f.push(Filter {
+                    field: Field::Citizenship,
+                    allowed: v.into_iter().collect(),
+                });
+            }
+            if let Some(v) = y {
+                f.push(Filter {
+                    field: Field::RegistrationYear,
+                    allowed: v,
+                });
+            }
+            if let Some(v) = t {
+                f.push(Filter {
+                    field: Field::TypeOfExploitation,
+                    allowed: v.into_iter().collect(),
+                });
+            }
+            f
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(48))]
+    #[test]
+    fn zone_pruning_never_changes_a_count(group in arb_group(), filters in arb_national_filters()) {
+        let (cases, snap) = many_zones();
+        prop_assert_eq!(snap.count(&group, &filters).expect("count"), reference(cases, &group, &filters));
+    }
+}
+
+#[test]
+fn a_country_filter_reads_only_that_countrys_zones() {
+    let (_, snap) = many_zones();
+    let everything = snap
+        .plan(
+            &[GroupBy {
+                field: Field::Gender,
+                values: vec![0, 1],
+            }],
+            &[],
+        )
+        .expect("plan");
+    let rows = |r: &[Range<usize>]| r.iter().map(ExactSizeIterator::len).sum::<usize>();
+    assert_eq!(rows(&everything.live_ranges(snap.len())), snap.len());
+    let one_country = [Filter {
+        field: Field::CountryOfExploitation,
+        allowed: vec![7],
+    }];
+    let plan = snap
+        .plan(
+            &[GroupBy {
+                field: Field::Gender,
+                values: vec![0, 1],
+            }],
+            &one_country,
+        )
+        .expect("plan");
+    let read = rows(&plan.live_ranges(snap.len()));
+    assert!(
+        read <= snap.len() / 4,
+        "a one-country filter read {read} of {} rows",
+        snap.len()
+    );
+}
+
+#[test]
+fn rows_are_split_into_parts_of_equal_size() {
+    let parts = split_rows(&[0..10, 20..25, 30..31], 6);
+    assert_eq!(
+        parts,
+        vec![vec![0..6], vec![6..10, 20..22], vec![22..25, 30..31]]
+    );
+    assert!(split_rows(&[], 6).is_empty());
+}
