@@ -6,8 +6,8 @@
 //! PostgreSQL an advisory lock orders the hash chain), so throughput is capped
 //! at one fsync per answer. Here requests hand their charge to a queue; the
 //! writer takes everything waiting (up to [`MAX_BATCH`]), opens one serialised
-//! transaction, runs each charge under its own `SAVEPOINT` (a refusal or an
-//! error rolls back that charge alone, exactly as its own transaction would),
+//! transaction, runs the charges one after the other (a refused charge writes
+//! nothing, so the others go on; any other error fails the whole transaction),
 //! commits once, and only then answers each request. So:
 //!
 //! - "charged before released" holds: no request hears of its receipt before
@@ -22,7 +22,7 @@
 //! Requests with an `Idempotency-Key` commit directly, because their response
 //! bytes, rendered from the receipt, are stored in the same transaction.
 
-use super::{BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerConn, Receipt};
+use super::{BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerConn, LedgerHead, Receipt};
 use crate::audit::chain::EntryBody;
 use crate::auth::Consumer;
 use crate::store::{Store, StoreError, with_pool};
@@ -89,15 +89,6 @@ enum Work {
 enum Outcome {
     Release(Result<Receipt, ChargeError>),
     Refusal(Result<i64, StoreError>),
-}
-
-impl Outcome {
-    fn is_ok(&self) -> bool {
-        match self {
-            Outcome::Release(r) => r.is_ok(),
-            Outcome::Refusal(r) => r.is_ok(),
-        }
-    }
 }
 
 struct Job {
@@ -206,34 +197,62 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>)
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
+        let size = jobs.len();
+        let started = std::time::Instant::now();
         commit_batch(&store, std::mem::take(&mut jobs)).await;
+        tracing::debug!(size, micros = started.elapsed().as_micros() as u64, "ledger batch");
     }
 }
 
-/// Runs `jobs` in one serialised transaction, each under a savepoint, commits,
-/// then answers every job. A failure of the transaction as a whole (begin,
-/// savepoint handling, commit) answers every job with an error.
+/// Why a batch failed as a whole, and at which job (none: begin or commit).
+struct BatchFailure {
+    error: StoreError,
+    job: Option<usize>,
+}
+
+impl BatchFailure {
+    fn at(job: usize, error: StoreError) -> BatchFailure {
+        BatchFailure {
+            error,
+            job: Some(job),
+        }
+    }
+}
+
+impl From<sqlx::Error> for BatchFailure {
+    fn from(e: sqlx::Error) -> Self {
+        BatchFailure {
+            error: e.into(),
+            job: None,
+        }
+    }
+}
+
+/// Runs `jobs` in one serialised transaction, in order, commits, then answers
+/// every job. A refused charge writes nothing (see [`LedgerConn`]), so the
+/// others go on; any other error may follow writes, so it fails the whole
+/// transaction, and every job of the batch is answered with an error.
 async fn commit_batch(store: &Store, jobs: Vec<Job>) {
-    let result: Result<Vec<Outcome>, StoreError> = with_pool!(store, pool => {
+    let result: Result<Vec<Outcome>, BatchFailure> = with_pool!(store, pool => {
         async {
             let (_turn, mut tx) = begin_serialised!(store, pool);
+            let mut head: LedgerHead = None;
             let mut outcomes = Vec::with_capacity(jobs.len());
-            for job in &jobs {
-                sqlx::query("SAVEPOINT charge").execute(&mut *tx).await?;
+            for (i, job) in jobs.iter().enumerate() {
                 let outcome = match &job.work {
-                    Work::Release(charge) => Outcome::Release(
-                        tx.charge(&charge.as_batch(), None).await.and_then(|r| {
-                            r.into_iter().next().ok_or_else(|| {
-                                ChargeError::Store(StoreError::Conflict("no receipt for a single release".into()))
-                            })
-                        }),
-                    ),
-                    Work::Refusal(entry) => Outcome::Refusal(tx.append_refusal(entry.clone()).await),
+                    Work::Release(charge) => match tx.charge(&charge.as_batch(), None, &mut head).await {
+                        Ok(receipts) => match receipts.into_iter().next() {
+                            Some(receipt) => Outcome::Release(Ok(receipt)),
+                            None => return Err(BatchFailure::at(i, StoreError::Conflict("no receipt for a single release".into()))),
+                        },
+                        Err(ChargeError::Refused(why)) => Outcome::Release(Err(ChargeError::Refused(why))),
+                        Err(ChargeError::Store(e)) => return Err(BatchFailure::at(i, e)),
+                    },
+                    Work::Refusal(entry) => match tx.append_refusal(entry.clone(), &mut head).await {
+                        Ok(seq) => Outcome::Refusal(Ok(seq)),
+                        Err(e) => return Err(BatchFailure::at(i, e)),
+                    },
                 };
-                if !outcome.is_ok() {
-                    sqlx::query("ROLLBACK TO SAVEPOINT charge").execute(&mut *tx).await?;
-                }
-                sqlx::query("RELEASE SAVEPOINT charge").execute(&mut *tx).await?;
                 outcomes.push(outcome);
             }
             tx.commit().await?;
@@ -249,8 +268,8 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
                 let _ = job.reply.send(outcome);
             }
         }
-        Err(e) => {
-            tracing::error!(error = %e, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+        Err(BatchFailure { error: e, job }) => {
+            tracing::error!(error = %e, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
             for job in jobs {
                 let err = StoreError::Unavailable(format!("the ledger transaction failed: {e}"));
                 let outcome = match job.work {
@@ -407,11 +426,11 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn an_error_in_one_charge_rolls_back_that_charge_alone() {
+    async fn an_error_in_one_charge_fails_the_whole_batch_and_commits_nothing() {
         let dir = tempfile::tempdir().expect("dir");
         let store = store(dir.path()).await;
         let a = consumer("a");
-        // Without the receipts table every charge fails in SQL, after its
+        // Without the receipts table a new charge fails in SQL after its
         // consumer row and release were written.
         with_pool!(&store, p => {
             sqlx::query("DROP TABLE release_receipts").execute(p).await.expect("drop");
@@ -432,18 +451,17 @@ mod tests {
             ],
         )
         .await;
-        // The refusal committed; the charge failed in SQL and was rolled back alone.
         assert!(matches!(
             answer.await.expect("answered"),
-            Outcome::Refusal(Ok(1))
+            Outcome::Refusal(Err(StoreError::Unavailable(_)))
         ));
         assert!(matches!(
             answer2.await.expect("answered"),
-            Outcome::Release(Err(ChargeError::Store(StoreError::Database(_))))
+            Outcome::Release(Err(ChargeError::Store(StoreError::Unavailable(_))))
         ));
         assert!(store.find_release("r1").await.expect("read").is_none());
-        let spent = store.consumer_budget(DATASET, "a").await.expect("read");
-        assert_eq!(spent.map(|b| b.spent_micro), None);
+        assert_eq!(store.consumer_budget(DATASET, "a").await.expect("read"), None);
+        assert_eq!(store.ledger_head().await.expect("head").0, 0);
     }
 
     #[tokio::test]

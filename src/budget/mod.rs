@@ -127,14 +127,27 @@ macro_rules! begin_serialised {
     }};
 }
 
-/// Appends a ledger entry inside the open transaction `$tx`; evaluates to its sequence number.
+/// The last ledger entry as seen inside the open serialised transaction:
+/// read once, then carried from append to append, since nobody else can
+/// append while the transaction holds the ledger lock.
+pub(crate) type LedgerHead = Option<(i64, String)>;
+
+/// Appends a ledger entry inside the open transaction `$tx`, after the head
+/// `$head` (a `&mut LedgerHead`, read from the table when unknown); evaluates
+/// to its sequence number.
 macro_rules! append_entry {
-    ($tx:expr, $body:expr) => {{
+    ($tx:expr, $body:expr, $head:expr) => {{
         let mut body: EntryBody = $body;
-        let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *$tx).await?;
-        let (prev_seq, prev_hash): (i64, String) = match last {
-            Some(row) => (row.try_get("seq")?, row.try_get("hash")?),
-            None => (0, GENESIS_HASH.to_owned()),
+        let head: &mut LedgerHead = $head;
+        let (prev_seq, prev_hash): (i64, String) = match head.take() {
+            Some(known) => known,
+            None => {
+                let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *$tx).await?;
+                match last {
+                    Some(row) => (row.try_get("seq")?, row.try_get("hash")?),
+                    None => (0, GENESIS_HASH.to_owned()),
+                }
+            }
         };
         body.seq = prev_seq + 1;
         let hash = entry_hash(&prev_hash, &body).ok_or_else(|| StoreError::Conflict("ledger head hash is malformed".into()))?;
@@ -162,189 +175,53 @@ macro_rules! append_entry {
         .bind(&hash)
         .execute(&mut *$tx)
         .await?;
+        *head = Some((body.seq, hash));
         body.seq
     }};
 }
 
-/// Creates the consumer's budget row with the role's default limit if it does not exist.
-macro_rules! ensure_consumer {
-    ($tx:expr, $dataset:expr, $consumer:expr, $limit:expr) => {{
-        sqlx::query(
-            "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
-             VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (dataset, consumer_id) DO NOTHING",
-        )
-        .bind($dataset)
-        .bind(&$consumer.id)
-        .bind($consumer.role.code())
-        .bind(to_i64($limit))
-        .bind(now_rfc3339())
-        .execute(&mut *$tx)
-        .await?;
-    }};
-}
-
-/// The charge itself, inside the open serialised transaction `$tx`: decide what
-/// each release of `$batch` costs, debit the consumer and the dataset once by
-/// the sums with conditional updates (returning a refusal from the enclosing
-/// function when either cannot pay; the caller rolls back), store new releases and receipts, and append one ledger
-/// entry per release. Evaluates to the receipts, in order. Shared by the single
-/// release of `/v1/counts` and the batches of national reports.
-macro_rules! charge_in_tx {
-    ($tx:ident, $batch:expr, $idempotency_key:expr) => {{
-        // 1. What each release costs this consumer and the dataset.
-        let mut items: Vec<BatchItemCost> = Vec::with_capacity($batch.releases.len());
-        for (i, r) in $batch.releases.iter().enumerate() {
-            if let Some(j) = $batch.releases[..i].iter().position(|o| o.release_key == r.release_key) {
-                items.push(BatchItemCost { existing: None, already_paid: true, same_as: Some(j), cost: 0, global_cost: 0 });
-                continue;
-            }
-            let existing: Option<(i64, String)> = sqlx::query_as("SELECT release_id, body FROM releases WHERE release_key = $1")
-                .bind(r.release_key)
-                .fetch_optional(&mut *$tx)
-                .await?;
-            let already_paid = match &existing {
-                Some((id, _)) => sqlx::query_scalar::<_, i32>("SELECT 1 FROM release_receipts WHERE release_id = $1 AND consumer_id = $2")
-                    .bind(*id)
-                    .bind(&$batch.consumer.id)
-                    .fetch_optional(&mut *$tx)
-                    .await?
-                    .is_some(),
-                None => false,
-            };
-            let cost = if already_paid { 0 } else { r.cost_micro };
-            let global_cost = if existing.is_some() { 0 } else { cost };
-            items.push(BatchItemCost { existing, already_paid, same_as: None, cost, global_cost });
-        }
-        let total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.cost)).ok_or_else(|| ChargeError::Store(StoreError::Conflict("batch cost overflows".into())))?;
-        let global_total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.global_cost)).ok_or_else(|| ChargeError::Store(StoreError::Conflict("batch cost overflows".into())))?;
-
-        // 2. Debit the consumer and the dataset once, by the sums, conditionally.
-        let consumer_row: Option<(i64, i64)> = if total > 0 {
-            sqlx::query_as(
-                "UPDATE consumers SET spent_micro = spent_micro + $1 \
-                 WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro \
-                 RETURNING spent_micro, limit_micro",
-            )
-            .bind(to_i64(total))
-            .bind($batch.dataset)
-            .bind(&$batch.consumer.id)
-            .fetch_optional(&mut *$tx)
-            .await?
-        } else {
-            sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                .bind($batch.dataset)
-                .bind(&$batch.consumer.id)
-                .fetch_optional(&mut *$tx)
-                .await?
-        };
-        let Some((spent, limit)) = consumer_row else {
-            let (spent, limit): (i64, i64) = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                .bind($batch.dataset)
-                .bind(&$batch.consumer.id)
-                .fetch_one(&mut *$tx)
-                .await?;
-            return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: to_u64(limit - spent) }));
-        };
-        let global_spent: Option<i64> = if global_total > 0 {
-            sqlx::query_scalar(
-                "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
-                 WHERE dataset = $2 AND spent_micro + $1 <= limit_micro RETURNING spent_micro",
-            )
-            .bind(to_i64(global_total))
-            .bind($batch.dataset)
-            .fetch_optional(&mut *$tx)
-            .await?
-        } else {
-            sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
-                .bind($batch.dataset)
-                .fetch_optional(&mut *$tx)
-                .await?
-        };
-        let Some(global_spent) = global_spent else {
-            return Err(ChargeError::Refused(Refusal::Global));
-        };
-
-        // 3. Store, receipt and ledger entry per release; each entry shows
-        //    the budgets as if the releases had been charged one by one.
-        let mut consumer_after = spent - to_i64(total);
-        let mut global_after = global_spent - to_i64(global_total);
-        let mut stored: Vec<(i64, String)> = Vec::with_capacity(items.len());
-        let mut receipts: Vec<Receipt> = Vec::with_capacity(items.len());
-        for (r, it) in $batch.releases.iter().zip(items) {
-            let (release_id, release_body) = match (it.same_as, it.existing) {
-                (Some(j), _) => stored.get(j).cloned().ok_or_else(|| {
-                    ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
-                })?,
-                (None, Some(found)) => found,
-                (None, None) => {
-                    let id: i64 = sqlx::query_scalar(
-                        "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
-                    )
-                    .bind($batch.dataset)
-                    .bind(r.release_key)
-                    .bind(r.canonical_query)
-                    .bind(r.data_version)
-                    .bind(to_i64(r.cost_micro))
-                    .bind(r.body)
-                    .bind(now_rfc3339())
-                    .fetch_one(&mut *$tx)
-                    .await?;
-                    (id, r.body.to_owned())
-                }
-            };
-            if !it.already_paid {
-                sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
-                    .bind(release_id)
-                    .bind($batch.dataset)
-                    .bind(&$batch.consumer.id)
-                    .bind(to_i64(it.cost))
-                    .bind(now_rfc3339())
-                    .execute(&mut *$tx)
-                    .await?;
-            }
-            consumer_after += to_i64(it.cost);
-            global_after += to_i64(it.global_cost);
-            let mut entry = entry_for($batch.dataset, $batch.consumer, if it.already_paid { event::REPLAY } else { event::CHARGE }, "ok");
-            entry.canonical_query = Some(r.canonical_query.into());
-            entry.query_hash = Some(r.query_hash.into());
-            entry.cost_micro = to_i64(it.cost);
-            entry.consumer_spent_micro = Some(consumer_after);
-            entry.consumer_limit_micro = Some(limit);
-            entry.global_spent_micro = Some(global_after);
-            entry.data_version = Some(r.data_version);
-            entry.idempotency_key = $idempotency_key.map(str::to_owned);
-            let seq = append_entry!($tx, entry);
-            receipts.push(Receipt {
-                release_body: release_body.clone(),
-                charged_micro: it.cost,
-                replay: it.already_paid,
-                spent_micro: to_u64(spent),
-                limit_micro: to_u64(limit),
-                ledger_seq: seq,
-                _sealed: (),
-            });
-            stored.push((release_id, release_body));
-        }
-        receipts
-    }};
+/// An update that must hit its row: under the ledger lock, with the budgets
+/// just read, anything else means the tables changed behind the lock, and
+/// the whole transaction must fail.
+fn one_row(affected: u64, what: &str) -> Result<(), ChargeError> {
+    if affected == 1 {
+        Ok(())
+    } else {
+        Err(ChargeError::Store(StoreError::Conflict(format!(
+            "the {what} changed while the ledger was locked"
+        ))))
+    }
 }
 
 /// The statements of a charge and of a refusal entry, on one backend's
-/// connection inside a serialised transaction that the caller owns (and
-/// commits, or rolls back on `Err`: a refusal may leave partial writes).
-/// Implemented for both backends from the same macros, so the direct commit
-/// and the group commit run the very same SQL.
+/// connection inside a serialised transaction that the caller owns.
+/// Implemented for both backends from one macro, so the direct commit and the
+/// group commit run the very same SQL.
+///
+/// A charge reads first and decides; a refusal returns before anything is
+/// written, so the transaction can go on with other work. Any other error may
+/// come after writes: the caller must then roll the whole transaction back.
 trait LedgerConn {
-    /// Creates the consumer if new, then charges `batch` (see [`charge_in_tx!`]).
+    /// Charges `batch` to its consumer: decides what each release costs this
+    /// consumer and the dataset (a release already paid for is free, the
+    /// global budget pays once per release), refuses when either budget
+    /// cannot pay the sum, else debits both by the sums (creating the
+    /// consumer on first use), stores new releases and receipts, and appends
+    /// one ledger entry per release, showing the budgets as if the releases
+    /// had been charged one by one. Receipts come back in order.
     async fn charge(
         &mut self,
         batch: &BatchCharge<'_>,
         idempotency_key: Option<&str>,
+        head: &mut LedgerHead,
     ) -> Result<Vec<Receipt>, ChargeError>;
 
     /// Appends a refusal entry, filling in the budgets it does not state.
-    async fn append_refusal(&mut self, entry: EntryBody) -> Result<i64, StoreError>;
+    async fn append_refusal(
+        &mut self,
+        entry: EntryBody,
+        head: &mut LedgerHead,
+    ) -> Result<i64, StoreError>;
 }
 
 macro_rules! impl_ledger_conn {
@@ -354,33 +231,187 @@ macro_rules! impl_ledger_conn {
                 &mut self,
                 batch: &BatchCharge<'_>,
                 idempotency_key: Option<&str>,
+                head: &mut LedgerHead,
             ) -> Result<Vec<Receipt>, ChargeError> {
                 let tx = self;
-                ensure_consumer!(tx, batch.dataset, batch.consumer, batch.new_consumer_limit_micro);
-                Ok(charge_in_tx!(tx, batch, idempotency_key))
+                // 1. What each release costs this consumer and the dataset.
+                let mut items: Vec<BatchItemCost> = Vec::with_capacity(batch.releases.len());
+                for (i, r) in batch.releases.iter().enumerate() {
+                    if let Some(j) = batch.releases[..i].iter().position(|o| o.release_key == r.release_key) {
+                        items.push(BatchItemCost { existing: None, already_paid: true, same_as: Some(j), cost: 0, global_cost: 0 });
+                        continue;
+                    }
+                    let found: Option<(i64, String, bool)> = sqlx::query_as(
+                        "SELECT l.release_id, l.body, EXISTS (SELECT 1 FROM release_receipts p \
+                         WHERE p.release_id = l.release_id AND p.consumer_id = $2) \
+                         FROM releases l WHERE l.release_key = $1",
+                    )
+                    .bind(r.release_key)
+                    .bind(&batch.consumer.id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let (existing, already_paid) = match found {
+                        Some((id, body, paid)) => (Some((id, body)), paid),
+                        None => (None, false),
+                    };
+                    let cost = if already_paid { 0 } else { r.cost_micro };
+                    let global_cost = if existing.is_some() { 0 } else { cost };
+                    items.push(BatchItemCost { existing, already_paid, same_as: None, cost, global_cost });
+                }
+                let overflow = || ChargeError::Store(StoreError::Conflict("batch cost overflows".into()));
+                let total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.cost)).ok_or_else(overflow)?;
+                let global_total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.global_cost)).ok_or_else(overflow)?;
+
+                // 2. Both budgets in one read; refuse before anything is written.
+                let budgets: Option<(Option<i64>, Option<i64>, i64, i64)> = sqlx::query_as(
+                    "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro FROM global_budgets g \
+                     LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 WHERE g.dataset = $1",
+                )
+                .bind(batch.dataset)
+                .bind(&batch.consumer.id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let Some((consumer_spent, consumer_limit, global_spent, global_limit)) = budgets else {
+                    return Err(ChargeError::Refused(Refusal::Global));
+                };
+                let (spent, limit, new_consumer) = match (consumer_spent, consumer_limit) {
+                    (Some(s), Some(l)) => (to_u64(s), to_u64(l), false),
+                    _ => (0, batch.new_consumer_limit_micro, true),
+                };
+                if spent.checked_add(total).is_none_or(|after| after > limit) {
+                    return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: limit.saturating_sub(spent) }));
+                }
+                let global_spent = to_u64(global_spent);
+                if global_spent.checked_add(global_total).is_none_or(|after| after > to_u64(global_limit)) {
+                    return Err(ChargeError::Refused(Refusal::Global));
+                }
+
+                // 3. Debit both by the sums. The conditions and CHECK
+                //    constraints stay as a second line of defence.
+                if new_consumer {
+                    sqlx::query(
+                        "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
+                         VALUES ($1, $2, $3, $4, $5, $6)",
+                    )
+                    .bind(batch.dataset)
+                    .bind(&batch.consumer.id)
+                    .bind(batch.consumer.role.code())
+                    .bind(to_i64(limit))
+                    .bind(to_i64(total))
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                } else if total > 0 {
+                    let done = sqlx::query(
+                        "UPDATE consumers SET spent_micro = spent_micro + $1 \
+                         WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro",
+                    )
+                    .bind(to_i64(total))
+                    .bind(batch.dataset)
+                    .bind(&batch.consumer.id)
+                    .execute(&mut *tx)
+                    .await?;
+                    one_row(done.rows_affected(), "consumer's budget")?;
+                }
+                if global_total > 0 {
+                    let done = sqlx::query(
+                        "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
+                         WHERE dataset = $2 AND spent_micro + $1 <= limit_micro",
+                    )
+                    .bind(to_i64(global_total))
+                    .bind(batch.dataset)
+                    .execute(&mut *tx)
+                    .await?;
+                    one_row(done.rows_affected(), "global budget")?;
+                }
+
+                // 4. Store, receipt and ledger entry per release.
+                let mut consumer_after = spent;
+                let mut global_after = global_spent;
+                let mut stored: Vec<(i64, String)> = Vec::with_capacity(items.len());
+                let mut receipts: Vec<Receipt> = Vec::with_capacity(items.len());
+                for (r, it) in batch.releases.iter().zip(items) {
+                    let (release_id, release_body) = match (it.same_as, it.existing) {
+                        (Some(j), _) => stored.get(j).cloned().ok_or_else(|| {
+                            ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
+                        })?,
+                        (None, Some(found)) => found,
+                        (None, None) => {
+                            let id: i64 = sqlx::query_scalar(
+                                "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
+                                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
+                            )
+                            .bind(batch.dataset)
+                            .bind(r.release_key)
+                            .bind(r.canonical_query)
+                            .bind(r.data_version)
+                            .bind(to_i64(r.cost_micro))
+                            .bind(r.body)
+                            .bind(now_rfc3339())
+                            .fetch_one(&mut *tx)
+                            .await?;
+                            (id, r.body.to_owned())
+                        }
+                    };
+                    if !it.already_paid {
+                        sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
+                            .bind(release_id)
+                            .bind(batch.dataset)
+                            .bind(&batch.consumer.id)
+                            .bind(to_i64(it.cost))
+                            .bind(now_rfc3339())
+                            .execute(&mut *tx)
+                            .await?;
+                    }
+                    consumer_after += it.cost;
+                    global_after += it.global_cost;
+                    let mut entry = entry_for(batch.dataset, batch.consumer, if it.already_paid { event::REPLAY } else { event::CHARGE }, "ok");
+                    entry.canonical_query = Some(r.canonical_query.into());
+                    entry.query_hash = Some(r.query_hash.into());
+                    entry.cost_micro = to_i64(it.cost);
+                    entry.consumer_spent_micro = Some(to_i64(consumer_after));
+                    entry.consumer_limit_micro = Some(to_i64(limit));
+                    entry.global_spent_micro = Some(to_i64(global_after));
+                    entry.data_version = Some(r.data_version);
+                    entry.idempotency_key = idempotency_key.map(str::to_owned);
+                    let seq = append_entry!(tx, entry, head);
+                    receipts.push(Receipt {
+                        release_body: release_body.clone(),
+                        charged_micro: it.cost,
+                        replay: it.already_paid,
+                        spent_micro: spent + total,
+                        limit_micro: limit,
+                        ledger_seq: seq,
+                        _sealed: (),
+                    });
+                    stored.push((release_id, release_body));
+                }
+                Ok(receipts)
             }
 
-            async fn append_refusal(&mut self, mut entry: EntryBody) -> Result<i64, StoreError> {
+            async fn append_refusal(
+                &mut self,
+                mut entry: EntryBody,
+                head: &mut LedgerHead,
+            ) -> Result<i64, StoreError> {
                 let tx = self;
                 entry.event = event::REFUSAL.into();
-                if entry.consumer_spent_micro.is_none() {
-                    let row: Option<(i64, i64)> = sqlx::query_as("SELECT spent_micro, limit_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                        .bind(&entry.dataset)
-                        .bind(&entry.consumer_id)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    if let Some((s, l)) = row {
-                        entry.consumer_spent_micro = Some(s);
-                        entry.consumer_limit_micro = Some(l);
+                let budgets: Option<(Option<i64>, Option<i64>, i64)> = sqlx::query_as(
+                    "SELECT c.spent_micro, c.limit_micro, g.spent_micro FROM global_budgets g \
+                     LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 WHERE g.dataset = $1",
+                )
+                .bind(&entry.dataset)
+                .bind(&entry.consumer_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                if let Some((spent, limit, global)) = budgets {
+                    if entry.consumer_spent_micro.is_none() {
+                        entry.consumer_spent_micro = spent;
+                        entry.consumer_limit_micro = limit;
                     }
+                    entry.global_spent_micro.get_or_insert(global);
                 }
-                if entry.global_spent_micro.is_none() {
-                    entry.global_spent_micro = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
-                        .bind(&entry.dataset)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                }
-                Ok(append_entry!(tx, entry))
+                Ok(append_entry!(tx, entry, head))
             }
         }
     };
@@ -572,7 +603,7 @@ impl Store {
                     body,
                 }],
             };
-            let receipts = match tx.charge(&batch, req.idempotency.map(|i| i.key)).await {
+            let receipts = match tx.charge(&batch, req.idempotency.map(|i| i.key), &mut None).await {
                 Ok(r) => r,
                 Err(e) => {
                     tx.rollback().await?;
@@ -619,7 +650,7 @@ impl Store {
     pub async fn record_refusal(&self, entry: EntryBody) -> Result<i64, StoreError> {
         let seq = with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            let seq = tx.append_refusal(entry).await?;
+            let seq = tx.append_refusal(entry, &mut None).await?;
             tx.commit().await?;
             seq
         });
@@ -631,7 +662,7 @@ impl Store {
         entry.event = event::REPLAY.into();
         let seq = with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            let seq = append_entry!(tx, entry);
+            let seq = append_entry!(tx, entry, &mut None);
             tx.commit().await?;
             seq
         });
@@ -695,7 +726,7 @@ impl Store {
                     entry.consumer_spent_micro = Some(spent);
                     entry.consumer_limit_micro = Some(limit);
                     entry.global_spent_micro = global;
-                    append_entry!(tx, entry);
+                    append_entry!(tx, entry, &mut None);
                     tx.commit().await?;
                     Some(BudgetState { limit_micro: to_u64(limit), spent_micro: to_u64(spent) })
                 }
@@ -754,7 +785,7 @@ impl Store {
     ) -> Result<Vec<Receipt>, ChargeError> {
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            let receipts = match tx.charge(batch, None).await {
+            let receipts = match tx.charge(batch, None, &mut None).await {
                 Ok(r) => r,
                 Err(e) => {
                     tx.rollback().await?;
