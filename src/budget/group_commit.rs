@@ -14,7 +14,7 @@
 //!   the commit that holds it is durable; if the commit fails, every request of
 //!   the batch gets an error and nothing of the batch was charged;
 //! - the charges run the same statements as a direct commit
-//!   ([`LedgerConn`](super::LedgerConn)), in queue order, so budgets and the
+//!   ([`charge`](super::charge)), in queue order, so budgets and the
 //!   hash chain read exactly as if they had committed one by one;
 //! - under no load a batch holds one charge and costs what a direct commit
 //!   costs: nothing waits for a batch to fill.
@@ -22,7 +22,7 @@
 //! Requests with an `Idempotency-Key` commit directly, because their response
 //! bytes, rendered from the receipt, are stored in the same transaction.
 
-use super::{BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerConn, LedgerHead, Receipt};
+use super::{BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerHead, Receipt, append_refusal, charge};
 use crate::audit::chain::EntryBody;
 use crate::auth::Consumer;
 use crate::store::{Store, StoreError, with_pool};
@@ -229,7 +229,7 @@ impl From<sqlx::Error> for BatchFailure {
 }
 
 /// Runs `jobs` in one serialised transaction, in order, commits, then answers
-/// every job. A refused charge writes nothing (see [`LedgerConn`]), so the
+/// every job. A refused charge writes nothing (see [`charge`]), so the
 /// others go on; any other error may follow writes, so it fails the whole
 /// transaction, and every job of the batch is answered with an error.
 async fn commit_batch(store: &Store, jobs: Vec<Job>) {
@@ -240,7 +240,7 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
             let mut outcomes = Vec::with_capacity(jobs.len());
             for (i, job) in jobs.iter().enumerate() {
                 let outcome = match &job.work {
-                    Work::Release(charge) => match tx.charge(&charge.as_batch(), None, &mut head).await {
+                    Work::Release(c) => match charge(&mut *tx, &c.as_batch(), None, &mut head).await {
                         Ok(receipts) => match receipts.into_iter().next() {
                             Some(receipt) => Outcome::Release(Ok(receipt)),
                             None => return Err(BatchFailure::at(i, StoreError::Conflict("no receipt for a single release".into()))),
@@ -248,7 +248,7 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
                         Err(ChargeError::Refused(why)) => Outcome::Release(Err(ChargeError::Refused(why))),
                         Err(ChargeError::Store(e)) => return Err(BatchFailure::at(i, e)),
                     },
-                    Work::Refusal(entry) => match tx.append_refusal(entry.clone(), &mut head).await {
+                    Work::Refusal(entry) => match append_refusal(&mut *tx, entry.clone(), &mut head).await {
                         Ok(seq) => Outcome::Refusal(Ok(seq)),
                         Err(e) => return Err(BatchFailure::at(i, e)),
                     },

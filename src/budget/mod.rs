@@ -14,7 +14,6 @@
 use crate::audit::chain::{EntryBody, GENESIS_HASH, entry_hash, event};
 use crate::auth::Consumer;
 use crate::store::{Store, StoreError, now_rfc3339, with_pool};
-use sqlx::Row;
 
 /// Advisory lock key serialising ledger appends on PostgreSQL.
 const LEDGER_LOCK: i64 = 0x6374_6d5f_6c65_6467;
@@ -132,52 +131,171 @@ macro_rules! begin_serialised {
 /// append while the transaction holds the ledger lock.
 pub(crate) type LedgerHead = Option<(i64, String)>;
 
-/// Appends a ledger entry inside the open transaction `$tx`, after the head
-/// `$head` (a `&mut LedgerHead`, read from the table when unknown); evaluates
-/// to its sequence number.
-macro_rules! append_entry {
-    ($tx:expr, $body:expr, $head:expr) => {{
-        let mut body: EntryBody = $body;
-        let head: &mut LedgerHead = $head;
-        let (prev_seq, prev_hash): (i64, String) = match head.take() {
-            Some(known) => known,
-            None => {
-                let last = sqlx::query("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1").fetch_optional(&mut *$tx).await?;
-                match last {
-                    Some(row) => (row.try_get("seq")?, row.try_get("hash")?),
-                    None => (0, GENESIS_HASH.to_owned()),
-                }
+/// The statements of a charge, shared by every driver that runs them.
+/// Placeholders are `$N`, numbered in order of first appearance, so SQLite
+/// binds them by position as PostgreSQL does.
+mod sql {
+    pub const RELEASE_AND_RECEIPT: &str = "SELECT l.release_id, l.body, EXISTS (SELECT 1 FROM release_receipts p \
+         WHERE p.release_id = l.release_id AND p.consumer_id = $2) FROM releases l WHERE l.release_key = $1";
+    pub const BUDGETS: &str = "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro FROM global_budgets g \
+         LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 WHERE g.dataset = $1";
+    pub const INSERT_CONSUMER: &str = "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6)";
+    pub const DEBIT_CONSUMER: &str = "UPDATE consumers SET spent_micro = spent_micro + $1 \
+         WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro";
+    pub const DEBIT_GLOBAL: &str = "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
+         WHERE dataset = $2 AND spent_micro + $1 <= limit_micro";
+    pub const INSERT_RELEASE: &str = "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id";
+    pub const INSERT_RECEIPT: &str = "INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) \
+         VALUES ($1, $2, $3, $4, $5)";
+    pub const LEDGER_LAST: &str = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1";
+    pub const INSERT_ENTRY: &str = "INSERT INTO ledger (seq, at, dataset, consumer_id, role, event, outcome, canonical_query, query_hash, \
+         cost_micro, consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, \
+         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+}
+
+/// A consumer's and the dataset's budgets as read in one statement
+/// (`None` for a consumer that never used the service).
+type Budgets = (Option<i64>, Option<i64>, i64, i64);
+
+/// One method per statement of [`sql`], for each way of reaching the
+/// database inside a serialised transaction: sqlx connections of both
+/// backends, and the SQLite ledger writer's own connection. The charge logic
+/// ([`charge`], [`append_entry`], [`append_refusal`]) is written once over it.
+pub(crate) trait LedgerSql {
+    async fn release_and_receipt(&mut self, release_key: &str, consumer_id: &str) -> Result<Option<(i64, String, bool)>, StoreError>;
+    async fn budgets(&mut self, dataset: &str, consumer_id: &str) -> Result<Option<Budgets>, StoreError>;
+    async fn insert_consumer(&mut self, dataset: &str, consumer: &Consumer, limit: i64, spent: i64) -> Result<(), StoreError>;
+    /// Rows changed (1, or 0 when the condition failed).
+    async fn debit_consumer(&mut self, dataset: &str, consumer_id: &str, amount: i64) -> Result<u64, StoreError>;
+    async fn debit_global(&mut self, dataset: &str, amount: i64) -> Result<u64, StoreError>;
+    async fn insert_release(&mut self, dataset: &str, r: &BatchRelease<'_>) -> Result<i64, StoreError>;
+    async fn insert_receipt(&mut self, release_id: i64, dataset: &str, consumer_id: &str, charged: i64) -> Result<(), StoreError>;
+    async fn ledger_last(&mut self) -> Result<Option<(i64, String)>, StoreError>;
+    async fn insert_entry(&mut self, body: &EntryBody, prev_hash: &str, hash: &str) -> Result<(), StoreError>;
+}
+
+macro_rules! impl_ledger_sql_for_sqlx {
+    ($conn:ty) => {
+        impl LedgerSql for $conn {
+            async fn release_and_receipt(&mut self, release_key: &str, consumer_id: &str) -> Result<Option<(i64, String, bool)>, StoreError> {
+                Ok(sqlx::query_as(sql::RELEASE_AND_RECEIPT).bind(release_key).bind(consumer_id).fetch_optional(&mut *self).await?)
             }
-        };
-        body.seq = prev_seq + 1;
-        let hash = entry_hash(&prev_hash, &body).ok_or_else(|| StoreError::Conflict("ledger head hash is malformed".into()))?;
-        sqlx::query(
-            "INSERT INTO ledger (seq, at, dataset, consumer_id, role, event, outcome, canonical_query, query_hash, \
-             cost_micro, consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, \
-             prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)",
-        )
-        .bind(body.seq)
-        .bind(&body.at)
-        .bind(&body.dataset)
-        .bind(&body.consumer_id)
-        .bind(&body.role)
-        .bind(&body.event)
-        .bind(&body.outcome)
-        .bind(&body.canonical_query)
-        .bind(&body.query_hash)
-        .bind(body.cost_micro)
-        .bind(body.consumer_spent_micro)
-        .bind(body.consumer_limit_micro)
-        .bind(body.global_spent_micro)
-        .bind(body.data_version)
-        .bind(&body.idempotency_key)
-        .bind(&prev_hash)
-        .bind(&hash)
-        .execute(&mut *$tx)
-        .await?;
-        *head = Some((body.seq, hash));
-        body.seq
-    }};
+            async fn budgets(&mut self, dataset: &str, consumer_id: &str) -> Result<Option<Budgets>, StoreError> {
+                Ok(sqlx::query_as(sql::BUDGETS).bind(dataset).bind(consumer_id).fetch_optional(&mut *self).await?)
+            }
+            async fn insert_consumer(&mut self, dataset: &str, consumer: &Consumer, limit: i64, spent: i64) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_CONSUMER)
+                    .bind(dataset)
+                    .bind(&consumer.id)
+                    .bind(consumer.role.code())
+                    .bind(limit)
+                    .bind(spent)
+                    .bind(now_rfc3339())
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+            async fn debit_consumer(&mut self, dataset: &str, consumer_id: &str, amount: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(sql::DEBIT_CONSUMER).bind(amount).bind(dataset).bind(consumer_id).execute(&mut *self).await?.rows_affected())
+            }
+            async fn debit_global(&mut self, dataset: &str, amount: i64) -> Result<u64, StoreError> {
+                Ok(sqlx::query(sql::DEBIT_GLOBAL).bind(amount).bind(dataset).execute(&mut *self).await?.rows_affected())
+            }
+            async fn insert_release(&mut self, dataset: &str, r: &BatchRelease<'_>) -> Result<i64, StoreError> {
+                Ok(sqlx::query_scalar(sql::INSERT_RELEASE)
+                    .bind(dataset)
+                    .bind(r.release_key)
+                    .bind(r.canonical_query)
+                    .bind(r.data_version)
+                    .bind(to_i64(r.cost_micro))
+                    .bind(r.body)
+                    .bind(now_rfc3339())
+                    .fetch_one(&mut *self)
+                    .await?)
+            }
+            async fn insert_receipt(&mut self, release_id: i64, dataset: &str, consumer_id: &str, charged: i64) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_RECEIPT)
+                    .bind(release_id)
+                    .bind(dataset)
+                    .bind(consumer_id)
+                    .bind(charged)
+                    .bind(now_rfc3339())
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+            async fn ledger_last(&mut self) -> Result<Option<(i64, String)>, StoreError> {
+                Ok(sqlx::query_as(sql::LEDGER_LAST).fetch_optional(&mut *self).await?)
+            }
+            async fn insert_entry(&mut self, body: &EntryBody, prev_hash: &str, hash: &str) -> Result<(), StoreError> {
+                sqlx::query(sql::INSERT_ENTRY)
+                    .bind(body.seq)
+                    .bind(&body.at)
+                    .bind(&body.dataset)
+                    .bind(&body.consumer_id)
+                    .bind(&body.role)
+                    .bind(&body.event)
+                    .bind(&body.outcome)
+                    .bind(&body.canonical_query)
+                    .bind(&body.query_hash)
+                    .bind(body.cost_micro)
+                    .bind(body.consumer_spent_micro)
+                    .bind(body.consumer_limit_micro)
+                    .bind(body.global_spent_micro)
+                    .bind(body.data_version)
+                    .bind(&body.idempotency_key)
+                    .bind(prev_hash)
+                    .bind(hash)
+                    .execute(&mut *self)
+                    .await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_ledger_sql_for_sqlx!(sqlx::SqliteConnection);
+impl_ledger_sql_for_sqlx!(sqlx::PgConnection);
+
+/// Appends a ledger entry after the head `head` (read from the table when
+/// unknown) and moves the head to it; returns its sequence number.
+async fn append_entry(
+    db: &mut impl LedgerSql,
+    mut body: EntryBody,
+    head: &mut LedgerHead,
+) -> Result<i64, StoreError> {
+    let (prev_seq, prev_hash) = match head.take() {
+        Some(known) => known,
+        None => db
+            .ledger_last()
+            .await?
+            .unwrap_or_else(|| (0, GENESIS_HASH.to_owned())),
+    };
+    body.seq = prev_seq + 1;
+    let hash = entry_hash(&prev_hash, &body)
+        .ok_or_else(|| StoreError::Conflict("ledger head hash is malformed".into()))?;
+    db.insert_entry(&body, &prev_hash, &hash).await?;
+    *head = Some((body.seq, hash));
+    Ok(body.seq)
+}
+
+/// Appends a refusal entry, filling in the budgets it does not state.
+async fn append_refusal(
+    db: &mut impl LedgerSql,
+    mut entry: EntryBody,
+    head: &mut LedgerHead,
+) -> Result<i64, StoreError> {
+    entry.event = event::REFUSAL.into();
+    if let Some((spent, limit, global, _)) = db.budgets(&entry.dataset, &entry.consumer_id).await? {
+        if entry.consumer_spent_micro.is_none() {
+            entry.consumer_spent_micro = spent;
+            entry.consumer_limit_micro = limit;
+        }
+        entry.global_spent_micro.get_or_insert(global);
+    }
+    append_entry(db, entry, head).await
 }
 
 /// An update that must hit its row: under the ledger lock, with the budgets
@@ -193,232 +311,153 @@ fn one_row(affected: u64, what: &str) -> Result<(), ChargeError> {
     }
 }
 
-/// The statements of a charge and of a refusal entry, on one backend's
-/// connection inside a serialised transaction that the caller owns.
-/// Implemented for both backends from one macro, so the direct commit and the
-/// group commit run the very same SQL.
+/// Charges `batch` to its consumer inside a serialised transaction the caller
+/// owns: decides what each release costs this consumer and the dataset (a
+/// release already paid for is free, the global budget pays once per
+/// release), refuses when either budget cannot pay the sum, else debits both
+/// by the sums (creating the consumer on first use), stores new releases and
+/// receipts, and appends one ledger entry per release, showing the budgets
+/// as if the releases had been charged one by one. Receipts come back in
+/// order, each with the budget after the whole batch.
 ///
-/// A charge reads first and decides; a refusal returns before anything is
-/// written, so the transaction can go on with other work. Any other error may
-/// come after writes: the caller must then roll the whole transaction back.
-trait LedgerConn {
-    /// Charges `batch` to its consumer: decides what each release costs this
-    /// consumer and the dataset (a release already paid for is free, the
-    /// global budget pays once per release), refuses when either budget
-    /// cannot pay the sum, else debits both by the sums (creating the
-    /// consumer on first use), stores new releases and receipts, and appends
-    /// one ledger entry per release, showing the budgets as if the releases
-    /// had been charged one by one. Receipts come back in order.
-    async fn charge(
-        &mut self,
-        batch: &BatchCharge<'_>,
-        idempotency_key: Option<&str>,
-        head: &mut LedgerHead,
-    ) -> Result<Vec<Receipt>, ChargeError>;
-
-    /// Appends a refusal entry, filling in the budgets it does not state.
-    async fn append_refusal(
-        &mut self,
-        entry: EntryBody,
-        head: &mut LedgerHead,
-    ) -> Result<i64, StoreError>;
-}
-
-macro_rules! impl_ledger_conn {
-    ($conn:ty) => {
-        impl LedgerConn for $conn {
-            async fn charge(
-                &mut self,
-                batch: &BatchCharge<'_>,
-                idempotency_key: Option<&str>,
-                head: &mut LedgerHead,
-            ) -> Result<Vec<Receipt>, ChargeError> {
-                let tx = self;
-                // 1. What each release costs this consumer and the dataset.
-                let mut items: Vec<BatchItemCost> = Vec::with_capacity(batch.releases.len());
-                for (i, r) in batch.releases.iter().enumerate() {
-                    if let Some(j) = batch.releases[..i].iter().position(|o| o.release_key == r.release_key) {
-                        items.push(BatchItemCost { existing: None, already_paid: true, same_as: Some(j), cost: 0, global_cost: 0 });
-                        continue;
-                    }
-                    let found: Option<(i64, String, bool)> = sqlx::query_as(
-                        "SELECT l.release_id, l.body, EXISTS (SELECT 1 FROM release_receipts p \
-                         WHERE p.release_id = l.release_id AND p.consumer_id = $2) \
-                         FROM releases l WHERE l.release_key = $1",
-                    )
-                    .bind(r.release_key)
-                    .bind(&batch.consumer.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let (existing, already_paid) = match found {
-                        Some((id, body, paid)) => (Some((id, body)), paid),
-                        None => (None, false),
-                    };
-                    let cost = if already_paid { 0 } else { r.cost_micro };
-                    let global_cost = if existing.is_some() { 0 } else { cost };
-                    items.push(BatchItemCost { existing, already_paid, same_as: None, cost, global_cost });
-                }
-                let overflow = || ChargeError::Store(StoreError::Conflict("batch cost overflows".into()));
-                let total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.cost)).ok_or_else(overflow)?;
-                let global_total = items.iter().try_fold(0u64, |a, it| a.checked_add(it.global_cost)).ok_or_else(overflow)?;
-
-                // 2. Both budgets in one read; refuse before anything is written.
-                let budgets: Option<(Option<i64>, Option<i64>, i64, i64)> = sqlx::query_as(
-                    "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro FROM global_budgets g \
-                     LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 WHERE g.dataset = $1",
-                )
-                .bind(batch.dataset)
-                .bind(&batch.consumer.id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let Some((consumer_spent, consumer_limit, global_spent, global_limit)) = budgets else {
-                    return Err(ChargeError::Refused(Refusal::Global));
-                };
-                let (spent, limit, new_consumer) = match (consumer_spent, consumer_limit) {
-                    (Some(s), Some(l)) => (to_u64(s), to_u64(l), false),
-                    _ => (0, batch.new_consumer_limit_micro, true),
-                };
-                if spent.checked_add(total).is_none_or(|after| after > limit) {
-                    return Err(ChargeError::Refused(Refusal::Consumer { remaining_micro: limit.saturating_sub(spent) }));
-                }
-                let global_spent = to_u64(global_spent);
-                if global_spent.checked_add(global_total).is_none_or(|after| after > to_u64(global_limit)) {
-                    return Err(ChargeError::Refused(Refusal::Global));
-                }
-
-                // 3. Debit both by the sums. The conditions and CHECK
-                //    constraints stay as a second line of defence.
-                if new_consumer {
-                    sqlx::query(
-                        "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
-                         VALUES ($1, $2, $3, $4, $5, $6)",
-                    )
-                    .bind(batch.dataset)
-                    .bind(&batch.consumer.id)
-                    .bind(batch.consumer.role.code())
-                    .bind(to_i64(limit))
-                    .bind(to_i64(total))
-                    .bind(now_rfc3339())
-                    .execute(&mut *tx)
-                    .await?;
-                } else if total > 0 {
-                    let done = sqlx::query(
-                        "UPDATE consumers SET spent_micro = spent_micro + $1 \
-                         WHERE dataset = $2 AND consumer_id = $3 AND spent_micro + $1 <= limit_micro",
-                    )
-                    .bind(to_i64(total))
-                    .bind(batch.dataset)
-                    .bind(&batch.consumer.id)
-                    .execute(&mut *tx)
-                    .await?;
-                    one_row(done.rows_affected(), "consumer's budget")?;
-                }
-                if global_total > 0 {
-                    let done = sqlx::query(
-                        "UPDATE global_budgets SET spent_micro = spent_micro + $1 \
-                         WHERE dataset = $2 AND spent_micro + $1 <= limit_micro",
-                    )
-                    .bind(to_i64(global_total))
-                    .bind(batch.dataset)
-                    .execute(&mut *tx)
-                    .await?;
-                    one_row(done.rows_affected(), "global budget")?;
-                }
-
-                // 4. Store, receipt and ledger entry per release.
-                let mut consumer_after = spent;
-                let mut global_after = global_spent;
-                let mut stored: Vec<(i64, String)> = Vec::with_capacity(items.len());
-                let mut receipts: Vec<Receipt> = Vec::with_capacity(items.len());
-                for (r, it) in batch.releases.iter().zip(items) {
-                    let (release_id, release_body) = match (it.same_as, it.existing) {
-                        (Some(j), _) => stored.get(j).cloned().ok_or_else(|| {
-                            ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
-                        })?,
-                        (None, Some(found)) => found,
-                        (None, None) => {
-                            let id: i64 = sqlx::query_scalar(
-                                "INSERT INTO releases (dataset, release_key, canonical_query, data_version, cost_micro, body, created_at) \
-                                 VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING release_id",
-                            )
-                            .bind(batch.dataset)
-                            .bind(r.release_key)
-                            .bind(r.canonical_query)
-                            .bind(r.data_version)
-                            .bind(to_i64(r.cost_micro))
-                            .bind(r.body)
-                            .bind(now_rfc3339())
-                            .fetch_one(&mut *tx)
-                            .await?;
-                            (id, r.body.to_owned())
-                        }
-                    };
-                    if !it.already_paid {
-                        sqlx::query("INSERT INTO release_receipts (release_id, dataset, consumer_id, charged_micro, created_at) VALUES ($1, $2, $3, $4, $5)")
-                            .bind(release_id)
-                            .bind(batch.dataset)
-                            .bind(&batch.consumer.id)
-                            .bind(to_i64(it.cost))
-                            .bind(now_rfc3339())
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    consumer_after += it.cost;
-                    global_after += it.global_cost;
-                    let mut entry = entry_for(batch.dataset, batch.consumer, if it.already_paid { event::REPLAY } else { event::CHARGE }, "ok");
-                    entry.canonical_query = Some(r.canonical_query.into());
-                    entry.query_hash = Some(r.query_hash.into());
-                    entry.cost_micro = to_i64(it.cost);
-                    entry.consumer_spent_micro = Some(to_i64(consumer_after));
-                    entry.consumer_limit_micro = Some(to_i64(limit));
-                    entry.global_spent_micro = Some(to_i64(global_after));
-                    entry.data_version = Some(r.data_version);
-                    entry.idempotency_key = idempotency_key.map(str::to_owned);
-                    let seq = append_entry!(tx, entry, head);
-                    receipts.push(Receipt {
-                        release_body: release_body.clone(),
-                        charged_micro: it.cost,
-                        replay: it.already_paid,
-                        spent_micro: spent + total,
-                        limit_micro: limit,
-                        ledger_seq: seq,
-                        _sealed: (),
-                    });
-                    stored.push((release_id, release_body));
-                }
-                Ok(receipts)
-            }
-
-            async fn append_refusal(
-                &mut self,
-                mut entry: EntryBody,
-                head: &mut LedgerHead,
-            ) -> Result<i64, StoreError> {
-                let tx = self;
-                entry.event = event::REFUSAL.into();
-                let budgets: Option<(Option<i64>, Option<i64>, i64)> = sqlx::query_as(
-                    "SELECT c.spent_micro, c.limit_micro, g.spent_micro FROM global_budgets g \
-                     LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 WHERE g.dataset = $1",
-                )
-                .bind(&entry.dataset)
-                .bind(&entry.consumer_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                if let Some((spent, limit, global)) = budgets {
-                    if entry.consumer_spent_micro.is_none() {
-                        entry.consumer_spent_micro = spent;
-                        entry.consumer_limit_micro = limit;
-                    }
-                    entry.global_spent_micro.get_or_insert(global);
-                }
-                Ok(append_entry!(tx, entry, head))
-            }
+/// It reads first and decides: a refusal returns before anything is written,
+/// so the transaction can go on with other work. Any other error may come
+/// after writes: the caller must then roll the whole transaction back.
+async fn charge(
+    db: &mut impl LedgerSql,
+    batch: &BatchCharge<'_>,
+    idempotency_key: Option<&str>,
+    head: &mut LedgerHead,
+) -> Result<Vec<Receipt>, ChargeError> {
+    // 1. What each release costs this consumer and the dataset.
+    let mut items: Vec<BatchItemCost> = Vec::with_capacity(batch.releases.len());
+    for (i, r) in batch.releases.iter().enumerate() {
+        if let Some(j) = batch.releases[..i]
+            .iter()
+            .position(|o| o.release_key == r.release_key)
+        {
+            items.push(BatchItemCost {
+                existing: None,
+                already_paid: true,
+                same_as: Some(j),
+                cost: 0,
+                global_cost: 0,
+            });
+            continue;
         }
-    };
-}
+        let (existing, already_paid) = match db
+            .release_and_receipt(r.release_key, &batch.consumer.id)
+            .await?
+        {
+            Some((id, body, paid)) => (Some((id, body)), paid),
+            None => (None, false),
+        };
+        let cost = if already_paid { 0 } else { r.cost_micro };
+        let global_cost = if existing.is_some() { 0 } else { cost };
+        items.push(BatchItemCost {
+            existing,
+            already_paid,
+            same_as: None,
+            cost,
+            global_cost,
+        });
+    }
+    let overflow = || ChargeError::Store(StoreError::Conflict("batch cost overflows".into()));
+    let total = items
+        .iter()
+        .try_fold(0u64, |a, it| a.checked_add(it.cost))
+        .ok_or_else(overflow)?;
+    let global_total = items
+        .iter()
+        .try_fold(0u64, |a, it| a.checked_add(it.global_cost))
+        .ok_or_else(overflow)?;
 
-impl_ledger_conn!(sqlx::SqliteConnection);
-impl_ledger_conn!(sqlx::PgConnection);
+    // 2. Both budgets in one read; refuse before anything is written.
+    let Some((consumer_spent, consumer_limit, global_spent, global_limit)) =
+        db.budgets(batch.dataset, &batch.consumer.id).await?
+    else {
+        return Err(ChargeError::Refused(Refusal::Global));
+    };
+    let (spent, limit, new_consumer) = match (consumer_spent, consumer_limit) {
+        (Some(s), Some(l)) => (to_u64(s), to_u64(l), false),
+        _ => (0, batch.new_consumer_limit_micro, true),
+    };
+    if spent.checked_add(total).is_none_or(|after| after > limit) {
+        return Err(ChargeError::Refused(Refusal::Consumer {
+            remaining_micro: limit.saturating_sub(spent),
+        }));
+    }
+    let global_spent = to_u64(global_spent);
+    if global_spent
+        .checked_add(global_total)
+        .is_none_or(|after| after > to_u64(global_limit))
+    {
+        return Err(ChargeError::Refused(Refusal::Global));
+    }
+
+    // 3. Debit both by the sums; the conditions and CHECK constraints stay
+    //    as a second line of defence.
+    if new_consumer {
+        db.insert_consumer(batch.dataset, batch.consumer, to_i64(limit), to_i64(total))
+            .await?;
+    } else if total > 0 {
+        let n = db
+            .debit_consumer(batch.dataset, &batch.consumer.id, to_i64(total))
+            .await?;
+        one_row(n, "consumer's budget")?;
+    }
+    if global_total > 0 {
+        let n = db.debit_global(batch.dataset, to_i64(global_total)).await?;
+        one_row(n, "global budget")?;
+    }
+
+    // 4. Store, receipt and ledger entry per release.
+    let mut consumer_after = spent;
+    let mut global_after = global_spent;
+    let mut stored: Vec<(i64, String)> = Vec::with_capacity(items.len());
+    let mut receipts: Vec<Receipt> = Vec::with_capacity(items.len());
+    for (r, it) in batch.releases.iter().zip(items) {
+        let (release_id, release_body) = match (it.same_as, it.existing) {
+            (Some(j), _) => stored.get(j).cloned().ok_or_else(|| {
+                ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
+            })?,
+            (None, Some(found)) => found,
+            (None, None) => (db.insert_release(batch.dataset, r).await?, r.body.to_owned()),
+        };
+        if !it.already_paid {
+            db.insert_receipt(release_id, batch.dataset, &batch.consumer.id, to_i64(it.cost))
+                .await?;
+        }
+        consumer_after += it.cost;
+        global_after += it.global_cost;
+        let ev = if it.already_paid {
+            event::REPLAY
+        } else {
+            event::CHARGE
+        };
+        let mut entry = entry_for(batch.dataset, batch.consumer, ev, "ok");
+        entry.canonical_query = Some(r.canonical_query.into());
+        entry.query_hash = Some(r.query_hash.into());
+        entry.cost_micro = to_i64(it.cost);
+        entry.consumer_spent_micro = Some(to_i64(consumer_after));
+        entry.consumer_limit_micro = Some(to_i64(limit));
+        entry.global_spent_micro = Some(to_i64(global_after));
+        entry.data_version = Some(r.data_version);
+        entry.idempotency_key = idempotency_key.map(str::to_owned);
+        let seq = append_entry(db, entry, head).await?;
+        receipts.push(Receipt {
+            release_body: release_body.clone(),
+            charged_micro: it.cost,
+            replay: it.already_paid,
+            spent_micro: spent + total,
+            limit_micro: limit,
+            ledger_seq: seq,
+            _sealed: (),
+        });
+        stored.push((release_id, release_body));
+    }
+    Ok(receipts)
+}
 
 // Declared after the macros above, which it uses.
 mod group_commit;
@@ -603,7 +642,7 @@ impl Store {
                     body,
                 }],
             };
-            let receipts = match tx.charge(&batch, req.idempotency.map(|i| i.key), &mut None).await {
+            let receipts = match charge(&mut *tx, &batch, req.idempotency.map(|i| i.key), &mut None).await {
                 Ok(r) => r,
                 Err(e) => {
                     tx.rollback().await?;
@@ -650,7 +689,7 @@ impl Store {
     pub async fn record_refusal(&self, entry: EntryBody) -> Result<i64, StoreError> {
         let seq = with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            let seq = tx.append_refusal(entry, &mut None).await?;
+            let seq = append_refusal(&mut *tx, entry, &mut None).await?;
             tx.commit().await?;
             seq
         });
@@ -662,7 +701,7 @@ impl Store {
         entry.event = event::REPLAY.into();
         let seq = with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            let seq = append_entry!(tx, entry, &mut None);
+            let seq = append_entry(&mut *tx, entry, &mut None).await?;
             tx.commit().await?;
             seq
         });
@@ -726,7 +765,7 @@ impl Store {
                     entry.consumer_spent_micro = Some(spent);
                     entry.consumer_limit_micro = Some(limit);
                     entry.global_spent_micro = global;
-                    append_entry!(tx, entry, &mut None);
+                    append_entry(&mut *tx, entry, &mut None).await?;
                     tx.commit().await?;
                     Some(BudgetState { limit_micro: to_u64(limit), spent_micro: to_u64(spent) })
                 }
@@ -785,7 +824,7 @@ impl Store {
     ) -> Result<Vec<Receipt>, ChargeError> {
         with_pool!(self, pool => {
             let (_turn, mut tx) = begin_serialised!(self, pool);
-            let receipts = match tx.charge(batch, None, &mut None).await {
+            let receipts = match charge(&mut *tx, batch, None, &mut None).await {
                 Ok(r) => r,
                 Err(e) => {
                     tx.rollback().await?;
