@@ -168,7 +168,7 @@ impl Application {
             rate: RateLimiter::new(policy.limits.requests_per_minute),
             settings,
             policy,
-            committer: crate::budget::Committer::spawn(store.clone()),
+            committer: crate::budget::Committer::spawn(store.clone())?,
             store,
             snapshots,
             noise_key,

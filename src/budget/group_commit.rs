@@ -22,7 +22,10 @@
 //! Requests with an `Idempotency-Key` commit directly, because their response
 //! bytes, rendered from the receipt, are stored in the same transaction.
 
-use super::{BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerHead, Receipt, append_refusal, charge};
+use super::{
+    BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerHead, LedgerSql, Receipt,
+    append_refusal, charge,
+};
 use crate::audit::chain::EntryBody;
 use crate::auth::Consumer;
 use crate::store::{Store, StoreError, with_pool};
@@ -86,12 +89,12 @@ enum Work {
 }
 
 /// What became of a [`Work`], sent back only after the batch committed.
-enum Outcome {
+pub(super) enum Outcome {
     Release(Result<Receipt, ChargeError>),
     Refusal(Result<i64, StoreError>),
 }
 
-struct Job {
+pub(super) struct Job {
     work: Work,
     reply: oneshot::Sender<Outcome>,
 }
@@ -106,9 +109,9 @@ pub struct Committer {
 }
 
 #[derive(Debug, Default)]
-struct Counters {
-    batches: AtomicU64,
-    jobs: AtomicU64,
+pub(super) struct Counters {
+    pub(super) batches: AtomicU64,
+    pub(super) jobs: AtomicU64,
 }
 
 /// How well commits are being grouped, since start.
@@ -121,16 +124,35 @@ pub struct CommitStats {
 }
 
 impl Committer {
-    /// Starts the writer task on the current Tokio runtime.
-    pub fn spawn(store: Store) -> Committer {
+    /// Starts the writer: for an SQLite file, a thread with its own
+    /// synchronous connection ([`super::sqlite_writer`]); otherwise a task on
+    /// the current Tokio runtime that uses the store's pool.
+    pub fn spawn(store: Store) -> Result<Committer, StoreError> {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
         let stats = Arc::new(Counters::default());
-        tokio::spawn(run(store.clone(), jobs, Arc::clone(&stats)));
-        Committer {
+        let file = match &store {
+            Store::Sqlite(pool) => {
+                let options = pool.connect_options();
+                let name = options.get_filename();
+                (!name.as_os_str().is_empty() && name != std::path::Path::new(":memory:"))
+                    .then(|| name.to_path_buf())
+            }
+            Store::Postgres(_) => None,
+        };
+        match file {
+            Some(path) => {
+                let conn = super::sqlite_writer::open(&path)?;
+                super::sqlite_writer::spawn(conn, jobs, Arc::clone(&stats))?;
+            }
+            None => {
+                tokio::spawn(run(store.clone(), jobs, Arc::clone(&stats)));
+            }
+        }
+        Ok(Committer {
             store,
             queue,
             stats,
-        }
+        })
     }
 
     pub fn stats(&self) -> CommitStats {
@@ -200,12 +222,16 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>)
         let size = jobs.len();
         let started = std::time::Instant::now();
         commit_batch(&store, std::mem::take(&mut jobs)).await;
-        tracing::debug!(size, micros = started.elapsed().as_micros() as u64, "ledger batch");
+        tracing::debug!(
+            size,
+            micros = started.elapsed().as_micros() as u64,
+            "ledger batch"
+        );
     }
 }
 
 /// Why a batch failed as a whole, and at which job (none: begin or commit).
-struct BatchFailure {
+pub(super) struct BatchFailure {
     error: StoreError,
     job: Option<usize>,
 }
@@ -217,49 +243,56 @@ impl BatchFailure {
             job: Some(job),
         }
     }
+
+    pub(super) fn whole(error: StoreError) -> BatchFailure {
+        BatchFailure { error, job: None }
+    }
 }
 
 impl From<sqlx::Error> for BatchFailure {
     fn from(e: sqlx::Error) -> Self {
-        BatchFailure {
-            error: e.into(),
-            job: None,
-        }
+        BatchFailure::whole(e.into())
     }
 }
 
-/// Runs `jobs` in one serialised transaction, in order, commits, then answers
-/// every job. A refused charge writes nothing (see [`charge`]), so the
-/// others go on; any other error may follow writes, so it fails the whole
-/// transaction, and every job of the batch is answered with an error.
-async fn commit_batch(store: &Store, jobs: Vec<Job>) {
-    let result: Result<Vec<Outcome>, BatchFailure> = with_pool!(store, pool => {
-        async {
-            let (_turn, mut tx) = begin_serialised!(store, pool);
-            let mut head: LedgerHead = None;
-            let mut outcomes = Vec::with_capacity(jobs.len());
-            for (i, job) in jobs.iter().enumerate() {
-                let outcome = match &job.work {
-                    Work::Release(c) => match charge(&mut *tx, &c.as_batch(), None, &mut head).await {
-                        Ok(receipts) => match receipts.into_iter().next() {
-                            Some(receipt) => Outcome::Release(Ok(receipt)),
-                            None => return Err(BatchFailure::at(i, StoreError::Conflict("no receipt for a single release".into()))),
-                        },
-                        Err(ChargeError::Refused(why)) => Outcome::Release(Err(ChargeError::Refused(why))),
-                        Err(ChargeError::Store(e)) => return Err(BatchFailure::at(i, e)),
-                    },
-                    Work::Refusal(entry) => match append_refusal(&mut *tx, entry.clone(), &mut head).await {
-                        Ok(seq) => Outcome::Refusal(Ok(seq)),
-                        Err(e) => return Err(BatchFailure::at(i, e)),
-                    },
-                };
-                outcomes.push(outcome);
-            }
-            tx.commit().await?;
-            Ok(outcomes)
-        }
-        .await
-    });
+/// Runs `jobs` in order inside the caller's serialised transaction. A
+/// refused charge writes nothing (see [`charge`]), so the others go on; any
+/// other error may follow writes, so it fails the batch, and the caller
+/// rolls the transaction back.
+pub(super) async fn run_jobs(
+    db: &mut impl LedgerSql,
+    jobs: &[Job],
+) -> Result<Vec<Outcome>, BatchFailure> {
+    let mut head: LedgerHead = None;
+    let mut outcomes = Vec::with_capacity(jobs.len());
+    for (i, job) in jobs.iter().enumerate() {
+        let outcome = match &job.work {
+            Work::Release(c) => match charge(db, &c.as_batch(), None, &mut head).await {
+                Ok(receipts) => match receipts.into_iter().next() {
+                    Some(receipt) => Outcome::Release(Ok(receipt)),
+                    None => {
+                        return Err(BatchFailure::at(
+                            i,
+                            StoreError::Conflict("no receipt for a single release".into()),
+                        ));
+                    }
+                },
+                Err(ChargeError::Refused(why)) => Outcome::Release(Err(ChargeError::Refused(why))),
+                Err(ChargeError::Store(e)) => return Err(BatchFailure::at(i, e)),
+            },
+            Work::Refusal(entry) => match append_refusal(db, entry.clone(), &mut head).await {
+                Ok(seq) => Outcome::Refusal(Ok(seq)),
+                Err(e) => return Err(BatchFailure::at(i, e)),
+            },
+        };
+        outcomes.push(outcome);
+    }
+    Ok(outcomes)
+}
+
+/// Answers every job of a batch once its transaction is over: each its own
+/// outcome after a commit, or all an error when nothing was committed.
+pub(super) fn answer(jobs: Vec<Job>, result: Result<Vec<Outcome>, BatchFailure>) {
     match result {
         Ok(outcomes) => {
             // A receiver that went away (client disconnected) is no error:
@@ -268,10 +301,11 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
                 let _ = job.reply.send(outcome);
             }
         }
-        Err(BatchFailure { error: e, job }) => {
-            tracing::error!(error = %e, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+        Err(BatchFailure { error, job }) => {
+            tracing::error!(%error, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
             for job in jobs {
-                let err = StoreError::Unavailable(format!("the ledger transaction failed: {e}"));
+                let err =
+                    StoreError::Unavailable(format!("the ledger transaction failed: {error}"));
                 let outcome = match job.work {
                     Work::Release(_) => Outcome::Release(Err(ChargeError::Store(err))),
                     Work::Refusal(_) => Outcome::Refusal(Err(err)),
@@ -280,6 +314,20 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
             }
         }
     }
+}
+
+/// One batch through the store's pool (PostgreSQL, or SQLite in memory).
+async fn commit_batch(store: &Store, jobs: Vec<Job>) {
+    let result: Result<Vec<Outcome>, BatchFailure> = with_pool!(store, pool => {
+        async {
+            let (_turn, mut tx) = begin_serialised!(store, pool);
+            let outcomes = run_jobs(&mut *tx, &jobs).await?;
+            tx.commit().await?;
+            Ok(outcomes)
+        }
+        .await
+    });
+    answer(jobs, result);
 }
 
 #[cfg(test)]
@@ -323,6 +371,26 @@ mod tests {
         }
     }
 
+    /// Commits one batch through the pool's writer task, or through the
+    /// SQLite writer thread's synchronous connection.
+    async fn commit_with(writer: Writer, store: &Store, dir: &std::path::Path, jobs: Vec<Job>) {
+        match writer {
+            Writer::Pool => commit_batch(store, jobs).await,
+            Writer::Sync => {
+                let mut conn =
+                    crate::budget::sqlite_writer::open(&dir.join("ledger.db")).expect("open");
+                let result = crate::budget::sqlite_writer::commit(&mut conn, &jobs);
+                answer(jobs, result);
+            }
+        }
+    }
+
+    #[derive(Debug, Clone, Copy)]
+    enum Writer {
+        Pool,
+        Sync,
+    }
+
     async fn assert_ledger_verifies(store: &Store) -> i64 {
         let key = crate::audit::Signer::generate().expect("key").public_key();
         let check = store.verify_ledger(&key).await.expect("verify");
@@ -334,7 +402,7 @@ mod tests {
     async fn concurrent_charges_are_grouped_and_never_overspend() {
         let dir = tempfile::tempdir().expect("dir");
         let store = store(dir.path()).await;
-        let committer = Committer::spawn(store.clone());
+        let committer = Committer::spawn(store.clone()).expect("writer");
         let who = consumer("researcher-1");
         // The limit fits exactly 7 charges of 0.1.
         let tasks: Vec<_> = (0..40)
@@ -389,6 +457,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_refused_charge_rolls_back_alone_inside_its_batch() {
+        for writer in [Writer::Pool, Writer::Sync] {
+            a_refused_charge_rolls_back_alone(writer).await;
+        }
+    }
+
+    async fn a_refused_charge_rolls_back_alone(writer: Writer) {
         let dir = tempfile::tempdir().expect("dir");
         let store = store(dir.path()).await;
         let a = consumer("a");
@@ -406,7 +480,7 @@ mod tests {
             jobs.push(Job { work, reply });
             answers.push(outcome);
         }
-        commit_batch(&store, jobs).await;
+        commit_with(writer, &store, dir.path(), jobs).await;
         let mut outcomes = Vec::new();
         for answer in answers {
             outcomes.push(answer.await.expect("answered"));
@@ -427,6 +501,12 @@ mod tests {
 
     #[tokio::test]
     async fn an_error_in_one_charge_fails_the_whole_batch_and_commits_nothing() {
+        for writer in [Writer::Pool, Writer::Sync] {
+            an_error_in_one_charge_fails_the_batch(writer).await;
+        }
+    }
+
+    async fn an_error_in_one_charge_fails_the_batch(writer: Writer) {
         let dir = tempfile::tempdir().expect("dir");
         let store = store(dir.path()).await;
         let a = consumer("a");
@@ -435,10 +515,12 @@ mod tests {
         with_pool!(&store, p => {
             sqlx::query("DROP TABLE release_receipts").execute(p).await.expect("drop");
         });
-        let (reply, answer) = oneshot::channel();
-        let (reply2, answer2) = oneshot::channel();
-        commit_batch(
+        let (reply, first) = oneshot::channel();
+        let (reply2, second) = oneshot::channel();
+        commit_with(
+            writer,
             &store,
+            dir.path(),
             vec![
                 Job {
                     work: Work::Refusal(entry_for(DATASET, &a, "refusal", "x")),
@@ -452,15 +534,18 @@ mod tests {
         )
         .await;
         assert!(matches!(
-            answer.await.expect("answered"),
+            first.await.expect("answered"),
             Outcome::Refusal(Err(StoreError::Unavailable(_)))
         ));
         assert!(matches!(
-            answer2.await.expect("answered"),
+            second.await.expect("answered"),
             Outcome::Release(Err(ChargeError::Store(StoreError::Unavailable(_))))
         ));
         assert!(store.find_release("r1").await.expect("read").is_none());
-        assert_eq!(store.consumer_budget(DATASET, "a").await.expect("read"), None);
+        assert_eq!(
+            store.consumer_budget(DATASET, "a").await.expect("read"),
+            None
+        );
         assert_eq!(store.ledger_head().await.expect("head").0, 0);
     }
 

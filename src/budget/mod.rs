@@ -132,13 +132,17 @@ macro_rules! begin_serialised {
 pub(crate) type LedgerHead = Option<(i64, String)>;
 
 /// The statements of a charge, shared by every driver that runs them.
-/// Placeholders are `$N`, numbered in order of first appearance, so SQLite
-/// binds them by position as PostgreSQL does.
+/// Placeholders are `$N`, and each first appears after `$N-1`: SQLite numbers
+/// `$`-parameters in order of first appearance, and the ledger writer's
+/// connection binds them by position (a test checks the order).
 mod sql {
-    pub const RELEASE_AND_RECEIPT: &str = "SELECT l.release_id, l.body, EXISTS (SELECT 1 FROM release_receipts p \
-         WHERE p.release_id = l.release_id AND p.consumer_id = $2) FROM releases l WHERE l.release_key = $1";
-    pub const BUDGETS: &str = "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro FROM global_budgets g \
-         LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 WHERE g.dataset = $1";
+    /// (release_receipts has one row per release and consumer.)
+    pub const RELEASE_AND_RECEIPT: &str = "SELECT l.release_id, l.body, p.release_id IS NOT NULL \
+         FROM (SELECT release_id, body FROM releases WHERE release_key = $1) l \
+         LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = $2";
+    pub const BUDGETS: &str = "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro \
+         FROM (SELECT dataset, spent_micro, limit_micro FROM global_budgets WHERE dataset = $1) g \
+         LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2";
     pub const INSERT_CONSUMER: &str = "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
          VALUES ($1, $2, $3, $4, $5, $6)";
     pub const DEBIT_CONSUMER: &str = "UPDATE consumers SET spent_micro = spent_micro + $1 \
@@ -153,6 +157,46 @@ mod sql {
     pub const INSERT_ENTRY: &str = "INSERT INTO ledger (seq, at, dataset, consumer_id, role, event, outcome, canonical_query, query_hash, \
          cost_micro, consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, \
          prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+
+    #[cfg(test)]
+    pub const ALL: [&str; 9] = [
+        RELEASE_AND_RECEIPT,
+        BUDGETS,
+        INSERT_CONSUMER,
+        DEBIT_CONSUMER,
+        DEBIT_GLOBAL,
+        INSERT_RELEASE,
+        INSERT_RECEIPT,
+        LEDGER_LAST,
+        INSERT_ENTRY,
+    ];
+
+    #[cfg(test)]
+    mod tests {
+        /// Placeholder numbers in order of first appearance.
+        fn first_appearances(sql: &str) -> Vec<u32> {
+            let mut seen = Vec::new();
+            for piece in sql.split('$').skip(1) {
+                let digits: String = piece.chars().take_while(char::is_ascii_digit).collect();
+                if let Ok(n) = digits.parse::<u32>()
+                    && !seen.contains(&n)
+                {
+                    seen.push(n);
+                }
+            }
+            seen
+        }
+
+        #[test]
+        fn placeholders_first_appear_in_numeric_order() {
+            for sql in super::ALL {
+                let seen = first_appearances(sql);
+                let expected: Vec<u32> = (1..=seen.len() as u32).collect();
+                assert_eq!(seen, expected, "{sql}");
+            }
+            assert_eq!(first_appearances("a = $2 AND b = $1"), vec![2, 1]);
+        }
+    }
 }
 
 /// A consumer's and the dataset's budgets as read in one statement
@@ -164,28 +208,84 @@ type Budgets = (Option<i64>, Option<i64>, i64, i64);
 /// backends, and the SQLite ledger writer's own connection. The charge logic
 /// ([`charge`], [`append_entry`], [`append_refusal`]) is written once over it.
 pub(crate) trait LedgerSql {
-    async fn release_and_receipt(&mut self, release_key: &str, consumer_id: &str) -> Result<Option<(i64, String, bool)>, StoreError>;
-    async fn budgets(&mut self, dataset: &str, consumer_id: &str) -> Result<Option<Budgets>, StoreError>;
-    async fn insert_consumer(&mut self, dataset: &str, consumer: &Consumer, limit: i64, spent: i64) -> Result<(), StoreError>;
+    async fn release_and_receipt(
+        &mut self,
+        release_key: &str,
+        consumer_id: &str,
+    ) -> Result<Option<(i64, String, bool)>, StoreError>;
+    async fn budgets(
+        &mut self,
+        dataset: &str,
+        consumer_id: &str,
+    ) -> Result<Option<Budgets>, StoreError>;
+    async fn insert_consumer(
+        &mut self,
+        dataset: &str,
+        consumer: &Consumer,
+        limit: i64,
+        spent: i64,
+    ) -> Result<(), StoreError>;
     /// Rows changed (1, or 0 when the condition failed).
-    async fn debit_consumer(&mut self, dataset: &str, consumer_id: &str, amount: i64) -> Result<u64, StoreError>;
+    async fn debit_consumer(
+        &mut self,
+        dataset: &str,
+        consumer_id: &str,
+        amount: i64,
+    ) -> Result<u64, StoreError>;
     async fn debit_global(&mut self, dataset: &str, amount: i64) -> Result<u64, StoreError>;
-    async fn insert_release(&mut self, dataset: &str, r: &BatchRelease<'_>) -> Result<i64, StoreError>;
-    async fn insert_receipt(&mut self, release_id: i64, dataset: &str, consumer_id: &str, charged: i64) -> Result<(), StoreError>;
+    async fn insert_release(
+        &mut self,
+        dataset: &str,
+        r: &BatchRelease<'_>,
+    ) -> Result<i64, StoreError>;
+    async fn insert_receipt(
+        &mut self,
+        release_id: i64,
+        dataset: &str,
+        consumer_id: &str,
+        charged: i64,
+    ) -> Result<(), StoreError>;
     async fn ledger_last(&mut self) -> Result<Option<(i64, String)>, StoreError>;
-    async fn insert_entry(&mut self, body: &EntryBody, prev_hash: &str, hash: &str) -> Result<(), StoreError>;
+    async fn insert_entry(
+        &mut self,
+        body: &EntryBody,
+        prev_hash: &str,
+        hash: &str,
+    ) -> Result<(), StoreError>;
 }
 
 macro_rules! impl_ledger_sql_for_sqlx {
     ($conn:ty) => {
         impl LedgerSql for $conn {
-            async fn release_and_receipt(&mut self, release_key: &str, consumer_id: &str) -> Result<Option<(i64, String, bool)>, StoreError> {
-                Ok(sqlx::query_as(sql::RELEASE_AND_RECEIPT).bind(release_key).bind(consumer_id).fetch_optional(&mut *self).await?)
+            async fn release_and_receipt(
+                &mut self,
+                release_key: &str,
+                consumer_id: &str,
+            ) -> Result<Option<(i64, String, bool)>, StoreError> {
+                Ok(sqlx::query_as(sql::RELEASE_AND_RECEIPT)
+                    .bind(release_key)
+                    .bind(consumer_id)
+                    .fetch_optional(&mut *self)
+                    .await?)
             }
-            async fn budgets(&mut self, dataset: &str, consumer_id: &str) -> Result<Option<Budgets>, StoreError> {
-                Ok(sqlx::query_as(sql::BUDGETS).bind(dataset).bind(consumer_id).fetch_optional(&mut *self).await?)
+            async fn budgets(
+                &mut self,
+                dataset: &str,
+                consumer_id: &str,
+            ) -> Result<Option<Budgets>, StoreError> {
+                Ok(sqlx::query_as(sql::BUDGETS)
+                    .bind(dataset)
+                    .bind(consumer_id)
+                    .fetch_optional(&mut *self)
+                    .await?)
             }
-            async fn insert_consumer(&mut self, dataset: &str, consumer: &Consumer, limit: i64, spent: i64) -> Result<(), StoreError> {
+            async fn insert_consumer(
+                &mut self,
+                dataset: &str,
+                consumer: &Consumer,
+                limit: i64,
+                spent: i64,
+            ) -> Result<(), StoreError> {
                 sqlx::query(sql::INSERT_CONSUMER)
                     .bind(dataset)
                     .bind(&consumer.id)
@@ -197,13 +297,37 @@ macro_rules! impl_ledger_sql_for_sqlx {
                     .await?;
                 Ok(())
             }
-            async fn debit_consumer(&mut self, dataset: &str, consumer_id: &str, amount: i64) -> Result<u64, StoreError> {
-                Ok(sqlx::query(sql::DEBIT_CONSUMER).bind(amount).bind(dataset).bind(consumer_id).execute(&mut *self).await?.rows_affected())
+            async fn debit_consumer(
+                &mut self,
+                dataset: &str,
+                consumer_id: &str,
+                amount: i64,
+            ) -> Result<u64, StoreError> {
+                Ok(sqlx::query(sql::DEBIT_CONSUMER)
+                    .bind(amount)
+                    .bind(dataset)
+                    .bind(consumer_id)
+                    .execute(&mut *self)
+                    .await?
+                    .rows_affected())
             }
-            async fn debit_global(&mut self, dataset: &str, amount: i64) -> Result<u64, StoreError> {
-                Ok(sqlx::query(sql::DEBIT_GLOBAL).bind(amount).bind(dataset).execute(&mut *self).await?.rows_affected())
+            async fn debit_global(
+                &mut self,
+                dataset: &str,
+                amount: i64,
+            ) -> Result<u64, StoreError> {
+                Ok(sqlx::query(sql::DEBIT_GLOBAL)
+                    .bind(amount)
+                    .bind(dataset)
+                    .execute(&mut *self)
+                    .await?
+                    .rows_affected())
             }
-            async fn insert_release(&mut self, dataset: &str, r: &BatchRelease<'_>) -> Result<i64, StoreError> {
+            async fn insert_release(
+                &mut self,
+                dataset: &str,
+                r: &BatchRelease<'_>,
+            ) -> Result<i64, StoreError> {
                 Ok(sqlx::query_scalar(sql::INSERT_RELEASE)
                     .bind(dataset)
                     .bind(r.release_key)
@@ -215,7 +339,13 @@ macro_rules! impl_ledger_sql_for_sqlx {
                     .fetch_one(&mut *self)
                     .await?)
             }
-            async fn insert_receipt(&mut self, release_id: i64, dataset: &str, consumer_id: &str, charged: i64) -> Result<(), StoreError> {
+            async fn insert_receipt(
+                &mut self,
+                release_id: i64,
+                dataset: &str,
+                consumer_id: &str,
+                charged: i64,
+            ) -> Result<(), StoreError> {
                 sqlx::query(sql::INSERT_RECEIPT)
                     .bind(release_id)
                     .bind(dataset)
@@ -227,9 +357,16 @@ macro_rules! impl_ledger_sql_for_sqlx {
                 Ok(())
             }
             async fn ledger_last(&mut self) -> Result<Option<(i64, String)>, StoreError> {
-                Ok(sqlx::query_as(sql::LEDGER_LAST).fetch_optional(&mut *self).await?)
+                Ok(sqlx::query_as(sql::LEDGER_LAST)
+                    .fetch_optional(&mut *self)
+                    .await?)
             }
-            async fn insert_entry(&mut self, body: &EntryBody, prev_hash: &str, hash: &str) -> Result<(), StoreError> {
+            async fn insert_entry(
+                &mut self,
+                body: &EntryBody,
+                prev_hash: &str,
+                hash: &str,
+            ) -> Result<(), StoreError> {
                 sqlx::query(sql::INSERT_ENTRY)
                     .bind(body.seq)
                     .bind(&body.at)
@@ -422,11 +559,19 @@ async fn charge(
                 ChargeError::Store(StoreError::Conflict("batch release out of order".into()))
             })?,
             (None, Some(found)) => found,
-            (None, None) => (db.insert_release(batch.dataset, r).await?, r.body.to_owned()),
+            (None, None) => (
+                db.insert_release(batch.dataset, r).await?,
+                r.body.to_owned(),
+            ),
         };
         if !it.already_paid {
-            db.insert_receipt(release_id, batch.dataset, &batch.consumer.id, to_i64(it.cost))
-                .await?;
+            db.insert_receipt(
+                release_id,
+                batch.dataset,
+                &batch.consumer.id,
+                to_i64(it.cost),
+            )
+            .await?;
         }
         consumer_after += it.cost;
         global_after += it.global_cost;
@@ -461,7 +606,8 @@ async fn charge(
 
 // Declared after the macros above, which it uses.
 mod group_commit;
-pub use group_commit::{Committer, MAX_BATCH};
+mod sqlite_writer;
+pub use group_commit::{CommitStats, Committer, MAX_BATCH};
 
 /// Everything a ledger entry says about a consumer, with the amounts filled in later.
 pub fn entry_for(dataset: &str, consumer: &Consumer, ev: &str, outcome: &str) -> EntryBody {

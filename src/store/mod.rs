@@ -27,6 +27,9 @@ pub enum StoreError {
     Migration(String),
     #[error("database error: {0}")]
     Database(#[from] sqlx::Error),
+    /// An error of the SQLite ledger writer's own connection.
+    #[error("database error: {0}")]
+    Embedded(String),
     #[error("{0}")]
     Conflict(String),
     /// The store could not take writes for a while (the cause is logged, not shown).
@@ -146,7 +149,7 @@ impl Store {
 /// order, instead of racing for the file lock: the lock's busy handler retries
 /// with growing sleeps, which turns contention into long tail latencies.
 /// (Other processes on the same file still meet the busy timeout.)
-static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+pub(crate) static SQLITE_WRITER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// Takes this process's turn to write, for SQLite stores (`None` for PostgreSQL,
 /// where row locks and advisory locks queue fairly).
