@@ -142,7 +142,7 @@ impl Committer {
         match file {
             Some(path) => {
                 let conn = super::sqlite_writer::open(&path)?;
-                super::sqlite_writer::spawn(conn, jobs, Arc::clone(&stats))?;
+                super::sqlite_writer::spawn(&path, conn, jobs, Arc::clone(&stats))?;
             }
             None => {
                 tokio::spawn(run(store.clone(), jobs, Arc::clone(&stats)));

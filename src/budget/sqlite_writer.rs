@@ -23,7 +23,7 @@ use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::future::Future;
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -52,12 +52,47 @@ pub fn open(path: &Path) -> Result<rusqlite::Connection, StoreError> {
     Ok(conn)
 }
 
-/// Runs the writer on its own thread until every sender is gone.
+/// How often the checkpointer copies the write-ahead log into the database.
+const CHECKPOINT_EVERY: Duration = Duration::from_millis(100);
+
+/// Runs the writer on its own thread until every sender is gone, with a
+/// checkpointer thread beside it.
+///
+/// SQLite checkpoints inside the commit that crosses the log's size threshold
+/// (1000 pages): it copies the log into the database file and fsyncs it,
+/// stalling the writer 5-15 ms while every waiting request queues behind it.
+/// A second connection runs passive checkpoints (they never block the writer
+/// or readers) every [`CHECKPOINT_EVERY`], so that the writer's own
+/// checkpoint finds most pages already copied. The writer keeps its automatic
+/// checkpoint: a passive checkpoint cannot finish while the writer appends,
+/// and the log only starts over after one finishes. Measured at 32 clients
+/// (p99 of three 10 s runs each): writer alone 18.3-19.7 ms; with the
+/// checkpointer 16.7-17.8 ms; checkpointer alone, with the writer finishing a
+/// checkpoint past 8192 pages, 41-44 ms.
 pub fn spawn(
+    path: &Path,
     mut conn: rusqlite::Connection,
     mut queue: mpsc::Receiver<Job>,
     stats: Arc<Counters>,
 ) -> Result<(), StoreError> {
+    let checkpointer = open(path)?;
+    let running = Arc::new(AtomicBool::new(true));
+    {
+        let running = Arc::clone(&running);
+        std::thread::Builder::new()
+            .name("ledger-checkpoint".into())
+            .spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    std::thread::sleep(CHECKPOINT_EVERY);
+                    if let Err(e) = passive_checkpoint(&checkpointer) {
+                        tracing::warn!(error = %e, "WAL checkpoint failed; retrying later");
+                    }
+                }
+            })
+            .map_err(|e| {
+                StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}"))
+            })?;
+    }
     std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || {
@@ -68,13 +103,25 @@ pub fn spawn(
                 let jobs = std::mem::take(&mut jobs);
                 // Writers of this process (direct commits) queue on the same turn.
                 let turn = crate::store::SQLITE_WRITER.blocking_lock();
+                let started = std::time::Instant::now();
                 let result = commit(&mut conn, &jobs);
                 drop(turn);
+                tracing::debug!(
+                    size = jobs.len(),
+                    micros = started.elapsed().as_micros() as u64,
+                    "ledger batch"
+                );
                 answer(jobs, result);
             }
+            running.store(false, Ordering::Relaxed);
         })
         .map_err(|e| StoreError::Unavailable(format!("cannot start the ledger writer: {e}")))?;
     Ok(())
+}
+
+/// Copies what it can of the log into the database without waiting for anyone.
+fn passive_checkpoint(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error> {
+    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))
 }
 
 pub(super) fn commit(
