@@ -23,6 +23,7 @@ use crate::query::{CostChoice, CountQuery, CountRequest, sha256_hex};
 use crate::startup::AppState;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
+use std::sync::Arc;
 
 /// Response formats of a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -55,12 +56,70 @@ pub struct StoredRelease {
     pub cells: Vec<Option<i64>>,
 }
 
+/// The dimension values of one cell, serialised as a JSON object
+/// `{dimension: value}` with dimensions in alphabetical order. Cells share
+/// the strings: a response of many cells allocates one small vector each.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CellKey(Vec<(Arc<str>, Arc<str>)>);
+
+impl Serialize for CellKey {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut map = s.serialize_map(Some(self.0.len()))?;
+        for (dimension, value) in &self.0 {
+            map.serialize_entry(&**dimension, &**value)?;
+        }
+        map.end()
+    }
+}
+
+impl CellKey {
+    /// The keys of every cell of `query`, row-major in dimension order (the
+    /// engine's order, as [`cell_keys`]).
+    pub fn all(query: &CountQuery) -> Vec<CellKey> {
+        let dims: Vec<(Arc<str>, Vec<Arc<str>>)> = query
+            .dimensions
+            .iter()
+            .map(|d| {
+                let values = d.values.iter().map(|v| Arc::from(v.as_str())).collect();
+                (Arc::from(d.name.as_str()), values)
+            })
+            .collect();
+        let mut order: Vec<usize> = (0..dims.len()).collect();
+        order.sort_by(|&a, &b| dims[a].0.cmp(&dims[b].0));
+        cell_positions(query)
+            .map(|positions| {
+                CellKey(
+                    order
+                        .iter()
+                        .map(|&d| (Arc::clone(&dims[d].0), Arc::clone(&dims[d].1[positions[d]])))
+                        .collect(),
+                )
+            })
+            .collect()
+    }
+}
+
+/// For every cell, row-major, the position of its value in each dimension.
+fn cell_positions(query: &CountQuery) -> impl Iterator<Item = Vec<usize>> + '_ {
+    let sizes: Vec<usize> = query.dimensions.iter().map(|d| d.values.len()).collect();
+    let cells: usize = sizes.iter().product();
+    (0..cells).map(move |mut i| {
+        let mut positions = vec![0; sizes.len()];
+        for (d, &n) in sizes.iter().enumerate().rev() {
+            positions[d] = i % n;
+            i /= n;
+        }
+        positions
+    })
+}
+
 /// One cell of a count response.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct CellOut {
     /// The cell's value of each requested dimension.
     #[schema(value_type = Object, example = json!({"gender": "woman", "age_broad": "18-20"}))]
-    pub key: serde_json::Map<String, serde_json::Value>,
+    pub key: CellKey,
     /// Noisy count, or null when suppressed.
     pub count: Option<i64>,
     /// True when the noisy count was below k; no number is shown.
@@ -382,7 +441,6 @@ fn render(
     let policy = &state.policy;
     let stored: StoredRelease =
         serde_json::from_str(&receipt.release_body).unwrap_or(StoredRelease { cells: Vec::new() });
-    let keys = cell_keys(&plan.query);
     let names: Vec<&str> = plan
         .query
         .dimensions
@@ -391,6 +449,7 @@ fn render(
         .collect();
     match format {
         Format::Csv => {
+            let keys = cell_keys(&plan.query);
             let mut w = csv::Writer::from_writer(Vec::new());
             let mut header: Vec<&str> = names.clone();
             header.extend(["count", "suppressed", "margin_of_error"]);
@@ -405,15 +464,11 @@ fn render(
             w.into_inner().unwrap_or_default()
         }
         Format::Json => {
-            let cells = keys
-                .iter()
+            let cells = CellKey::all(&plan.query)
+                .into_iter()
                 .zip(&stored.cells)
                 .map(|(key, cell)| CellOut {
-                    key: names
-                        .iter()
-                        .zip(key)
-                        .map(|(n, v)| (n.to_string(), serde_json::Value::String(v.to_string())))
-                        .collect(),
+                    key,
                     count: *cell,
                     suppressed: cell.is_none(),
                     margin_of_error: plan.margin,
@@ -720,5 +775,44 @@ pub fn charge_error(err: ChargeError, requested_micro: u64, unit: &'static str) 
         },
         ChargeError::Refused(Refusal::IdempotencyRace) => ApiError::IdempotencyKeyReused,
         ChargeError::Store(e) => e.into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    #[test]
+    fn cell_keys_show_every_cell_in_engine_order_with_sorted_dimensions() {
+        let policy =
+            crate::policy::parse_policy("default.toml", include_str!("../policy/default.toml"))
+                .expect("default policy");
+        let consumer = Consumer {
+            id: "r".into(),
+            role: Role::Researcher,
+            country: None,
+        };
+        let request: CountRequest = serde_json::from_str(
+            r#"{"dimensions":["gender","age_broad","type_of_exploitation"],"epsilon":0.5}"#,
+        )
+        .expect("request");
+        let query = CountQuery::parse(&policy, &consumer, &request).expect("query");
+        let keys = CellKey::all(&query);
+        let plain = cell_keys(&query);
+        assert_eq!(keys.len(), plain.len());
+        for (key, values) in keys.iter().zip(&plain) {
+            // The same object the JSON map of names to values gives (sorted keys).
+            let expected: serde_json::Map<String, serde_json::Value> = query
+                .dimensions
+                .iter()
+                .zip(values)
+                .map(|(d, v)| (d.name.clone(), serde_json::Value::String((*v).to_owned())))
+                .collect();
+            assert_eq!(
+                serde_json::to_string(key).expect("json"),
+                serde_json::to_string(&expected).expect("json")
+            );
+        }
     }
 }

@@ -7,9 +7,17 @@
 //! Concurrency: on SQLite the transaction starts with `BEGIN IMMEDIATE` (the
 //! write lock is taken first, so read-then-write cannot race); on PostgreSQL it
 //! takes a transaction-scoped advisory lock that serialises ledger appends
-//! across replicas. In both, debits are conditional updates
-//! (`spent + cost <= limit`) and CHECK constraints forbid overspending, so a
-//! bug elsewhere still cannot overspend.
+//! across replicas. Inside it a charge reads both budgets, decides, and only
+//! then writes; the debits stay conditional updates (`spent + cost <= limit`)
+//! and CHECK constraints forbid overspending, so a bug elsewhere still cannot
+//! overspend.
+//!
+//! The charge logic is written once ([`charge`]) over one method per SQL
+//! statement ([`LedgerSql`]), implemented for both sqlx connections and for
+//! the SQLite ledger writer's own connection. Answers to `/v1/counts` and
+//! refusals go through [`Committer`], which commits the charges of
+//! concurrent requests in one transaction ([`group_commit`]); idempotent
+//! requests, national reports and budget changes commit directly here.
 
 use crate::audit::chain::{EntryBody, GENESIS_HASH, entry_hash, event};
 use crate::auth::Consumer;

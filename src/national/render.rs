@@ -136,15 +136,11 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
                 .iter()
                 .map(|d| d.name.as_str())
                 .collect();
-            let cells = release::cell_keys(&plan.query)
-                .iter()
+            let cells = release::CellKey::all(&plan.query)
+                .into_iter()
                 .zip(&it.cells)
                 .map(|(key, cell)| CellOut {
-                    key: names
-                        .iter()
-                        .zip(key)
-                        .map(|(n, v)| (n.to_string(), Value::String(v.to_string())))
-                        .collect(),
+                    key,
                     count: *cell,
                     suppressed: cell.is_none(),
                     margin_of_error: plan.margin,
