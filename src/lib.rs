@@ -12,6 +12,7 @@ pub mod api;
 pub mod audit;
 pub mod auth;
 pub mod budget;
+pub mod cache;
 pub mod domain;
 pub mod engine;
 pub mod error;

@@ -620,14 +620,10 @@ async fn release_counts_inner(
     let data_version = snapshot.data_version();
     let release_id = sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes());
 
-    // 4. The noisy release: stored already, or computed now (deterministic either way).
-    let release_body = match state
-        .store
-        .find_release(&release_id)
-        .await
-        .map_err(|e| (e.into(), None))?
-    {
-        Some(b) => b,
+    // 4. The noisy release: released already (kept in memory), or computed
+    //    now; deterministic either way, and a stored body wins at the charge.
+    let release_body = match state.releases.get(&release_id) {
+        Some(b) => b.to_string(),
         None => {
             let computed = compute_release(state, &plan, &snapshot).map_err(with_query)?;
             serde_json::to_string(&computed)
@@ -660,6 +656,7 @@ async fn release_counts_inner(
         .await
     {
         Ok((receipt, bytes)) => {
+            state.releases.insert(&release_id, &receipt.release_body);
             tracing::info!(
                 consumer = %consumer.id,
                 query_id = %plan.query_id,
@@ -744,7 +741,7 @@ pub fn release_key(plan: &Plan, data_version: i64) -> String {
 }
 
 /// The noisy release of `plan` on `snapshot`, serialised as stored: the
-/// stored body when someone already received this release, else computed now
+/// kept body when this process already released it, else computed now
 /// (deterministic either way, so a concurrent twin computes the same body).
 /// Nothing is charged here; pass the body to a commit.
 pub async fn noisy_release(
@@ -753,8 +750,8 @@ pub async fn noisy_release(
     snapshot: &crate::engine::Snapshot,
 ) -> Result<String, ApiError> {
     let key = release_key(plan, snapshot.data_version());
-    if let Some(body) = state.store.find_release(&key).await? {
-        return Ok(body);
+    if let Some(body) = state.releases.get(&key) {
+        return Ok(body.to_string());
     }
     let computed = compute_release(state, plan, snapshot)?;
     serde_json::to_string(&computed).map_err(|e| ApiError::Internal(e.to_string()))

@@ -16,6 +16,9 @@ use std::net::TcpListener;
 use std::sync::Arc;
 use std::time::Duration;
 
+/// Released bodies kept in memory (each a few kilobytes at most).
+const RELEASE_CACHE_ENTRIES: usize = 4096;
+
 /// Shared state of every request.
 pub struct AppState {
     pub settings: Settings,
@@ -23,6 +26,8 @@ pub struct AppState {
     pub store: Store,
     /// Commits charges and refusals of concurrent requests together (group commit).
     pub committer: crate::budget::Committer,
+    /// Bodies released by this process, so repeats skip the store and the count.
+    pub releases: crate::cache::ReleaseCache,
     pub snapshots: Arc<SnapshotCell>,
     pub noise_key: NoiseKey,
     pub rate: RateLimiter,
@@ -169,6 +174,7 @@ impl Application {
             settings,
             policy,
             committer: crate::budget::Committer::spawn(store.clone())?,
+            releases: crate::cache::ReleaseCache::new(RELEASE_CACHE_ENTRIES),
             store,
             snapshots,
             noise_key,

@@ -408,6 +408,7 @@ async fn release_table_inner(
                 policy.budget_unit(),
             ))
         })?;
+    state.releases.insert(&release_id, &receipt.release_body);
     tracing::info!(
         consumer = %consumer.id,
         country = %scope.country,
