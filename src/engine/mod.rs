@@ -39,6 +39,14 @@ const ZONE: usize = BLOCK;
 /// Below this many rows to read, one thread is faster than two.
 const PARALLEL_MIN: usize = 250_000;
 
+/// Counters per base cell of the byte histograms: the low byte of a
+/// multi-valued column, then bits 8..14 (bit 15, "known", is not a value).
+const HIST_WIDTH: usize = 256 + 128;
+/// The byte histograms pay off from this many rows to read...
+const HIST_MIN_ROWS: usize = 16_384;
+/// ...and up to this many cells (their memory is cells x HIST_WIDTH counters).
+const HIST_MAX_CELLS: usize = 512;
+
 /// Largest number of cells a count may produce (policy limits are far below).
 pub const MAX_CELLS: usize = 1 << 24;
 
@@ -297,6 +305,9 @@ struct Plan<'a> {
     multi_filters: Vec<(&'a [u16], u16)>,
     /// What zones of the snapshot can be skipped.
     prunes: Vec<Prune<'a>>,
+    /// Count a single multi-valued grouping through byte histograms (see
+    /// [`Plan::run`]) instead of visiting each row's values.
+    byte_histograms: bool,
     cells: usize,
 }
 
@@ -342,9 +353,11 @@ impl Snapshot {
     /// `group` (the last dimension varies fastest). These are the true counts:
     /// they must go through the privacy mechanism and nowhere else.
     pub fn count(&self, group: &[GroupBy], filters: &[Filter]) -> Result<Vec<u64>, EngineError> {
-        let plan = self.plan(group, filters)?;
+        let mut plan = self.plan(group, filters)?;
         let ranges = plan.live_ranges(self.len);
         let rows: usize = ranges.iter().map(ExactSizeIterator::len).sum();
+        plan.byte_histograms =
+            plan.multi_groups.len() == 1 && plan.cells <= HIST_MAX_CELLS && rows >= HIST_MIN_ROWS;
         let threads = std::thread::available_parallelism()
             .map_or(1, |n| n.get())
             .min(4);
@@ -402,6 +415,7 @@ impl Snapshot {
             multi_groups: Vec::new(),
             multi_filters: Vec::new(),
             prunes: Vec::new(),
+            byte_histograms: false,
             cells,
         };
         // The field of each entry of `plan.singles`, for its zone statistics.
@@ -524,6 +538,13 @@ impl Plan<'_> {
 
     /// Counts the rows of `ranges` into `counts` (`cells + 1` slots: the last
     /// one collects the rows that fall in no cell, so the hot loop has no branch).
+    ///
+    /// A multi-valued grouping puts a case in one cell per value it has.
+    /// Visiting those values row by row is a short, unpredictable loop (about
+    /// 9 ns a row); with one such grouping, `byte_histograms` instead counts
+    /// each row once in two histograms per cell of the other dimensions, one
+    /// keyed by the low byte of its values and one by the high byte, without
+    /// a branch, and spreads the histograms over the values at the end.
     fn run(&self, ranges: &[Range<usize>], counts: &mut [u64]) {
         let cells = self.cells;
         let counts = &mut counts[..=cells];
@@ -534,6 +555,11 @@ impl Plan<'_> {
         let width = cells + 1;
         let mut lanes = if lanes_used {
             vec![0u64; 4 * width]
+        } else {
+            Vec::new()
+        };
+        let mut hist = if self.byte_histograms {
+            vec![0u32; width * HIST_WIDTH]
         } else {
             Vec::new()
         };
@@ -580,6 +606,14 @@ impl Plan<'_> {
                     for &i in idx.iter() {
                         counts[(i as usize).min(cells)] += 1;
                     }
+                } else if let (true, Some((col, _))) =
+                    (self.byte_histograms, self.multi_groups.first())
+                {
+                    for (&base, &v) in idx.iter().zip(&col[lo..hi]) {
+                        let at = (base as usize).min(cells) * HIST_WIDTH;
+                        hist[at + usize::from(v & 0xff)] += 1;
+                        hist[at + 256 + usize::from((v >> 8) & 0x7f)] += 1;
+                    }
                 } else {
                     for (j, &base) in idx.iter().enumerate() {
                         if (base as usize) < cells {
@@ -593,6 +627,24 @@ impl Plan<'_> {
         for lane in lanes.chunks_exact(width) {
             for (c, x) in counts.iter_mut().zip(lane) {
                 *c += x;
+            }
+        }
+        if let (true, Some((_, bits))) = (self.byte_histograms, self.multi_groups.first()) {
+            // The last row of histograms is the rows in no cell: skipped.
+            for (base, row) in hist.chunks_exact(HIST_WIDTH).take(cells).enumerate() {
+                let (low, high) = row.split_at(256);
+                for (first_bit, part) in [(0usize, low), (8, high)] {
+                    for (byte, &n) in part.iter().enumerate() {
+                        let mut rest = byte;
+                        while n != 0 && rest != 0 {
+                            let bit = first_bit + rest.trailing_zeros() as usize;
+                            rest &= rest - 1;
+                            if bits[bit] != INVALID {
+                                counts[base + bits[bit] as usize] += u64::from(n);
+                            }
+                        }
+                    }
+                }
             }
         }
     }

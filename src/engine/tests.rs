@@ -286,3 +286,72 @@ fn rows_are_split_into_parts_of_equal_size() {
     );
     assert!(split_rows(&[], 6).is_empty());
 }
+
+#[test]
+fn byte_histograms_count_as_visiting_each_value() {
+    let (cases, snap) = many_zones();
+    let all = |f: Field| (0..f.cardinality() as u16).collect::<Vec<_>>();
+    let widest = [
+        Field::TypeOfExploitation,
+        Field::TypeOfLabour,
+        Field::MeansOfControl,
+        Field::RecruiterRelation,
+        Field::AssistanceReceived,
+    ]
+    .into_iter()
+    .max_by_key(|f| f.cardinality())
+    .expect("a multi-valued field");
+    // Values from both bytes of the column, in an order other than the bits'.
+    assert!(
+        widest.cardinality() > 8,
+        "no multi-valued field reaches the high byte"
+    );
+    let mut high_and_low = all(widest);
+    high_and_low.reverse();
+    high_and_low.retain(|v| v % 3 != 1);
+    let groupings = [
+        vec![GroupBy {
+            field: Field::TypeOfExploitation,
+            values: all(Field::TypeOfExploitation),
+        }],
+        vec![
+            GroupBy {
+                field: Field::Gender,
+                values: vec![0, 1, 2],
+            },
+            GroupBy {
+                field: widest,
+                values: high_and_low,
+            },
+        ],
+        vec![
+            GroupBy {
+                field: Field::AssistanceReceived,
+                values: all(Field::AssistanceReceived),
+            },
+            GroupBy {
+                field: Field::AgeBroad,
+                values: vec![0, 1],
+            },
+        ],
+    ];
+    let filters = [Filter {
+        field: Field::RegistrationYear,
+        allowed: (10..20).collect(),
+    }];
+    for group in &groupings {
+        for f in [&filters[..], &[]] {
+            let mut plan = snap.plan(group, f).expect("plan");
+            let ranges = plan.live_ranges(snap.len());
+            let mut visited = vec![0u64; plan.cells + 1];
+            plan.run(&ranges, &mut visited);
+            plan.byte_histograms = true;
+            let mut histograms = vec![0u64; plan.cells + 1];
+            plan.run(&ranges, &mut histograms);
+            visited.truncate(plan.cells);
+            histograms.truncate(plan.cells);
+            assert_eq!(histograms, visited, "{group:?}");
+            assert_eq!(histograms, reference(cases, group, f), "{group:?}");
+        }
+    }
+}
