@@ -772,8 +772,9 @@ impl Store {
     /// `body` is the noisy release, computed before the transaction (noise is
     /// deterministic, so a concurrent twin computes the same body); if the
     /// release is already stored, the stored body wins. `render` builds the
-    /// response bytes from the receipt inside the transaction so that an
-    /// idempotent retry can replay them byte for byte.
+    /// response bytes from the receipt: inside the transaction when the
+    /// request has an idempotency key (the bytes are stored with it, so a
+    /// retry replays them byte for byte), after the commit otherwise.
     pub async fn commit_release(
         &self,
         req: &ChargeRequest<'_>,
