@@ -618,7 +618,7 @@ async fn release_counts_inner(
     // 3. One snapshot for the whole release; its version keys the noise.
     let snapshot = state.snapshots.current();
     let data_version = snapshot.data_version();
-    let release_id = sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes());
+    let release_id = release_key(&plan, data_version);
 
     // 4. The noisy release: released already (kept in memory), or computed
     //    now; deterministic either way, and a stored body wins at the charge.
@@ -711,7 +711,7 @@ pub async fn estimate(
         (b.spent_micro, b.limit_micro)
     });
     let data_version = state.snapshots.current().data_version();
-    let release_id = sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes());
+    let release_id = release_key(&plan, data_version);
     let stored = state.store.find_release(&release_id).await?.is_some();
     let paid = stored && state.store.has_receipt(&release_id, &consumer.id).await?;
     let would_charge = if paid { 0 } else { plan.cost_micro };

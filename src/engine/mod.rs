@@ -99,6 +99,17 @@ pub enum EngineError {
     WorkerFailed,
 }
 
+/// Threads a large count may use (at most 4). Asked once: on Linux the
+/// answer reads the cgroup's CPU quota, which is not for every request.
+fn counting_threads() -> usize {
+    static THREADS: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *THREADS.get_or_init(|| {
+        std::thread::available_parallelism()
+            .map_or(1, |n| n.get())
+            .min(4)
+    })
+}
+
 /// Cuts `ranges` into consecutive parts of at most `per_part` rows each.
 fn split_rows(ranges: &[Range<usize>], per_part: usize) -> Vec<Vec<Range<usize>>> {
     let mut parts = Vec::new();
@@ -358,9 +369,7 @@ impl Snapshot {
         let rows: usize = ranges.iter().map(ExactSizeIterator::len).sum();
         plan.byte_histograms =
             plan.multi_groups.len() == 1 && plan.cells <= HIST_MAX_CELLS && rows >= HIST_MIN_ROWS;
-        let threads = std::thread::available_parallelism()
-            .map_or(1, |n| n.get())
-            .min(4);
+        let threads = counting_threads();
         if rows < PARALLEL_MIN || threads < 2 {
             let mut counts = vec![0u64; plan.cells + 1];
             plan.run(&ranges, &mut counts);
