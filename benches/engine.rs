@@ -18,7 +18,7 @@ fn snapshot(n: usize) -> Snapshot {
         ],
     );
     ctm_stats::synth::generate(n, 11, Default::default(), |c| b.push(&c));
-    b.finish(1)
+    b.finish("bench-store", 1)
 }
 
 /// The benchmark queries: (name, grouping, filters).

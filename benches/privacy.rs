@@ -83,13 +83,18 @@ fn histogram(c: &mut Criterion) {
         clamp_at_zero: true,
         round_to: std::num::NonZeroU32::new(5),
     };
+    let data = ctm_stats::domain::DataIdentity {
+        store_id: "bench".into(),
+        version: 1,
+        digest: ctm_stats::domain::ContentDigest::from_bytes([0; 32]),
+    };
     for (name, mechanism) in [("laplace_eps_0.5", laplace), ("gaussian_rho_0.5", gaussian)] {
         let (Some(mechanism), Some(key)) = (mechanism, key.as_ref()) else {
             continue;
         };
         group.bench_function(name, |b| {
             b.iter(|| {
-                let mut rng = keyed_rng(key, "bench", b"query", 1);
+                let mut rng = keyed_rng(key, "bench", b"query", &data);
                 let noisy = mechanism.noise_counts(black_box(&counts), &mut rng).ok();
                 let cells: Vec<_> = noisy
                     .into_iter()

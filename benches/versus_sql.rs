@@ -77,8 +77,8 @@ async fn run() {
             let write = t.elapsed();
             let mut b = SnapshotBuilder::new(1, &[]);
             let t = Instant::now();
-            let version = store.load_cases(|c| b.push(&c)).await.expect("snapshot");
-            let snap = b.finish(version);
+            let (store_id, version) = store.load_cases(|c| b.push(&c)).await.expect("snapshot");
+            let snap = b.finish(&store_id, version);
             let load = t.elapsed();
             println!(
                 "# {n} cases on {kind}: written in {:.1} s ({:.0} rows/s); snapshot loaded in {:.2} s ({:.2} s per million), {:.1} bytes per case",

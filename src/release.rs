@@ -8,14 +8,23 @@
 //!   -> respond (only with the Receipt the transaction produced)
 //! ```
 //!
-//! Noise is keyed on (server secret, canonical query, data version), so the
-//! same release computed twice is identical; a repeat is served from the stored
-//! release and costs a consumer nothing if it already paid. Refusals after
+//! Noise is keyed on (server secret, canonical query, data identity: the
+//! store, its data version and a digest of the content), so the same release
+//! computed twice is identical; a repeat is served from the stored release
+//! and costs a consumer nothing if it already paid. Refusals after
 //! authentication are written to the ledger and charge nothing.
+//!
+//! No case is read before the budgets are seen to afford the request: a
+//! release already made is taken from memory or the store, never recounted,
+//! and a new one is counted only after a read-only look at both budgets
+//! ([`release_bodies`]). A refused request therefore does no data-dependent
+//! work, and its timing cannot depend on the data.
 
 use crate::auth::Consumer;
 use crate::budget::{ChargeError, ChargeRequest, Idempotency, Receipt, Refusal, entry_for};
+use crate::domain::DataFingerprint;
 use crate::domain::budget::{Epsilon, Rho};
+use crate::engine::Snapshot;
 use crate::error::ApiError;
 use crate::policy::{Accounting, Policy};
 use crate::privacy::{self, Cell, Confidence, CountMechanism, DimShape, PostProcess, PrivacyError};
@@ -378,14 +387,49 @@ pub fn budget_view(unit: &'static str, spent: u64, limit: u64) -> BudgetView {
     }
 }
 
+/// The data one request reads: a snapshot and its publishable fingerprint.
+/// Taken once per request, so every release of the request (a report's
+/// tables) is keyed on, and computed from, the same data.
+pub struct DataView {
+    snapshot: Arc<Snapshot>,
+    fingerprint: DataFingerprint,
+}
+
+impl DataView {
+    /// The current snapshot of `state`.
+    pub fn current(state: &AppState) -> DataView {
+        let snapshot = state.snapshots.current();
+        let fingerprint = state.noise_key.fingerprint(snapshot.identity());
+        DataView {
+            snapshot,
+            fingerprint,
+        }
+    }
+
+    pub fn version(&self) -> i64 {
+        self.snapshot.data_version()
+    }
+
+    pub fn fingerprint(&self) -> &DataFingerprint {
+        &self.fingerprint
+    }
+
+    /// The key of the release `plan` asks for on this data: equal for
+    /// identical answers (see [`crate::domain::data::release_key`]).
+    pub fn release_key(&self, plan: &Plan) -> String {
+        crate::domain::data::release_key(&plan.canonical, self.version(), Some(&self.fingerprint))
+    }
+}
+
 /// Counts, adds keyed noise, suppresses and post-processes: the noisy release.
 /// True counts exist only inside this function.
 fn compute_release(
     state: &AppState,
     plan: &Plan,
-    snapshot: &crate::engine::Snapshot,
+    data: &DataView,
 ) -> Result<StoredRelease, ApiError> {
     let policy = &state.policy;
+    let snapshot = &data.snapshot;
     let true_counts = snapshot
         .count(&plan.query.group_by(), &plan.query.engine_filters())
         .map_err(|e| ApiError::Internal(e.to_string()))?;
@@ -393,7 +437,7 @@ fn compute_release(
         &state.noise_key,
         &policy.dataset,
         plan.canonical.as_bytes(),
-        snapshot.data_version(),
+        snapshot.identity(),
     );
     let noisy = plan
         .mechanism
@@ -409,6 +453,74 @@ fn compute_release(
         })
         .collect();
     Ok(StoredRelease { cells })
+}
+
+/// The noisy bodies of the releases `plans` ask for on `data` (keys in
+/// `keys`), reading case data only when it must:
+/// 1. a body this process already released is taken from memory;
+/// 2. otherwise one read-only statement fetches both budgets and whatever
+///    the store holds of these releases; a stored body is used as it is;
+/// 3. releases found nowhere are computed, but only once the budgets are
+///    seen to afford the whole request (by the rules of the charge). If they
+///    cannot, the request is refused here and no case is read.
+///
+/// Nothing is charged; the atomic charge that follows decides again (and
+/// may still refuse in a race).
+pub async fn release_bodies(
+    state: &AppState,
+    consumer: &Consumer,
+    data: &DataView,
+    plans: &[&Plan],
+    keys: &[&str],
+) -> Result<Vec<String>, ApiError> {
+    let cached: Vec<Option<Arc<str>>> = keys.iter().map(|k| state.releases.get(k)).collect();
+    if cached.iter().all(Option::is_some) {
+        return Ok(cached
+            .into_iter()
+            .flatten()
+            .map(|b| b.to_string())
+            .collect());
+    }
+    let policy = &state.policy;
+    let outlook = state
+        .store
+        .outlook(&policy.dataset, &consumer.id, keys)
+        .await?;
+    let mut bodies: Vec<Option<String>> = cached
+        .into_iter()
+        .zip(&outlook.releases)
+        .map(|(c, known)| {
+            c.map(|b| b.to_string())
+                .or_else(|| known.as_ref().map(|k| k.body.clone()))
+        })
+        .collect();
+    if bodies.iter().any(Option::is_none) {
+        let costs: Vec<u64> = plans.iter().map(|p| p.cost_micro).collect();
+        let new_limit = policy.role_budget_micro(consumer.role);
+        if let Some(refusal) = outlook.refusal(&costs, new_limit) {
+            let requested = costs
+                .iter()
+                .zip(&outlook.releases)
+                .filter(|(_, k)| !k.as_ref().is_some_and(|k| k.paid))
+                .map(|(c, _)| *c)
+                .sum();
+            return Err(charge_error(
+                ChargeError::Refused(refusal),
+                requested,
+                policy.budget_unit(),
+            ));
+        }
+        for (body, plan) in bodies.iter_mut().zip(plans) {
+            if body.is_none() {
+                let computed = compute_release(state, plan, data)?;
+                *body = Some(
+                    serde_json::to_string(&computed)
+                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                );
+            }
+        }
+    }
+    Ok(bodies.into_iter().flatten().collect())
 }
 
 /// Keys of every cell, row-major in dimension order (the engine's order).
@@ -615,21 +727,19 @@ async fn release_counts_inner(
         });
     }
 
-    // 3. One snapshot for the whole release; its version keys the noise.
-    let snapshot = state.snapshots.current();
-    let data_version = snapshot.data_version();
-    let release_id = release_key(&plan, data_version);
+    // 3. One snapshot for the whole release; its identity keys the noise.
+    let data = DataView::current(state);
+    let data_version = data.version();
+    let release_id = data.release_key(&plan);
 
-    // 4. The noisy release: released already (kept in memory), or computed
-    //    now; deterministic either way, and a stored body wins at the charge.
-    let release_body = match state.releases.get(&release_id) {
-        Some(b) => b.to_string(),
-        None => {
-            let computed = compute_release(state, &plan, &snapshot).map_err(with_query)?;
-            serde_json::to_string(&computed)
-                .map_err(|e| with_query(ApiError::Internal(e.to_string())))?
-        }
-    };
+    // 4. The noisy release: already made (memory or store), or computed now
+    //    if the budgets can pay for it; deterministic either way, and a
+    //    stored body wins at the charge.
+    let release_body = release_bodies(state, consumer, &data, &[&plan], &[&release_id])
+        .await
+        .map_err(with_query)?
+        .pop()
+        .ok_or_else(|| with_query(ApiError::Internal("a release without its body".into())))?;
 
     // 5. Charge, store, ledger: one transaction. Only then is there a receipt to render.
     let charge = ChargeRequest {
@@ -640,6 +750,7 @@ async fn release_counts_inner(
         canonical_query: &plan.canonical,
         query_hash: &plan.query_id,
         data_version,
+        data_fingerprint: data.fingerprint().as_str(),
         cost_micro: plan.cost_micro,
         idempotency: idempotency_key.map(|key| Idempotency {
             key,
@@ -710,8 +821,7 @@ pub async fn estimate(
     let (spent, limit) = budget.map_or((0, policy.role_budget_micro(consumer.role)), |b| {
         (b.spent_micro, b.limit_micro)
     });
-    let data_version = state.snapshots.current().data_version();
-    let release_id = release_key(&plan, data_version);
+    let release_id = DataView::current(state).release_key(&plan);
     let stored = state.store.find_release(&release_id).await?.is_some();
     let paid = stored && state.store.has_receipt(&release_id, &consumer.id).await?;
     let would_charge = if paid { 0 } else { plan.cost_micro };
@@ -732,29 +842,6 @@ pub async fn estimate(
         global_affordable: global.spent_micro.saturating_add(global_charge) <= global.limit_micro,
         budget: budget_view(policy.budget_unit(), spent, limit),
     })
-}
-
-/// The key of the release a plan asks for on a data version: equal for
-/// identical answers (the same key `POST /v1/counts` uses).
-pub fn release_key(plan: &Plan, data_version: i64) -> String {
-    sha256_hex(format!("{}\n{}", plan.canonical, data_version).as_bytes())
-}
-
-/// The noisy release of `plan` on `snapshot`, serialised as stored: the
-/// kept body when this process already released it, else computed now
-/// (deterministic either way, so a concurrent twin computes the same body).
-/// Nothing is charged here; pass the body to a commit.
-pub async fn noisy_release(
-    state: &AppState,
-    plan: &Plan,
-    snapshot: &crate::engine::Snapshot,
-) -> Result<String, ApiError> {
-    let key = release_key(plan, snapshot.data_version());
-    if let Some(body) = state.releases.get(&key) {
-        return Ok(body.to_string());
-    }
-    let computed = compute_release(state, plan, snapshot)?;
-    serde_json::to_string(&computed).map_err(|e| ApiError::Internal(e.to_string()))
 }
 
 /// The API error for a charge that was refused or failed; `requested_micro`

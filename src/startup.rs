@@ -4,7 +4,7 @@
 
 use crate::auth::Verifier;
 use crate::engine::{Snapshot, SnapshotBuilder, SnapshotCell};
-use crate::policy::Policy;
+use crate::policy::{Policy, PrivacyUnit};
 use crate::privacy::NoiseKey;
 use crate::rate::RateLimiter;
 use crate::settings::{Settings, load_or_create_secret};
@@ -35,7 +35,10 @@ pub struct AppState {
     pub signer: crate::audit::Signer,
 }
 
-/// Loads the cases of the current data version into a bounded columnar snapshot.
+/// Loads the cases of the current data version into a bounded columnar
+/// snapshot: cases outside the policy's published domains left out, at most
+/// `max_cases_per_person` cases per person when the unit of privacy is a
+/// person, multi-valued groups capped.
 pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Snapshot> {
     let caps: Vec<_> = policy
         .dimensions
@@ -43,16 +46,30 @@ pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Sna
         .filter(|d| d.field.kind() == crate::domain::FieldKind::Multi)
         .map(|d| (d.field, d.max_values_per_case))
         .collect();
-    let mut builder = SnapshotBuilder::new(policy.max_cases_per_person, &caps);
+    let per_person = match policy.unit {
+        PrivacyUnit::Person => policy.max_cases_per_person,
+        // Every record is its own unit: nothing is grouped by person.
+        PrivacyUnit::Case => u64::MAX,
+    };
+    let mut builder = SnapshotBuilder::new(per_person, &caps);
+    for d in &policy.dimensions {
+        if d.field.kind() == crate::domain::FieldKind::Single
+            && d.values.len() < d.field.cardinality()
+        {
+            builder.restrict(d.field, &d.values);
+        }
+    }
     let started = std::time::Instant::now();
-    let version = store
+    let (store_id, version) = store
         .load_cases(|c| builder.push(&c))
         .await
         .context("loading the case snapshot")?;
-    let snapshot = builder.finish(version);
+    let snapshot = builder.finish(&store_id, version);
+    // Memory in whole MiB only: the exact byte count would give the exact
+    // number of persons counted (21 bytes each).
     tracing::info!(
         data_version = version,
-        memory_bytes = snapshot.memory_bytes(),
+        memory_mib = snapshot.memory_bytes().div_ceil(1 << 20),
         millis = started.elapsed().as_millis() as u64,
         "snapshot loaded"
     );

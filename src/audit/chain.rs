@@ -6,7 +6,9 @@
 //! declaration order and absent values as `null`:
 //! `{"seq":..,"at":..,"dataset":..,"consumer_id":..,"role":..,"event":..,"outcome":..,
 //! "canonical_query":..,"query_hash":..,"cost_micro":..,"consumer_spent_micro":..,
-//! "consumer_limit_micro":..,"global_spent_micro":..,"data_version":..,"idempotency_key":..}`.
+//! "consumer_limit_micro":..,"global_spent_micro":..,"data_version":..,"idempotency_key":..,
+//! "data_fingerprint":..}`, where `data_fingerprint` is left out entirely
+//! when absent (entries written before it existed hash as they always did).
 //!
 //! `hash = SHA-256(prev_hash || canonical bytes)` where `prev_hash` is the
 //! previous entry's 32-byte hash (32 zero bytes before the first entry); hashes
@@ -48,6 +50,11 @@ pub struct EntryBody {
     pub global_spent_micro: Option<i64>,
     pub data_version: Option<i64>,
     pub idempotency_key: Option<String>,
+    /// Keyed fingerprint of the data a charged release was computed on
+    /// (see `domain::data`); part of the release key. Reveals nothing about
+    /// the data without the server's secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub data_fingerprint: Option<String>,
 }
 
 /// A stored entry: its body and its place in the chain.
@@ -142,6 +149,7 @@ mod tests {
             global_spent_micro: Some(500_000 * seq),
             data_version: Some(1),
             idempotency_key: None,
+            data_fingerprint: None,
         }
     }
 

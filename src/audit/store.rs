@@ -13,7 +13,7 @@ use time::format_description::well_known::Rfc3339;
 macro_rules! entry_columns {
     () => {
         "seq, at, dataset, consumer_id, role, event, outcome, canonical_query, query_hash, cost_micro, \
-         consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, prev_hash, hash"
+         consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, prev_hash, hash, data_fingerprint"
     };
 }
 
@@ -36,6 +36,7 @@ struct LedgerRow {
     idempotency_key: Option<String>,
     prev_hash: String,
     hash: String,
+    data_fingerprint: Option<String>,
 }
 
 impl From<LedgerRow> for Entry {
@@ -57,6 +58,7 @@ impl From<LedgerRow> for Entry {
                 global_spent_micro: r.global_spent_micro,
                 data_version: r.data_version,
                 idempotency_key: r.idempotency_key,
+                data_fingerprint: r.data_fingerprint,
             },
             prev_hash: r.prev_hash,
             hash: r.hash,

@@ -10,7 +10,8 @@
 //!   exceeds its reported limit; every reported `global_spent_micro` equals the
 //!   dataset's global debits so far (a charge debits the global budget when it
 //!   is the first charge of its release, i.e. of its canonical query on its
-//!   data version);
+//!   data, keyed by [`crate::domain::data::release_key`] exactly as the
+//!   server keys it);
 //! - anchors: the hash at a checkpoint's size equals the checkpoint's head.
 //!
 //! # Which sequence number a failure names
@@ -23,8 +24,9 @@
 
 use super::chain::{Entry, GENESIS_HASH, entry_hash, event};
 use super::checkpoint::{Checkpoint, PublicKey};
+use crate::domain::DataFingerprint;
+use crate::domain::data::release_key_bytes;
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, HashSet};
 use std::io::BufRead;
 
@@ -73,16 +75,6 @@ fn fail(seq: i64, kind: FailureKind, detail: impl Into<String>) -> Failure {
         kind,
         detail: detail.into(),
     }
-}
-
-/// The release a charge pays for, as `release.rs` keys it: SHA-256 of the
-/// canonical query, a newline and the data version.
-pub fn release_key(canonical_query: &str, data_version: i64) -> String {
-    hex::encode(release_key_bytes(canonical_query, data_version))
-}
-
-fn release_key_bytes(canonical_query: &str, data_version: i64) -> [u8; 32] {
-    Sha256::digest(format!("{canonical_query}\n{data_version}").as_bytes()).into()
 }
 
 /// What the ledger says about one consumer.
@@ -295,8 +287,13 @@ impl Verifier {
                     .debited_micro
                     .checked_add(b.cost_micro)
                     .ok_or_else(|| fail(seq, FailureKind::Debit, "debits overflow"))?;
-                // The first charge of a release also debits the dataset's global budget.
-                if self.releases.insert(release_key_bytes(query, version)) {
+                // The first charge of a release also debits the dataset's
+                // global budget; the release is keyed as the server keys it.
+                let fingerprint = b.data_fingerprint.clone().map(DataFingerprint::from_hex);
+                if self
+                    .releases
+                    .insert(release_key_bytes(query, version, fingerprint.as_ref()))
+                {
                     *global = global
                         .checked_add(b.cost_micro)
                         .ok_or_else(|| fail(seq, FailureKind::Debit, "debits overflow"))?;
@@ -638,6 +635,7 @@ mod tests {
                 global_spent_micro: Some(global),
                 data_version: Some(1),
                 idempotency_key: None,
+                data_fingerprint: None,
             }
         }
         let mut refusal = body(5, "bob", event::REFUSAL, 0, 500_000, 1_000_000);

@@ -46,6 +46,7 @@ struct OwnedCharge {
     canonical_query: String,
     query_hash: String,
     data_version: i64,
+    data_fingerprint: String,
     cost_micro: u64,
     body: String,
 }
@@ -60,6 +61,7 @@ impl OwnedCharge {
             canonical_query: req.canonical_query.to_owned(),
             query_hash: req.query_hash.to_owned(),
             data_version: req.data_version,
+            data_fingerprint: req.data_fingerprint.to_owned(),
             cost_micro: req.cost_micro,
             body: body.to_owned(),
         }
@@ -75,6 +77,7 @@ impl OwnedCharge {
                 canonical_query: &self.canonical_query,
                 query_hash: &self.query_hash,
                 data_version: self.data_version,
+                data_fingerprint: &self.data_fingerprint,
                 cost_micro: self.cost_micro,
                 body: &self.body,
             }],
@@ -366,6 +369,7 @@ mod tests {
             canonical_query: format!("{{\"q\":\"{key}\"}}"),
             query_hash: format!("hash-{key}"),
             data_version: 1,
+            data_fingerprint: "f".repeat(32),
             cost_micro,
             body: "{\"cells\":[1]}".into(),
         }

@@ -37,6 +37,8 @@ pub struct ChargeRequest<'a> {
     pub canonical_query: &'a str,
     pub query_hash: &'a str,
     pub data_version: i64,
+    /// Keyed fingerprint of the data the release was computed on (ledgered).
+    pub data_fingerprint: &'a str,
     pub cost_micro: u64,
     pub idempotency: Option<Idempotency<'a>>,
 }
@@ -107,6 +109,66 @@ pub struct StoredResponse {
     pub body: Vec<u8>,
 }
 
+/// A release already stored, as [`Store::outlook`] found it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KnownRelease {
+    pub body: String,
+    /// Whether the asking consumer already paid for it (a repeat is free).
+    pub paid: bool,
+}
+
+/// Both budgets and the stored releases a request names, read before any
+/// case is counted (see [`Store::outlook`]).
+#[derive(Debug, Clone)]
+pub struct Outlook {
+    /// `None` for a consumer that never used the service.
+    pub consumer: Option<BudgetState>,
+    pub global: BudgetState,
+    /// In the order of the keys asked for.
+    pub releases: Vec<Option<KnownRelease>>,
+}
+
+impl Outlook {
+    /// Whether the budgets can pay for the releases at `costs` (in the order
+    /// of the keys), by the rules of the charge: a release the consumer paid
+    /// for is free to it, and the global budget pays only for releases not
+    /// yet stored. A consumer new to the service starts at `new_limit_micro`.
+    pub fn refusal(&self, costs: &[u64], new_limit_micro: u64) -> Option<Refusal> {
+        let mut consumer_needed = 0u64;
+        let mut global_needed = 0u64;
+        for (cost, known) in costs.iter().zip(&self.releases) {
+            match known {
+                Some(k) if k.paid => {}
+                Some(_) => consumer_needed = consumer_needed.saturating_add(*cost),
+                None => {
+                    consumer_needed = consumer_needed.saturating_add(*cost);
+                    global_needed = global_needed.saturating_add(*cost);
+                }
+            }
+        }
+        let (spent, limit) = self
+            .consumer
+            .map_or((0, new_limit_micro), |b| (b.spent_micro, b.limit_micro));
+        if spent
+            .checked_add(consumer_needed)
+            .is_none_or(|after| after > limit)
+        {
+            return Some(Refusal::Consumer {
+                remaining_micro: limit.saturating_sub(spent),
+            });
+        }
+        if self
+            .global
+            .spent_micro
+            .checked_add(global_needed)
+            .is_none_or(|after| after > self.global.limit_micro)
+        {
+            return Some(Refusal::Global);
+        }
+        None
+    }
+}
+
 fn to_u64(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(0)
 }
@@ -164,7 +226,7 @@ mod sql {
     pub const LEDGER_LAST: &str = "SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1";
     pub const INSERT_ENTRY: &str = "INSERT INTO ledger (seq, at, dataset, consumer_id, role, event, outcome, canonical_query, query_hash, \
          cost_micro, consumer_spent_micro, consumer_limit_micro, global_spent_micro, data_version, idempotency_key, \
-         prev_hash, hash) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)";
+         prev_hash, hash, data_fingerprint) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
 
     #[cfg(test)]
     pub const ALL: [&str; 9] = [
@@ -393,6 +455,7 @@ macro_rules! impl_ledger_sql_for_sqlx {
                     .bind(&body.idempotency_key)
                     .bind(prev_hash)
                     .bind(hash)
+                    .bind(&body.data_fingerprint)
                     .execute(&mut *self)
                     .await?;
                 Ok(())
@@ -596,6 +659,7 @@ async fn charge(
         entry.consumer_limit_micro = Some(to_i64(limit));
         entry.global_spent_micro = Some(to_i64(global_after));
         entry.data_version = Some(r.data_version);
+        entry.data_fingerprint = Some(r.data_fingerprint.into());
         entry.idempotency_key = idempotency_key.map(str::to_owned);
         let seq = append_entry(db, entry, head).await?;
         receipts.push(Receipt {
@@ -635,6 +699,7 @@ pub fn entry_for(dataset: &str, consumer: &Consumer, ev: &str, outcome: &str) ->
         global_spent_micro: None,
         data_version: None,
         idempotency_key: None,
+        data_fingerprint: None,
     }
 }
 
@@ -702,6 +767,75 @@ impl Store {
                 .await?
         });
         Ok(body)
+    }
+
+    /// What a request for the releases `release_keys` would meet, read in
+    /// one statement before anything is computed: both budgets and, per key,
+    /// the stored body and whether `consumer_id` paid for it. Read-only and
+    /// outside the serialised transaction, so it may be stale by the time of
+    /// the charge; the charge decides again.
+    pub async fn outlook(
+        &self,
+        dataset: &str,
+        consumer_id: &str,
+        release_keys: &[&str],
+    ) -> Result<Outlook, StoreError> {
+        type Row = (
+            i64,
+            i64,
+            Option<i64>,
+            Option<i64>,
+            Option<String>,
+            Option<String>,
+            bool,
+        );
+        let rows: Vec<Row> = with_pool!(self, p => {
+            let mut qb = sqlx::QueryBuilder::new(
+                "SELECT g.spent_micro, g.limit_micro, c.spent_micro, c.limit_micro, l.release_key, l.body, \
+                 p.release_id IS NOT NULL \
+                 FROM (SELECT dataset, spent_micro, limit_micro FROM global_budgets WHERE dataset = ",
+            );
+            qb.push_bind(dataset);
+            qb.push(") g LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = ");
+            qb.push_bind(consumer_id);
+            qb.push(" LEFT JOIN releases l ON l.release_key IN (");
+            let mut keys = qb.separated(", ");
+            for k in release_keys {
+                keys.push_bind(*k);
+            }
+            qb.push(") LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = ");
+            qb.push_bind(consumer_id);
+            qb.build_query_as().fetch_all(p).await?
+        });
+        let Some(first) = rows.first() else {
+            return Err(StoreError::Conflict(format!(
+                "the dataset {dataset} has no global budget"
+            )));
+        };
+        let global = BudgetState {
+            spent_micro: to_u64(first.0),
+            limit_micro: to_u64(first.1),
+        };
+        let consumer = match (first.2, first.3) {
+            (Some(s), Some(l)) => Some(BudgetState {
+                spent_micro: to_u64(s),
+                limit_micro: to_u64(l),
+            }),
+            _ => None,
+        };
+        let mut releases: Vec<Option<KnownRelease>> = vec![None; release_keys.len()];
+        for (_, _, _, _, key, body, paid) in rows {
+            if let (Some(key), Some(body)) = (key, body)
+                && let Some(i) = release_keys.iter().position(|k| *k == key)
+            {
+                releases[i] = Some(KnownRelease { body, paid });
+            }
+        }
+        Ok(Outlook {
+            consumer,
+            global,
+            releases,
+        })
     }
 
     /// Number of ledger entries per event for a consumer, and the time of the last one.
@@ -793,6 +927,7 @@ impl Store {
                     canonical_query: req.canonical_query,
                     query_hash: req.query_hash,
                     data_version: req.data_version,
+                    data_fingerprint: req.data_fingerprint,
                     cost_micro: req.cost_micro,
                     body,
                 }],
@@ -937,6 +1072,7 @@ pub struct BatchRelease<'a> {
     pub canonical_query: &'a str,
     pub query_hash: &'a str,
     pub data_version: i64,
+    pub data_fingerprint: &'a str,
     pub cost_micro: u64,
     /// The noisy release computed before the transaction; a stored body wins.
     pub body: &'a str,

@@ -288,7 +288,8 @@ impl LedgerSql for Sync<'_> {
             body.data_version,
             body.idempotency_key,
             prev_hash,
-            hash
+            hash,
+            body.data_fingerprint
         ])?;
         Ok(())
     }

@@ -3,8 +3,10 @@
 pub mod budget;
 pub mod case;
 pub mod country;
+pub mod data;
 pub mod role;
 
 pub use case::{Case, Field, FieldKind, FlagSet};
 pub use country::Country;
+pub use data::{ContentDigest, DataFingerprint, DataIdentity};
 pub use role::Role;

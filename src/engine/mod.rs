@@ -2,9 +2,16 @@
 //!
 //! A [`Snapshot`] is immutable: it is built once per data version, with
 //! contribution bounding already applied (at most `max_cases_per_person` cases
-//! per person, at most the policy cap of values per multi-valued group), and
-//! swapped in atomically by [`SnapshotCell`]. A count reads one snapshot from
-//! start to end and reports its data version.
+//! per person, at most the policy cap of values per multi-valued group) and
+//! cases outside the published domain of a field left out, and swapped in
+//! atomically by [`SnapshotCell`]. A count reads one snapshot from start to
+//! end and reports its data identity.
+//!
+//! At load the snapshot takes a SHA-256 digest of exactly what it holds (the
+//! bounded rows, column by column, in their stored order, which follows from
+//! the store's content alone), so that noise can follow the content rather
+//! than a version counter (see `privacy::rng`). The digest lives in the
+//! [`DataIdentity`] and never leaves the process unkeyed.
 //!
 //! Layout: one byte per case for every single-valued field (dictionary code),
 //! two bytes per case for every multi-valued group (bit 15 = group known,
@@ -24,9 +31,11 @@
 //! declared domain. A case's cell is the sum of its lookups; sums of at least
 //! [`INVALID`] are skipped. The inner loop is branch-light and allocation-free.
 
-use crate::domain::{Case, Field, FieldKind};
+use crate::domain::{Case, ContentDigest, DataIdentity, Field, FieldKind};
+use sha2::{Digest, Sha256};
 use std::ops::Range;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 /// Marks a code that puts a case in no cell.
 const INVALID: u32 = 1 << 28;
@@ -64,10 +73,16 @@ enum ZoneStats {
     Multi { union: Vec<u16> },
 }
 
+/// Domain separation tag of the content digest (bump it if the layout changes).
+const DIGEST_DOMAIN: &[u8] = b"ctm-stats/snapshot-digest/v1";
+
 /// Immutable, bounded, columnar copy of the cases of one data version.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub struct Snapshot {
-    data_version: i64,
+    identity: DataIdentity,
+    /// How many counts ran on this snapshot: a probe for tests that check
+    /// which requests read case data (never exposed over HTTP).
+    evaluations: AtomicU64,
     len: usize,
     columns: Vec<Column>,
     /// Per column (in [`Field::ALL`] order), per zone.
@@ -139,6 +154,8 @@ fn split_rows(ranges: &[Range<usize>], per_part: usize) -> Vec<Vec<Range<usize>>
 pub struct SnapshotBuilder {
     max_cases_per_person: u64,
     caps: Vec<(Field, u32)>,
+    /// Per single-valued field restricted to a published domain: which codes stay.
+    domains: Vec<(Field, Box<[bool; 256]>)>,
     current_person: Option<String>,
     taken_for_person: u64,
     len: usize,
@@ -159,6 +176,7 @@ impl SnapshotBuilder {
         SnapshotBuilder {
             max_cases_per_person,
             caps: caps.iter().map(|&(f, c)| (f, c.min(15) as u32)).collect(),
+            domains: Vec::new(),
             current_person: None,
             taken_for_person: 0,
             len: 0,
@@ -166,8 +184,31 @@ impl SnapshotBuilder {
         }
     }
 
-    /// Adds a case unless its person already contributed `max_cases_per_person` cases.
+    /// Keeps only cases whose single-valued `field` takes one of `codes` (the
+    /// field's published domain). Applied before contribution bounding: a
+    /// person's earliest case inside the domain is the one that counts.
+    pub fn restrict(&mut self, field: Field, codes: &[u16]) {
+        if field.kind() != FieldKind::Single {
+            return;
+        }
+        let mut allowed = Box::new([false; 256]);
+        for &c in codes {
+            if let Some(slot) = allowed.get_mut(usize::from(c)) {
+                *slot = true;
+            }
+        }
+        self.domains.push((field, allowed));
+    }
+
+    /// Adds a case unless it lies outside a published domain or its person
+    /// already contributed `max_cases_per_person` cases.
     pub fn push(&mut self, case: &Case) {
+        for (field, allowed) in &self.domains {
+            let code = case.single_code(*field).unwrap_or(0);
+            if !allowed.get(usize::from(code)).copied().unwrap_or(false) {
+                return;
+            }
+        }
         if self.current_person.as_deref() == Some(case.person_key.as_str()) {
             if self.taken_for_person >= self.max_cases_per_person {
                 return;
@@ -193,16 +234,54 @@ impl SnapshotBuilder {
         }
     }
 
-    pub fn finish(mut self, data_version: i64) -> Snapshot {
+    /// The snapshot of the store `store_id` at `data_version`.
+    pub fn finish(mut self, store_id: &str, data_version: i64) -> Snapshot {
         cluster(&mut self.columns, self.len);
         let zones = self.columns.iter().map(zone_stats).collect();
+        let digest = content_digest(&self.columns, self.len);
         Snapshot {
-            data_version,
+            identity: DataIdentity {
+                store_id: store_id.to_owned(),
+                version: data_version,
+                digest,
+            },
+            evaluations: AtomicU64::new(0),
             len: self.len,
             columns: self.columns,
             zones,
         }
     }
+}
+
+/// SHA-256 of the tag, the row count and every column in [`Field::ALL`]
+/// order (multi-valued columns as little-endian `u16`s). Rows are in their
+/// stored order: clustered, and within a cluster in the order the store
+/// gives (person, year, case id), so the digest is a function of the
+/// content alone.
+fn content_digest(columns: &[Column], len: usize) -> ContentDigest {
+    let mut h = Sha256::new();
+    h.update((DIGEST_DOMAIN.len() as u64).to_be_bytes());
+    h.update(DIGEST_DOMAIN);
+    h.update((len as u64).to_be_bytes());
+    h.update((columns.len() as u64).to_be_bytes());
+    let mut buf = Vec::with_capacity(2 * BLOCK);
+    for col in columns {
+        match col {
+            Column::Single(v) => {
+                h.update([1u8]);
+                h.update(v);
+            }
+            Column::Multi(v) => {
+                h.update([2u8]);
+                for chunk in v.chunks(BLOCK) {
+                    buf.clear();
+                    buf.extend(chunk.iter().flat_map(|x| x.to_le_bytes()));
+                    h.update(&buf);
+                }
+            }
+        }
+    }
+    ContentDigest::from_bytes(h.finalize().into())
 }
 
 /// Reorders the rows of every column by (country of exploitation,
@@ -324,7 +403,17 @@ struct Plan<'a> {
 
 impl Snapshot {
     pub fn data_version(&self) -> i64 {
-        self.data_version
+        self.identity.version
+    }
+
+    /// What this snapshot holds, for keyed noise and release keys only.
+    pub fn identity(&self) -> &DataIdentity {
+        &self.identity
+    }
+
+    /// How many counts ran on this snapshot (a test probe).
+    pub fn evaluations(&self) -> u64 {
+        self.evaluations.load(Ordering::Relaxed)
     }
 
     /// Number of cases after contribution bounding. Internal use only: never released.
@@ -356,14 +445,15 @@ impl Snapshot {
     }
 
     /// An empty snapshot of a store that has no data yet.
-    pub fn empty(data_version: i64) -> Snapshot {
-        SnapshotBuilder::new(1, &[]).finish(data_version)
+    pub fn empty(store_id: &str, data_version: i64) -> Snapshot {
+        SnapshotBuilder::new(1, &[]).finish(store_id, data_version)
     }
 
     /// True counts of every cell of the grouping, row-major in the order of
     /// `group` (the last dimension varies fastest). These are the true counts:
     /// they must go through the privacy mechanism and nowhere else.
     pub fn count(&self, group: &[GroupBy], filters: &[Filter]) -> Result<Vec<u64>, EngineError> {
+        self.evaluations.fetch_add(1, Ordering::Relaxed);
         let mut plan = self.plan(group, filters)?;
         let ranges = plan.live_ranges(self.len);
         let rows: usize = ranges.iter().map(ExactSizeIterator::len).sum();

@@ -17,7 +17,7 @@ fn snapshot_of(cases: &[Case], caps: &[(Field, u64)]) -> Snapshot {
     for c in &sorted {
         b.push(c);
     }
-    b.finish(7)
+    b.finish("test-store", 7)
 }
 
 /// Row-by-row reference: bounding to the earliest case per person, then counting.

@@ -370,12 +370,14 @@ async fn release_table_inner(
         )
     };
 
-    let snapshot = state.snapshots.current();
-    let data_version = snapshot.data_version();
-    let release_id = release::release_key(&tp.plan, data_version);
-    let body = release::noisy_release(state, &tp.plan, &snapshot)
+    let data = release::DataView::current(state);
+    let data_version = data.version();
+    let release_id = data.release_key(&tp.plan);
+    let body = release::release_bodies(state, consumer, &data, &[&tp.plan], &[&release_id])
         .await
-        .map_err(with_query)?;
+        .map_err(with_query)?
+        .pop()
+        .ok_or_else(|| with_query(ApiError::Internal("a release without its body".into())))?;
     let charge = ChargeRequest {
         dataset: &policy.dataset,
         consumer,
@@ -384,6 +386,7 @@ async fn release_table_inner(
         canonical_query: &tp.plan.canonical,
         query_hash: &tp.plan.query_id,
         data_version,
+        data_fingerprint: data.fingerprint().as_str(),
         cost_micro: tp.plan.cost_micro,
         idempotency: None,
     };
@@ -431,11 +434,11 @@ async fn would_charge(
     state: &AppState,
     consumer: &Consumer,
     plans: &[TablePlan<'_>],
-    data_version: i64,
+    data: &release::DataView,
 ) -> Result<Vec<u64>, ApiError> {
     let mut out = Vec::with_capacity(plans.len());
     for tp in plans {
-        let key = release::release_key(&tp.plan, data_version);
+        let key = data.release_key(&tp.plan);
         let paid = state.store.find_release(&key).await?.is_some()
             && state.store.has_receipt(&key, &consumer.id).await?;
         out.push(if paid { 0 } else { tp.plan.cost_micro });
@@ -495,20 +498,21 @@ async fn release_report_inner(
     let hash = sha256_hex(canonical.as_bytes());
     let with_query = |e: ApiError| (e, Some((canonical.clone(), hash.clone())));
 
-    let snapshot = state.snapshots.current();
-    let data_version = snapshot.data_version();
-    let keys: Vec<String> = plans
-        .iter()
-        .map(|tp| release::release_key(&tp.plan, data_version))
-        .collect();
-    let mut bodies = Vec::with_capacity(plans.len());
-    for tp in &plans {
-        bodies.push(
-            release::noisy_release(state, &tp.plan, &snapshot)
-                .await
-                .map_err(with_query)?,
-        );
-    }
+    // One snapshot for every table; tables already released (by anyone)
+    // come from memory or the store, and none is counted unless the budgets
+    // can pay for the report.
+    let data = release::DataView::current(state);
+    let data_version = data.version();
+    let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
+    let bodies = release::release_bodies(
+        state,
+        consumer,
+        &data,
+        &plans.iter().map(|tp| &tp.plan).collect::<Vec<_>>(),
+        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
+    )
+    .await
+    .map_err(with_query)?;
     let batch = BatchCharge {
         dataset: &policy.dataset,
         consumer,
@@ -522,6 +526,7 @@ async fn release_report_inner(
                 canonical_query: &tp.plan.canonical,
                 query_hash: &tp.plan.query_id,
                 data_version,
+                data_fingerprint: data.fingerprint().as_str(),
                 cost_micro: tp.plan.cost_micro,
                 body,
             })
@@ -531,7 +536,7 @@ async fn release_report_inner(
         Ok(r) => r,
         Err(e) => {
             // For the refusal's message only: what the report would charge now.
-            let requested = would_charge(state, consumer, &plans, data_version)
+            let requested = would_charge(state, consumer, &plans, &data)
                 .await
                 .map(|v| v.iter().sum())
                 .unwrap_or_else(|_| plans.iter().map(|tp| tp.plan.cost_micro).sum());
@@ -643,8 +648,9 @@ pub async fn list_tables(
         .into_iter()
         .map(|t| plan_table(policy, consumer, t, &scope))
         .collect::<Result<_, _>>()?;
-    let data_version = state.snapshots.current().data_version();
-    let charges = would_charge(state, consumer, &plans, data_version).await?;
+    let data = release::DataView::current(state);
+    let data_version = data.version();
+    let charges = would_charge(state, consumer, &plans, &data).await?;
     let budget = state
         .store
         .consumer_budget(&policy.dataset, &consumer.id)

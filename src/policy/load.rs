@@ -1,7 +1,7 @@
 //! Parsing and validation of policy files. Every error carries the file, the
 //! 1-based line and the dotted path of the offending field.
 
-use super::{Accounting, CostBounds, Dimension, Limits, Output, Policy, Table};
+use super::{Accounting, CostBounds, Dimension, Limits, Output, Policy, PrivacyUnit, Table};
 use crate::domain::case::{YEAR_MAX, YEAR_MIN};
 use crate::domain::{Field, FieldKind, Role};
 use serde::Deserialize;
@@ -40,8 +40,13 @@ struct RawPolicy {
 #[serde(deny_unknown_fields)]
 struct RawPrivacy {
     accounting: Spanned<String>,
+    #[serde(default)]
+    unit: Option<Spanned<String>>,
+    #[serde(default)]
+    delta: Option<Spanned<f64>>,
     k: Spanned<i64>,
-    max_cases_per_person: Spanned<i64>,
+    #[serde(default)]
+    max_cases_per_person: Option<Spanned<i64>>,
     default: Spanned<f64>,
     min: Spanned<f64>,
     max: Spanned<f64>,
@@ -216,9 +221,66 @@ impl Cx<'_> {
                 ));
             }
         };
+        let unit = match &p.unit {
+            None => {
+                return Err(PolicyError {
+                    file: self.file.into(),
+                    line: self.line(self.src.find("[privacy]").unwrap_or(0)),
+                    field: "privacy.unit".into(),
+                    message: "missing: declare the unit of privacy, \"person\" (every case names \
+                              its person; epsilon protects a person with all of their cases) \
+                              or \"case\" (epsilon protects one case record)"
+                        .into(),
+                });
+            }
+            Some(u) => match u.get_ref().as_str() {
+                "person" => PrivacyUnit::Person,
+                "case" => PrivacyUnit::Case,
+                _ => return Err(self.err(u, "privacy.unit", "must be \"person\" or \"case\"")),
+            },
+        };
+        let delta = match (&p.delta, accounting) {
+            (Some(d), _) => {
+                let x = *d.get_ref();
+                if !(x > 0.0 && x < 1e-3) {
+                    return Err(self.err(
+                        d,
+                        "privacy.delta",
+                        "must be greater than 0 and below 0.001",
+                    ));
+                }
+                x
+            }
+            (None, Accounting::Zcdp) => {
+                return Err(self.err(
+                    &p.accounting,
+                    "privacy.delta",
+                    "missing: under zcdp, declare the delta at which costs are also shown as (epsilon, delta), e.g. delta = 1e-6",
+                ));
+            }
+            (None, Accounting::Pure) => 0.0,
+        };
         let k = self.positive(&p.k, "privacy.k", 1000)?;
-        let max_cases_per_person =
-            self.positive(&p.max_cases_per_person, "privacy.max_cases_per_person", 100)?;
+        let max_cases_per_person = match (&p.max_cases_per_person, unit) {
+            (Some(m), PrivacyUnit::Person) => {
+                self.positive(m, "privacy.max_cases_per_person", 100)?
+            }
+            (None, PrivacyUnit::Person) => {
+                return Err(self.err(
+                    &p.k,
+                    "privacy.max_cases_per_person",
+                    "missing: under unit = \"person\", say how many cases of one person are counted",
+                ));
+            }
+            (Some(m), PrivacyUnit::Case) if *m.get_ref() != 1 => {
+                return Err(self.err(
+                    m,
+                    "privacy.max_cases_per_person",
+                    "applies to unit = \"person\" only; under unit = \"case\" leave it out",
+                ));
+            }
+            (_, PrivacyUnit::Case) => 1,
+        };
         let cost = CostBounds {
             default_micro: self.micro(&p.default, "privacy.default")?,
             min_micro: self.micro(&p.min, "privacy.min")?,
@@ -404,6 +466,8 @@ impl Cx<'_> {
             title: raw.title,
             description: raw.description,
             accounting,
+            unit,
+            delta,
             k,
             max_cases_per_person,
             cost,

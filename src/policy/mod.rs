@@ -22,6 +22,30 @@ pub enum Accounting {
     Zcdp,
 }
 
+/// Whose privacy a release protects: the unit that ε (or ρ) is per.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum PrivacyUnit {
+    /// A person, with all of their case records (at most
+    /// `max_cases_per_person` of them are counted). Every case must name its
+    /// person.
+    Person,
+    /// One case record. A person with several records is protected only as
+    /// well as the sum of their records' costs.
+    Case,
+}
+
+impl PrivacyUnit {
+    pub fn code(self) -> &'static str {
+        match self {
+            PrivacyUnit::Person => "person",
+            PrivacyUnit::Case => "case",
+        }
+    }
+}
+
 /// A validated policy for one dataset. Amounts are micro-units of ε (pure) or ρ (zCDP).
 #[derive(Debug, Clone)]
 pub struct Policy {
@@ -29,8 +53,14 @@ pub struct Policy {
     pub title: String,
     pub description: String,
     pub accounting: Accounting,
+    /// What ε or ρ is per.
+    pub unit: PrivacyUnit,
+    /// The δ at which zCDP costs are also shown as (ε, δ) (display only:
+    /// budgets are kept in ρ).
+    pub delta: f64,
     /// Noisy counts below k are suppressed.
     pub k: u64,
+    /// Cases counted per person (always 1 when the unit is a case).
     pub max_cases_per_person: u64,
     pub cost: CostBounds,
     pub default_confidence_micro: u64,
@@ -144,6 +174,16 @@ impl Policy {
     /// The lifetime budget a new consumer of this role starts with.
     pub fn role_budget_micro(&self, role: Role) -> u64 {
         self.role_budgets_micro.get(&role).copied().unwrap_or(0)
+    }
+
+    /// The published domain of a single-valued field: the declared values of
+    /// the dimension reading it, or `None` when no dimension does. Cases
+    /// outside it are not part of the released dataset.
+    pub fn published_domain(&self, field: Field) -> Option<&[u16]> {
+        self.dimensions
+            .iter()
+            .find(|d| d.field == field)
+            .map(|d| d.values.as_slice())
     }
 
     /// Name of the unit budgets are kept in.

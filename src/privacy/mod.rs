@@ -18,7 +18,7 @@
 //! ```text
 //! sensitivity  = l1_sensitivity(&dims, max_cases)              (query shape + policy)
 //! mechanism    = CountMechanism::discrete_laplace(ε, sensitivity)
-//! rng          = keyed_rng(&key, dataset, canonical_query, data_version)
+//! rng          = keyed_rng(&key, dataset, canonical_query, &data_identity)
 //! noisy        = mechanism.noise_counts(&true_counts, &mut rng)   (every cell, zeros too)
 //! cells        = noisy.map(|n| release_cell(n, k, &post))         (suppress → clamp → round)
 //! margin       = mechanism.margin_of_error(confidence)            (no data involved)

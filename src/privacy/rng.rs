@@ -9,8 +9,11 @@
 //! # Keyed noise and deterministic repeats
 //!
 //! [`keyed_rng`] seeds ChaCha20 with
-//! `HMAC-SHA256(server key, dataset ‖ canonical query ‖ data version)`, so the
-//! same release always gets the same noise: whoever asks, and however often.
+//! `HMAC-SHA256(server key, dataset ‖ canonical query ‖ data identity)`, so
+//! the same release always gets the same noise: whoever asks, and however
+//! often. The data identity ([`DataIdentity`]) is the store's random
+//! identity, its data version and a digest of exactly what the engine counts
+//! (the bounded snapshot): noise follows the data *content*, not a counter.
 //!
 //! **Why repeating is safe.** A repeat returns the very same numbers as the
 //! first answer. They are a function of that one noisy release, i.e.
@@ -26,8 +29,15 @@
 //!   `D'` and both versions were answered with the same noise `Z`, then
 //!   `(D + Z) - (D' + Z) = D - D'`: the difference of two releases cancels the
 //!   noise exactly and reveals, for example, the one case that was added.
-//!   That is why `data_version` is hashed in: each version gets fresh,
-//!   independent noise (and each release on it is charged).
+//!   That is why the data identity is hashed in, and why it holds a digest
+//!   of the content rather than only the version counter: a counter is per
+//!   store, so two stores (a demo store replaced by the real one, a restored
+//!   backup re-imported with a corrected file) can reach the same version
+//!   with different data. With the digest, any change of content gives
+//!   fresh, independent noise (and each release on it is charged), whatever
+//!   the counter says; identical content gives identical noise, which is
+//!   harmless. The store identity separates two stores even when their
+//!   contents agree.
 //! - *Everything that shapes the noise must be in `canonical_query`*: the
 //!   dimensions, filters and cell order, the mechanism, its ε or ρ and its
 //!   sensitivity. Two releases that share a seed but differ in scale would
@@ -49,9 +59,12 @@ use rand::rngs::{ChaCha20Rng, SysRng};
 use sha2::Sha256;
 
 use super::PrivacyError;
+use crate::domain::{DataFingerprint, DataIdentity};
 
 /// Domain separation tag: these seeds are for nothing but release noise.
-const SEED_DOMAIN: &[u8] = b"ctm-stats/release-noise-seed/v1";
+const SEED_DOMAIN: &[u8] = b"ctm-stats/release-noise-seed/v2";
+/// Domain separation tag of the published data fingerprints.
+const FINGERPRINT_DOMAIN: &[u8] = b"ctm-stats/data-fingerprint/v1";
 
 /// The shortest key accepted, in bytes (the HMAC-SHA256 output size).
 pub const MIN_KEY_BYTES: usize = 32;
@@ -92,9 +105,10 @@ impl fmt::Debug for NoiseKey {
 }
 
 /// The deterministic generator for one release: ChaCha20 seeded with
-/// `HMAC-SHA256(key, encoding)`, where the encoding is the domain tag followed
-/// by the length-prefixed (u64, big-endian) `dataset` and `canonical_query`
-/// and the 8 big-endian bytes of `data_version`. Length prefixes make the
+/// `HMAC-SHA256(key, encoding)`, where the encoding is the domain tag, the
+/// `dataset`, the `canonical_query` and the store identity, each
+/// length-prefixed (u64, big-endian), then the 8 big-endian bytes of the data
+/// version and the 32 bytes of the content digest. Length prefixes make the
 /// encoding injective: `("ab", "c")` and `("a", "bc")` get different seeds.
 ///
 /// See the module documentation for what `canonical_query` must cover.
@@ -102,7 +116,7 @@ pub fn keyed_rng(
     key: &NoiseKey,
     dataset: &str,
     canonical_query: &[u8],
-    data_version: i64,
+    data: &DataIdentity,
 ) -> ChaCha20Rng {
     let mut mac = key.mac.clone();
     let mut field = |bytes: &[u8]| {
@@ -112,9 +126,29 @@ pub fn keyed_rng(
     field(SEED_DOMAIN);
     field(dataset.as_bytes());
     field(canonical_query);
-    mac.update(&data_version.to_be_bytes());
+    field(data.store_id.as_bytes());
+    mac.update(&data.version.to_be_bytes());
+    mac.update(data.digest.as_bytes());
     let seed: [u8; 32] = mac.finalize().into_bytes().into();
     ChaCha20Rng::from_seed(seed)
+}
+
+impl NoiseKey {
+    /// The publishable name of `data`: the first 16 bytes of
+    /// `HMAC-SHA256(key, fingerprint tag ‖ store identity ‖ version ‖ digest)`
+    /// in hex. Equal for equal identities; without the key it cannot be
+    /// computed, so it lets nobody test a guess about the data.
+    pub fn fingerprint(&self, data: &DataIdentity) -> DataFingerprint {
+        let mut mac = self.mac.clone();
+        for bytes in [FINGERPRINT_DOMAIN, data.store_id.as_bytes()] {
+            mac.update(&(bytes.len() as u64).to_be_bytes());
+            mac.update(bytes);
+        }
+        mac.update(&data.version.to_be_bytes());
+        mac.update(data.digest.as_bytes());
+        let tag = mac.finalize().into_bytes();
+        DataFingerprint::from_hex(hex::encode(&tag[..16]))
+    }
 }
 
 /// A generator seeded from the operating system, for noise that need not be
@@ -127,10 +161,19 @@ pub fn os_rng() -> Result<ChaCha20Rng, PrivacyError> {
 #[expect(clippy::unwrap_used)]
 mod tests {
     use super::*;
+    use crate::domain::ContentDigest;
     use rand::Rng;
 
     fn key(byte: u8) -> NoiseKey {
         NoiseKey::from_bytes(&[byte; 32]).unwrap()
+    }
+
+    fn data(version: i64) -> DataIdentity {
+        DataIdentity {
+            store_id: "store-a".into(),
+            version,
+            digest: ContentDigest::from_bytes([9; 32]),
+        }
     }
 
     fn first_words(mut rng: ChaCha20Rng) -> [u64; 4] {
@@ -144,19 +187,19 @@ mod tests {
 
     #[test]
     fn the_same_release_gets_the_same_noise() {
-        let a = keyed_rng(&key(1), "ctdc", b"q1", 7);
-        let b = keyed_rng(&key(1), "ctdc", b"q1", 7);
+        let a = keyed_rng(&key(1), "ctdc", b"q1", &data(7));
+        let b = keyed_rng(&key(1), "ctdc", b"q1", &data(7));
         assert_eq!(first_words(a), first_words(b));
     }
 
     #[test]
     fn a_new_data_version_key_dataset_or_query_gets_fresh_noise() {
-        let base = first_words(keyed_rng(&key(1), "ctdc", b"q1", 7));
+        let base = first_words(keyed_rng(&key(1), "ctdc", b"q1", &data(7)));
         let variants = [
-            keyed_rng(&key(1), "ctdc", b"q1", 8),
-            keyed_rng(&key(2), "ctdc", b"q1", 7),
-            keyed_rng(&key(1), "other", b"q1", 7),
-            keyed_rng(&key(1), "ctdc", b"q2", 7),
+            keyed_rng(&key(1), "ctdc", b"q1", &data(8)),
+            keyed_rng(&key(2), "ctdc", b"q1", &data(7)),
+            keyed_rng(&key(1), "other", b"q1", &data(7)),
+            keyed_rng(&key(1), "ctdc", b"q2", &data(7)),
         ];
         for rng in variants {
             assert_ne!(first_words(rng), base);
@@ -164,9 +207,31 @@ mod tests {
     }
 
     #[test]
+    fn other_content_or_another_store_gets_fresh_noise_at_the_same_version() {
+        let base = first_words(keyed_rng(&key(1), "ctdc", b"q1", &data(7)));
+        let mut other_content = data(7);
+        other_content.digest = ContentDigest::from_bytes([8; 32]);
+        let mut other_store = data(7);
+        other_store.store_id = "store-b".into();
+        for d in [other_content, other_store] {
+            assert_ne!(first_words(keyed_rng(&key(1), "ctdc", b"q1", &d)), base);
+            assert_ne!(key(1).fingerprint(&d), key(1).fingerprint(&data(7)));
+        }
+    }
+
+    #[test]
+    fn fingerprints_are_keyed_and_stable() {
+        let f = key(1).fingerprint(&data(7));
+        assert_eq!(f, key(1).fingerprint(&data(7)));
+        assert_ne!(f, key(2).fingerprint(&data(7)));
+        assert_eq!(f.as_str().len(), 32);
+        assert!(f.as_str().bytes().all(|b| b.is_ascii_hexdigit()));
+    }
+
+    #[test]
     fn field_boundaries_are_part_of_the_seed() {
-        let a = first_words(keyed_rng(&key(1), "ab", b"c", 0));
-        let b = first_words(keyed_rng(&key(1), "a", b"bc", 0));
+        let a = first_words(keyed_rng(&key(1), "ab", b"c", &data(0)));
+        let b = first_words(keyed_rng(&key(1), "a", b"bc", &data(0)));
         assert_ne!(a, b);
     }
 
@@ -185,8 +250,8 @@ mod tests {
         let k1 = NoiseKey::generate().unwrap();
         let k2 = NoiseKey::generate().unwrap();
         assert_ne!(
-            first_words(keyed_rng(&k1, "d", b"q", 1)),
-            first_words(keyed_rng(&k2, "d", b"q", 1))
+            first_words(keyed_rng(&k1, "d", b"q", &data(1))),
+            first_words(keyed_rng(&k2, "d", b"q", &data(1)))
         );
     }
 }

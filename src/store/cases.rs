@@ -126,11 +126,15 @@ impl Store {
     }
 
     /// Streams every case, person by person and earliest registration first,
-    /// together with the data version the read is consistent with. The case id
+    /// and returns the store's identity and the data version the read is
+    /// consistent with. The case id
     /// is not read (left empty): only the order it gives matters.
     /// `sink` receives each case; the read runs in one transaction so the
     /// cases and the version match.
-    pub async fn load_cases(&self, mut sink: impl FnMut(Case)) -> Result<i64, StoreError> {
+    pub async fn load_cases(
+        &self,
+        mut sink: impl FnMut(Case),
+    ) -> Result<(String, i64), StoreError> {
         let columns = COLUMNS.trim_start_matches("case_id, ");
         let sql =
             format!("SELECT {columns} FROM cases ORDER BY person_key, registration_year, case_id");
@@ -143,9 +147,10 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let version: i64 = sqlx::query_scalar("SELECT data_version FROM store_meta WHERE id = 1")
-                .fetch_one(&mut *tx)
-                .await?;
+            let (store_id, version): (String, i64) =
+                sqlx::query_as("SELECT store_id, data_version FROM store_meta WHERE id = 1")
+                    .fetch_one(&mut *tx)
+                    .await?;
             {
                 let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).fetch(&mut *tx);
                 while let Some(row) = rows.try_next().await? {
@@ -153,7 +158,7 @@ impl Store {
                 }
             }
             tx.commit().await?;
-            Ok(version)
+            Ok((store_id, version))
         })
     }
 }

@@ -263,9 +263,15 @@ on_both_backends!(
         .await;
         let c0 = &charges["entries"][0];
         assert_eq!(
-            ctm_stats::audit::verify::release_key(
+            ctm_stats::domain::data::release_key(
                 c0["canonical_query"].as_str().expect("query"),
-                c0["data_version"].as_i64().expect("version")
+                c0["data_version"].as_i64().expect("version"),
+                Some(&ctm_stats::domain::DataFingerprint::from_hex(
+                    c0["data_fingerprint"]
+                        .as_str()
+                        .expect("a charge names its data fingerprint")
+                        .to_owned()
+                ))
             ),
             first["release_id"].as_str().expect("release_id")
         );

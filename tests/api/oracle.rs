@@ -70,8 +70,8 @@ fn engine_matches_sql(backend: Backend) {
     });
     // Bounding to one case per person, no cap on multi-valued groups: the SQL reference does the same.
     let mut b = SnapshotBuilder::new(1, &[]);
-    let version = rt.block_on(store.load_cases(|c| b.push(&c))).expect("load");
-    let snap = b.finish(version);
+    let (store_id, version) = rt.block_on(store.load_cases(|c| b.push(&c))).expect("load");
+    let snap = b.finish(&store_id, version);
     let mut runner = TestRunner::new(Config {
         cases: 96,
         failure_persistence: None,
