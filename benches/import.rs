@@ -22,8 +22,13 @@ fn main() {
     let bytes = std::fs::metadata(&path).map(|m| m.len()).unwrap_or(0);
 
     let t = Instant::now();
-    let cases = ctm_stats::import::read_cases(&path.display().to_string(), 2026, |_| {})
-        .expect("valid file");
+    let cases = ctm_stats::import::read_cases(
+        &path.display().to_string(),
+        2026,
+        ctm_stats::policy::PrivacyUnit::Person,
+        |_| {},
+    )
+    .expect("valid file");
     let validate = t.elapsed();
 
     let rt = tokio::runtime::Builder::new_multi_thread()

@@ -9,6 +9,7 @@ use crate::domain::case::{
     TraffickMonths, YEAR_MIN,
 };
 use crate::domain::{Case, Country};
+use crate::policy::PrivacyUnit;
 use std::collections::HashMap;
 use std::io::Read;
 
@@ -23,6 +24,26 @@ pub enum ImportError {
     Empty { path: String },
     #[error("{}", render_problems(.problems, *.total))]
     Invalid { problems: Vec<String>, total: usize },
+    /// The policy protects persons, and some rows do not say whose they are.
+    #[error("{}", render_missing_person_keys(*.rows, .lines))]
+    MissingPersonKeys {
+        rows: usize,
+        /// The first lines (1-based, header = 1) without a person key.
+        lines: Vec<u64>,
+    },
+}
+
+fn render_missing_person_keys(rows: usize, lines: &[u64]) -> String {
+    let shown: Vec<String> = lines.iter().map(u64::to_string).collect();
+    let more = if rows > lines.len() { ", ..." } else { "" };
+    format!(
+        "{rows} row(s) have no personKey (line(s) {}{more}); nothing was imported. \
+         The policy's unit of privacy is \"person\": epsilon protects a person with all of \
+         their cases, which needs every case to name its person. Add a personKey column \
+         (the same key for every case of one person), or, if each case record is to be \
+         protected on its own, set unit = \"case\" in the policy's [privacy] section",
+        shown.join(", ")
+    )
 }
 
 fn render_problems(problems: &[String], total: usize) -> String {
@@ -281,7 +302,7 @@ fn describe(col: Col) -> String {
     let list = |codes: &[&str]| format!("expected one of {}", codes.join(", "));
     match col {
         Col::CaseId => "must be 1 to 64 characters".into(),
-        Col::PersonKey => "must be 1 to 128 characters".into(),
+        Col::PersonKey => "must be at most 128 characters".into(),
         Col::Year => String::new(),
         Col::Datasource => list(Datasource::CODES),
         Col::Gender => list(Gender::CODES),
@@ -299,16 +320,20 @@ fn describe(col: Col) -> String {
 
 /// Reads and validates every row of a CSV file of cases.
 /// `max_year` is the latest acceptable registration year (normally this year).
+///
+/// Under `unit = Person` every row must name its person (`personKey`); under
+/// `unit = Case` a row without one is its own person.
 pub fn read_cases(
     path: &str,
     max_year: u16,
+    unit: PrivacyUnit,
     mut progress: impl FnMut(u64),
 ) -> Result<Vec<Case>, ImportError> {
     let file = std::fs::File::open(path).map_err(|e| ImportError::Unreadable {
         path: path.into(),
         reason: e.to_string(),
     })?;
-    read_cases_from(path, file, max_year, &mut progress)
+    read_cases_from(path, file, max_year, unit, &mut progress)
 }
 
 /// Like [`read_cases`], from any reader; `path` only names the source in errors.
@@ -316,6 +341,7 @@ pub fn read_cases_from(
     path: &str,
     input: impl Read,
     max_year: u16,
+    unit: PrivacyUnit,
     progress: &mut dyn FnMut(u64),
 ) -> Result<Vec<Case>, ImportError> {
     let mut rdr = csv::ReaderBuilder::new().flexible(true).from_reader(input);
@@ -338,6 +364,8 @@ pub fn read_cases_from(
     }
     let mut cases = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
+    let mut without_person = 0usize;
+    let mut without_person_lines: Vec<u64> = Vec::new();
     let mut record = csv::StringRecord::new();
     loop {
         match rdr.read_record(&mut record) {
@@ -404,8 +432,9 @@ pub fn read_cases_from(
                     (1..=64).contains(&v.len())
                 }
                 Col::PersonKey => {
+                    // Empty is judged after the row, by the unit of privacy.
                     case.person_key = v.to_owned();
-                    (1..=128).contains(&v.len())
+                    v.len() <= 128
                 }
                 Col::Year => match v.parse::<u16>() {
                     Ok(y) if (YEAR_MIN..=max_year).contains(&y) => {
@@ -495,8 +524,16 @@ pub fn read_cases_from(
             case.assistance_received,
         ] = flag_sets;
         if case.person_key.is_empty() && row_ok {
-            // CTDC files have no person key: each case then counts as its own person.
-            case.person_key = case.case_id.clone();
+            match unit {
+                // Only under unit = "case" may a record stand for itself.
+                PrivacyUnit::Case => case.person_key = case.case_id.clone(),
+                PrivacyUnit::Person => {
+                    without_person += 1;
+                    if without_person_lines.len() < MAX_REPORTED {
+                        without_person_lines.push(line);
+                    }
+                }
+            }
         }
         if row_ok {
             if let Some(first) = seen.get(&case.case_id) {
@@ -513,7 +550,20 @@ pub fn read_cases_from(
         }
     }
     if total > 0 {
+        if without_person > 0 {
+            problems.push(render_missing_person_keys(
+                without_person,
+                &without_person_lines,
+            ));
+            total += without_person;
+        }
         return Err(ImportError::Invalid { problems, total });
+    }
+    if without_person > 0 {
+        return Err(ImportError::MissingPersonKeys {
+            rows: without_person,
+            lines: without_person_lines,
+        });
     }
     if cases.is_empty() {
         return Err(ImportError::Empty { path: path.into() });
@@ -581,13 +631,53 @@ mod tests {
     }
 
     fn read(s: &str) -> Result<Vec<Case>, ImportError> {
-        read_cases_from("t.csv", s.as_bytes(), 2026, &mut |_| {})
+        read_cases_from("t.csv", s.as_bytes(), 2026, PrivacyUnit::Case, &mut |_| {})
+    }
+
+    fn read_per_person(s: &str) -> Result<Vec<Case>, ImportError> {
+        read_cases_from(
+            "t.csv",
+            s.as_bytes(),
+            2026,
+            PrivacyUnit::Person,
+            &mut |_| {},
+        )
+    }
+
+    #[test]
+    fn under_unit_person_rows_without_a_person_key_are_refused_by_line() {
+        let text = "caseId,personKey,yearOfRegistration,gender,ageBroad,citizenship,CountryOfExploitation\n\
+                    a,p1,2015,man,,USA,USA\nb,,2016,man,,USA,USA\nc,p2,2017,woman,,USA,USA\nd,,2018,man,,USA,USA\n";
+        match read_per_person(text) {
+            Err(ImportError::MissingPersonKeys { rows, lines }) => {
+                assert_eq!(rows, 2);
+                assert_eq!(lines, vec![3, 5]);
+            }
+            other => panic!("expected missing person keys, got {other:?}"),
+        }
+        let message = read_per_person(text).unwrap_err().to_string();
+        assert!(
+            message.contains("2 row(s) have no personKey (line(s) 3, 5)"),
+            "{message}"
+        );
+        assert!(message.contains("unit = \"case\""), "{message}");
+        // A file without the column at all is refused the same way.
+        let no_column = "caseId,yearOfRegistration,gender,ageBroad,citizenship,CountryOfExploitation\n\
+                         a,2015,man,,USA,USA\n";
+        assert!(matches!(
+            read_per_person(no_column),
+            Err(ImportError::MissingPersonKeys { rows: 1, .. })
+        ));
+        // Under unit = "case" each such row is its own person.
+        let cases = read(text).expect("valid under unit = case");
+        assert_eq!(cases[1].person_key, "b");
+        assert_eq!(cases[0].person_key, "p1");
     }
 
     #[test]
     fn written_cases_read_back_identically() {
         let cases = crate::synth::generate_vec(300, 3);
-        let back = read(&csv_of(&cases)).expect("valid file");
+        let back = read_per_person(&csv_of(&cases)).expect("valid file");
         assert_eq!(back, cases);
     }
 

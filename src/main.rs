@@ -215,14 +215,22 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
 
 async fn import(settings: &Settings, file: &std::path::Path) -> anyhow::Result<ExitCode> {
     use ctm_stats::import::{ImportError, read_cases};
+    // The policy says whether every case must name its person.
+    let policy = match load_policy(&settings.policy_file) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("error: invalid policy: {e}");
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let path = file.display().to_string();
     let size = std::fs::metadata(file).map(|m| m.len()).unwrap_or(0);
     // Validate the whole file before touching the store.
     let bar = progress_bar(size, "validating");
     let max_year = u16::try_from(time::OffsetDateTime::now_utc().year()).unwrap_or(2100);
-    let cases = match read_cases(&path, max_year, |b| bar.set_position(b)) {
+    let cases = match read_cases(&path, max_year, policy.unit, |b| bar.set_position(b)) {
         Ok(c) => c,
-        Err(e @ ImportError::Invalid { .. }) => {
+        Err(e @ (ImportError::Invalid { .. } | ImportError::MissingPersonKeys { .. })) => {
             bar.finish_and_clear();
             eprintln!("error: {path}: {e}");
             return Ok(ExitCode::FAILURE);

@@ -1,6 +1,16 @@
 //! A count query from JSON to its validated, canonical form. Pure: validation
 //! reads only the policy and the caller's identity, never case data, so every
 //! refusal here happens before any charge and cannot depend on the data.
+//!
+//! Equivalent requests are one query: dimensions are counted in a canonical
+//! order (the order of the fields) whatever order they are asked in, and a
+//! filter that lets every value of a single-valued field's published domain
+//! through (a list of every value, a year range over every year) is dropped,
+//! since the snapshot holds no case outside that domain. Equivalent requests
+//! therefore share one canonical form, one noisy release and one charge;
+//! responses still list dimensions and cells in the order asked for. (A
+//! filter listing every value of a multi-valued group is not dropped: it
+//! leaves out cases whose group is unknown or empty.)
 
 use crate::auth::Consumer;
 use crate::domain::case::YEAR_MIN;
@@ -235,6 +245,7 @@ impl CountQuery {
         }
         let filters = filters
             .into_iter()
+            .filter(|(_, (field, codes))| !lets_everything_through(policy, *field, codes))
             .map(|(name, (field, mut codes))| {
                 codes.sort_unstable();
                 let values = codes
@@ -316,10 +327,49 @@ impl CountQuery {
         })
     }
 
-    /// The grouping for the engine.
+    /// Indices into `dimensions` in canonical order (by field): the order
+    /// the engine counts in and releases are stored in.
+    fn canonical_order(&self) -> Vec<usize> {
+        let mut order: Vec<usize> = (0..self.dimensions.len()).collect();
+        order.sort_by_key(|&i| self.dimensions[i].field.index());
+        order
+    }
+
+    /// The cells of a release stored in canonical order, rearranged into
+    /// the order of `dimensions` (the order the caller asked for).
+    pub fn cells_in_request_order<T: Clone>(&self, canonical: &[T]) -> Vec<T> {
+        let order = self.canonical_order();
+        if order.iter().enumerate().all(|(i, &d)| i == d) {
+            return canonical.to_vec();
+        }
+        let sizes: Vec<usize> = self.dimensions.iter().map(|d| d.codes.len()).collect();
+        // Stride of each requested dimension in the canonical layout.
+        let mut strides = vec![0usize; sizes.len()];
+        let mut stride = 1;
+        for &d in order.iter().rev() {
+            strides[d] = stride;
+            stride *= sizes[d];
+        }
+        let cells: usize = sizes.iter().product();
+        let mut out = Vec::with_capacity(cells);
+        for mut i in 0..cells {
+            let mut at = 0;
+            for (d, &n) in sizes.iter().enumerate().rev() {
+                at += (i % n) * strides[d];
+                i /= n;
+            }
+            if let Some(c) = canonical.get(at) {
+                out.push(c.clone());
+            }
+        }
+        out
+    }
+
+    /// The grouping for the engine, in canonical order.
     pub fn group_by(&self) -> Vec<GroupBy> {
-        self.dimensions
-            .iter()
+        self.canonical_order()
+            .into_iter()
+            .map(|i| &self.dimensions[i])
             .map(|d| GroupBy {
                 field: d.field,
                 values: d.codes.clone(),
@@ -342,8 +392,9 @@ impl CountQuery {
     /// nothing that does not (confidence of margins, format, caller).
     pub fn canonical(&self, policy: &Policy, cost_micro: u64) -> String {
         let dims: Vec<Value> = self
-            .dimensions
-            .iter()
+            .canonical_order()
+            .into_iter()
+            .map(|i| &self.dimensions[i])
             .map(|d| serde_json::json!({"name": d.name, "values": d.values, "max_values_per_case": d.max_values_per_case}))
             .collect();
         let filters: Vec<Value> = self
@@ -358,12 +409,23 @@ impl CountQuery {
             "dimensions": dims,
             "filters": filters,
             "k": policy.k,
+            "unit": policy.unit,
             "max_cases_per_person": policy.max_cases_per_person,
             "clamp_negative": policy.output.clamp_negative,
             "round_to": policy.output.round_to,
         })
         .to_string()
     }
+}
+
+/// Whether a filter on `field` passes every case the snapshot holds: it
+/// names every value of the field's published domain, and the field is
+/// single-valued (a multi-valued filter also drops unknown and empty groups).
+fn lets_everything_through(policy: &Policy, field: Field, codes: &[u16]) -> bool {
+    field.kind() == FieldKind::Single
+        && policy
+            .published_domain(field)
+            .is_some_and(|domain| domain.iter().all(|c| codes.contains(c)))
 }
 
 pub fn sha256_hex(bytes: &[u8]) -> String {

@@ -26,7 +26,7 @@ use crate::domain::DataFingerprint;
 use crate::domain::budget::{Epsilon, Rho};
 use crate::engine::Snapshot;
 use crate::error::ApiError;
-use crate::policy::{Accounting, Policy};
+use crate::policy::{Accounting, Policy, PrivacyUnit};
 use crate::privacy::{self, Cell, Confidence, CountMechanism, DimShape, PostProcess, PrivacyError};
 use crate::query::{CostChoice, CountQuery, CountRequest, sha256_hex};
 use crate::startup::AppState;
@@ -145,6 +145,42 @@ pub struct BudgetView {
     pub spent: f64,
     pub limit: f64,
     pub remaining: f64,
+    /// zCDP only: what spent and limit mean as (epsilon, delta)-DP.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approx_dp: Option<BudgetApproxDp>,
+}
+
+/// A zCDP budget read as (ε, δ)-DP at the policy's δ: `ε = ρ + 2·sqrt(ρ·ln(1/δ))`.
+/// For citing only; budgets are kept and charged in ρ.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct BudgetApproxDp {
+    pub delta: f64,
+    pub spent_epsilon: f64,
+    pub limit_epsilon: f64,
+}
+
+/// A zCDP cost read as (ε, δ)-DP at the policy's δ (for citing only).
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct ApproxDp {
+    pub delta: f64,
+    pub epsilon: f64,
+}
+
+/// The (ε, δ) reading of `micro` ρ under a zCDP policy; `None` under pure DP.
+pub fn approx_dp(policy: &Policy, micro: u64) -> Option<ApproxDp> {
+    approx_epsilon(policy, micro).map(|epsilon| ApproxDp {
+        delta: policy.delta,
+        epsilon,
+    })
+}
+
+fn approx_epsilon(policy: &Policy, micro: u64) -> Option<f64> {
+    match policy.accounting {
+        Accounting::Pure => None,
+        Accounting::Zcdp => {
+            crate::domain::budget::zcdp_to_approx_dp(Rho::from_micro(micro), policy.delta)
+        }
+    }
 }
 
 /// How the noise was made.
@@ -169,8 +205,13 @@ pub struct CountResponse {
     pub data_version: i64,
     pub dimensions: Vec<String>,
     pub cells: Vec<CellOut>,
-    /// Cost of this release.
+    /// Cost of this release, in `budget.unit` per unit of privacy.
     pub cost: f64,
+    /// zCDP only: the cost read as (epsilon, delta)-DP at the policy's delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_approx_dp: Option<ApproxDp>,
+    /// Whose privacy the cost is per: `person` (with all of their cases) or `case` (one record).
+    pub unit_of_privacy: PrivacyUnit,
     /// What this request charged you (0 for a repeat you already paid for).
     pub charged: f64,
     pub repeat: bool,
@@ -193,6 +234,11 @@ pub struct EstimateResponse {
     pub query_id: String,
     /// What the release costs.
     pub cost: f64,
+    /// zCDP only: the cost read as (epsilon, delta)-DP at the policy's delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_approx_dp: Option<ApproxDp>,
+    /// Whose privacy the cost is per: `person` or `case`.
+    pub unit_of_privacy: PrivacyUnit,
     /// What you would be charged now (0 if you already paid for this release).
     pub would_charge: f64,
     pub unit: &'static str,
@@ -378,12 +424,20 @@ pub fn mechanism_view(m: &CountMechanism, sensitivity: u64) -> MechanismView {
 }
 
 /// A consumer's budget, for a response.
-pub fn budget_view(unit: &'static str, spent: u64, limit: u64) -> BudgetView {
+pub fn budget_view(policy: &Policy, spent: u64, limit: u64) -> BudgetView {
     BudgetView {
-        unit,
+        unit: policy.budget_unit(),
         spent: micro_to_f64(spent),
         limit: micro_to_f64(limit),
         remaining: micro_to_f64(limit.saturating_sub(spent)),
+        approx_dp: match (approx_epsilon(policy, spent), approx_epsilon(policy, limit)) {
+            (Some(spent_epsilon), Some(limit_epsilon)) => Some(BudgetApproxDp {
+                delta: policy.delta,
+                spent_epsilon,
+                limit_epsilon,
+            }),
+            _ => None,
+        },
     }
 }
 
@@ -553,6 +607,9 @@ fn render(
     let policy = &state.policy;
     let stored: StoredRelease =
         serde_json::from_str(&receipt.release_body).unwrap_or(StoredRelease { cells: Vec::new() });
+    let stored = StoredRelease {
+        cells: plan.query.cells_in_request_order(&stored.cells),
+    };
     let names: Vec<&str> = plan
         .query
         .dimensions
@@ -603,6 +660,8 @@ fn render(
                 dimensions: names.iter().map(|s| s.to_string()).collect(),
                 cells,
                 cost: micro_to_f64(plan.cost_micro),
+                cost_approx_dp: approx_dp(policy, plan.cost_micro),
+                unit_of_privacy: policy.unit,
                 charged: micro_to_f64(receipt.charged_micro),
                 repeat: receipt.replay,
                 mechanism: mechanism_view(&plan.mechanism, plan.sensitivity),
@@ -610,11 +669,7 @@ fn render(
                 k: policy.k,
                 clamp_negative: policy.output.clamp_negative,
                 round_to: policy.output.round_to,
-                budget: budget_view(
-                    policy.budget_unit(),
-                    receipt.spent_micro,
-                    receipt.limit_micro,
-                ),
+                budget: budget_view(policy, receipt.spent_micro, receipt.limit_micro),
                 ledger_seq: receipt.ledger_seq,
                 notes,
             };
@@ -831,6 +886,8 @@ pub async fn estimate(
         dataset: policy.dataset.clone(),
         query_id: plan.query_id.clone(),
         cost: micro_to_f64(plan.cost_micro),
+        cost_approx_dp: approx_dp(policy, plan.cost_micro),
+        unit_of_privacy: policy.unit,
         would_charge: micro_to_f64(would_charge),
         unit: policy.budget_unit(),
         cells,
@@ -840,7 +897,7 @@ pub async fn estimate(
         k: policy.k,
         affordable: spent.saturating_add(would_charge) <= limit,
         global_affordable: global.spent_micro.saturating_add(global_charge) <= global.limit_micro,
-        budget: budget_view(policy.budget_unit(), spent, limit),
+        budget: budget_view(policy, spent, limit),
     })
 }
 

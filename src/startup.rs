@@ -3,6 +3,7 @@
 //! integration tests run the real server.
 
 use crate::auth::Verifier;
+use crate::budget::GlobalLimit;
 use crate::engine::{Snapshot, SnapshotBuilder, SnapshotCell};
 use crate::policy::{Policy, PrivacyUnit};
 use crate::privacy::NoiseKey;
@@ -74,6 +75,26 @@ pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Sna
         "snapshot loaded"
     );
     Ok(snapshot)
+}
+
+/// Records the policy's accounting in a new store, and refuses to start on a
+/// store whose budgets were kept in the other unit.
+async fn check_accounting(store: &Store, policy: &Policy) -> anyhow::Result<()> {
+    let recorded = store.record_accounting(policy.accounting.code()).await?;
+    if recorded == policy.accounting.code() {
+        return Ok(());
+    }
+    let unit = |code: &str| if code == "zcdp" { "rho" } else { "epsilon" };
+    anyhow::bail!(
+        "the policy says accounting = \"{}\", but this store's budgets and ledger are kept in {} \
+         (accounting = \"{recorded}\", recorded at its first start). Amounts in epsilon and rho \
+         cannot be added, so the service will not start. Either set accounting = \"{recorded}\" \
+         in the policy again, or start a new store for the new accounting (a new DATABASE_URL, \
+         then `ctm-stats import` the cases there); the old store's ledger stays verifiable with \
+         `ctm-stats audit verify`.",
+        policy.accounting.code(),
+        unit(&recorded),
+    )
 }
 
 /// Polls the store's data version and swaps in a new snapshot when it changes
@@ -161,9 +182,35 @@ impl Application {
         store: Store,
     ) -> anyhow::Result<Application> {
         let policy = Arc::new(policy);
-        store
-            .ensure_global_budget(&policy.dataset, policy.global_budget_micro)
-            .await?;
+        check_accounting(&store, &policy).await?;
+        match store
+            .sync_global_budget(&policy.dataset, policy.global_budget_micro)
+            .await?
+        {
+            GlobalLimit::Created | GlobalLimit::Unchanged => {}
+            change @ GlobalLimit::Changed {
+                from_micro,
+                policy_micro,
+                effective_micro,
+                ..
+            } => {
+                if change.exhausted() {
+                    tracing::warn!(
+                        from_micro,
+                        policy_micro,
+                        limit_micro = effective_micro,
+                        "the policy's global budget is at or below what is already spent: \
+                         this dataset is exhausted, and every new release will be refused"
+                    );
+                } else {
+                    tracing::info!(
+                        from_micro,
+                        limit_micro = effective_micro,
+                        "global budget changed to the policy's (recorded in the ledger)"
+                    );
+                }
+            }
+        }
         let snapshot = load_snapshot(&store, &policy).await?;
         let snapshots = Arc::new(SnapshotCell::new(snapshot));
         let secret = load_or_create_secret(&settings.noise_key_file, 32)?;

@@ -16,6 +16,11 @@ pub struct BudgetSummary {
     pub limit: f64,
     pub spent: f64,
     pub remaining: f64,
+    /// zCDP only: spent and limit read as (epsilon, delta)-DP at the policy's delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approx_dp: Option<crate::release::BudgetApproxDp>,
+    /// Whose privacy the budget is per: `person` or `case`.
+    pub unit_of_privacy: crate::policy::PrivacyUnit,
     /// Ledger entries about you, by event: charge, replay, refusal, budget_change.
     pub history: serde_json::Map<String, serde_json::Value>,
     pub last_activity: Option<String>,
@@ -50,6 +55,8 @@ pub async fn get_budget(
         limit: limit as f64 / 1e6,
         spent: spent as f64 / 1e6,
         remaining: limit.saturating_sub(spent) as f64 / 1e6,
+        approx_dp: crate::release::budget_view(p, spent, limit).approx_dp,
+        unit_of_privacy: p.unit,
         history: history
             .into_iter()
             .map(|(k, v)| (k, serde_json::json!(v)))

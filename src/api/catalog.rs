@@ -22,9 +22,16 @@ pub struct DatasetInfo {
     pub mechanism: &'static str,
     /// `epsilon` or `rho`.
     pub unit: &'static str,
+    /// Whose privacy epsilon (or rho) is per: `person` (with all of their
+    /// cases, at most `max_cases_per_person` of them counted) or `case` (one
+    /// case record; a person with several records gets less protection).
+    pub unit_of_privacy: crate::policy::PrivacyUnit,
     pub k: u64,
     pub max_cases_per_person: u64,
     pub cost: CostInfo,
+    /// zCDP only: costs and budgets read as (epsilon, delta)-DP at the policy's delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub approx_dp: Option<CatalogApproxDp>,
     pub default_confidence: f64,
     pub max_dimensions: usize,
     pub max_cells: usize,
@@ -33,6 +40,16 @@ pub struct DatasetInfo {
     pub role_budgets: serde_json::Map<String, serde_json::Value>,
     pub dimensions: Vec<DimensionInfo>,
     pub national_tables: Vec<TableInfo>,
+}
+
+/// A zCDP dataset's amounts read as (ε, δ)-DP: `ε = ρ + 2·sqrt(ρ·ln(1/δ))`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CatalogApproxDp {
+    pub delta: f64,
+    /// Epsilon of the default, smallest and largest cost of one release.
+    pub cost_epsilon: CostInfo,
+    /// Epsilon of each role's lifetime budget.
+    pub role_budgets_epsilon: serde_json::Map<String, serde_json::Value>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -65,6 +82,24 @@ pub struct TableInfo {
     pub cost: f64,
 }
 
+fn catalog_approx_dp(p: &crate::policy::Policy) -> Option<CatalogApproxDp> {
+    let eps = |micro: u64| crate::release::approx_dp(p, micro).map(|a| a.epsilon);
+    Some(CatalogApproxDp {
+        delta: p.delta,
+        cost_epsilon: CostInfo {
+            default: eps(p.cost.default_micro)?,
+            min: eps(p.cost.min_micro)?,
+            max: eps(p.cost.max_micro)?,
+            grid: eps(p.cost.grid_micro)?,
+        },
+        role_budgets_epsilon: p
+            .role_budgets_micro
+            .iter()
+            .filter_map(|(r, v)| Some((r.code().to_owned(), serde_json::json!(eps(*v)?))))
+            .collect(),
+    })
+}
+
 /// The datasets, their dimensions and value domains, roles, k, cost bounds and mechanism.
 #[utoipa::path(get, path = "/v1/catalog", tag = "public", responses(
     (status = 200, description = "Public metadata", body = Catalog),
@@ -83,8 +118,10 @@ pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             Accounting::Zcdp => "discrete_gaussian",
         },
         unit: p.budget_unit(),
+        unit_of_privacy: p.unit,
         k: p.k,
         max_cases_per_person: p.max_cases_per_person,
+        approx_dp: catalog_approx_dp(p),
         cost: CostInfo {
             default: m(p.cost.default_micro),
             min: m(p.cost.min_micro),

@@ -346,7 +346,7 @@ mod tests {
         let store = Store::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         store
-            .ensure_global_budget(DATASET, 1_000_000_000)
+            .sync_global_budget(DATASET, 1_000_000_000)
             .await
             .expect("global budget");
         store

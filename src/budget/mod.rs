@@ -703,21 +703,122 @@ pub fn entry_for(dataset: &str, consumer: &Consumer, ev: &str, outcome: &str) ->
     }
 }
 
+/// What [`Store::sync_global_budget`] did to the dataset's global limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GlobalLimit {
+    /// First start: the limit was written.
+    Created,
+    /// The stored limit already was the policy's.
+    Unchanged,
+    /// The policy's limit replaced another; `effective_micro` is what is now
+    /// stored: the policy's limit, or what is already spent when the policy
+    /// asks for less (the dataset is then exhausted).
+    Changed {
+        from_micro: u64,
+        policy_micro: u64,
+        effective_micro: u64,
+        spent_micro: u64,
+    },
+}
+
+impl GlobalLimit {
+    /// Whether no new release can be made any more.
+    pub fn exhausted(&self) -> bool {
+        matches!(self, GlobalLimit::Changed { effective_micro, spent_micro, .. } if effective_micro <= spent_micro)
+    }
+}
+
+/// The ledger's name for the dataset itself, in entries about its global budget.
+pub const GLOBAL_CONSUMER: &str = "(global)";
+
 impl Store {
-    /// Makes sure the dataset's global budget row exists (limit from policy on first start).
-    pub async fn ensure_global_budget(
+    /// Makes the dataset's global limit the policy's: written at first start,
+    /// changed (with a `budget_change` ledger entry under the consumer
+    /// [`GLOBAL_CONSUMER`]) when the policy's differs. A limit below what is
+    /// already spent cannot be stored (nothing spent is ever given back): the
+    /// limit becomes what is spent, and the dataset is exhausted.
+    pub async fn sync_global_budget(
         &self,
         dataset: &str,
         limit_micro: u64,
-    ) -> Result<(), StoreError> {
+    ) -> Result<GlobalLimit, StoreError> {
+        with_pool!(self, pool => {
+            let (_turn, mut tx) = begin_serialised!(self, pool);
+            let row: Option<(i64, i64)> = sqlx::query_as(
+                "SELECT limit_micro, spent_micro FROM global_budgets WHERE dataset = $1",
+            )
+            .bind(dataset)
+            .fetch_optional(&mut *tx)
+            .await?;
+            let outcome = match row {
+                None => {
+                    sqlx::query("INSERT INTO global_budgets (dataset, limit_micro, spent_micro) VALUES ($1, $2, 0)")
+                        .bind(dataset)
+                        .bind(to_i64(limit_micro))
+                        .execute(&mut *tx)
+                        .await?;
+                    GlobalLimit::Created
+                }
+                Some((from, _)) if to_u64(from) == limit_micro => GlobalLimit::Unchanged,
+                Some((from, spent)) => {
+                    let effective = limit_micro.max(to_u64(spent));
+                    if to_u64(from) == effective {
+                        GlobalLimit::Unchanged
+                    } else {
+                        sqlx::query("UPDATE global_budgets SET limit_micro = $1 WHERE dataset = $2")
+                            .bind(to_i64(effective))
+                            .bind(dataset)
+                            .execute(&mut *tx)
+                            .await?;
+                        let system = Consumer {
+                            id: GLOBAL_CONSUMER.into(),
+                            role: crate::domain::Role::Admin,
+                            country: None,
+                        };
+                        let mut entry = entry_for(dataset, &system, event::BUDGET_CHANGE, "ok");
+                        // Nobody asked: the policy file changed.
+                        entry.role = "system".into();
+                        entry.canonical_query = Some(
+                            serde_json::json!({
+                                "action": "set_global_limit",
+                                "by": "policy",
+                                "from_micro": from,
+                                "policy_limit_micro": limit_micro,
+                                "limit_micro": effective,
+                                "exhausted": effective <= to_u64(spent),
+                            })
+                            .to_string(),
+                        );
+                        entry.global_spent_micro = Some(spent);
+                        append_entry(&mut *tx, entry, &mut None).await?;
+                        GlobalLimit::Changed {
+                            from_micro: to_u64(from),
+                            policy_micro: limit_micro,
+                            effective_micro: effective,
+                            spent_micro: to_u64(spent),
+                        }
+                    }
+                }
+            };
+            tx.commit().await?;
+            Ok(outcome)
+        })
+    }
+
+    /// Records `accounting` as the store's at its first start and returns
+    /// the one recorded (which may be another: budgets in ε and ρ cannot be
+    /// added, so the caller must then refuse to start).
+    pub async fn record_accounting(&self, accounting: &str) -> Result<String, StoreError> {
         with_pool!(self, p => {
-            sqlx::query("INSERT INTO global_budgets (dataset, limit_micro, spent_micro) VALUES ($1, $2, 0) ON CONFLICT (dataset) DO NOTHING")
-                .bind(dataset)
-                .bind(to_i64(limit_micro))
+            sqlx::query("UPDATE store_meta SET accounting = $1 WHERE id = 1 AND accounting IS NULL")
+                .bind(accounting)
                 .execute(p)
                 .await?;
-        });
-        Ok(())
+            let recorded: Option<String> = sqlx::query_scalar("SELECT accounting FROM store_meta WHERE id = 1")
+                .fetch_one(p)
+                .await?;
+            recorded.ok_or_else(|| StoreError::Conflict("the store's accounting could not be recorded".into()))
+        })
     }
 
     pub async fn global_budget(&self, dataset: &str) -> Result<BudgetState, StoreError> {

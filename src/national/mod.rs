@@ -710,7 +710,7 @@ pub async fn list_tables(
             would_charge: release::micro_to_f64(charges.iter().sum()),
             href: format!("/v1/national/{code}/report?{report_query}"),
         },
-        budget: release::budget_view(policy.budget_unit(), spent, limit),
+        budget: release::budget_view(policy, spent, limit),
     })
 }
 

@@ -60,6 +60,11 @@ pub struct NationalRelease {
     pub tables: Vec<NationalTable>,
     /// Sum of the tables' costs.
     pub cost: f64,
+    /// zCDP only: the cost read as (epsilon, delta)-DP at the policy's delta.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cost_approx_dp: Option<release::ApproxDp>,
+    /// Whose privacy the cost is per: `person` (with all of their cases) or `case` (one record).
+    pub unit_of_privacy: crate::policy::PrivacyUnit,
     /// What this request charged you: the tables you had not paid for yet.
     pub charged: f64,
     /// True when nothing was charged: you had paid for every table.
@@ -86,6 +91,9 @@ impl<'a> Rendered<'a> {
     ) -> Self {
         let stored: StoredRelease = serde_json::from_str(&receipt.release_body)
             .unwrap_or(StoredRelease { cells: Vec::new() });
+        let stored = StoredRelease {
+            cells: tp.plan.query.cells_in_request_order(&stored.cells),
+        };
         Rendered {
             tp,
             release_id,
@@ -199,9 +207,11 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
         round_to: policy.output.round_to,
         tables,
         cost: release::micro_to_f64(cost),
+        cost_approx_dp: release::approx_dp(policy, cost),
+        unit_of_privacy: policy.unit,
         charged: release::micro_to_f64(charged),
         repeat: items.iter().all(|it| it.repeat),
-        budget: release::budget_view(policy.budget_unit(), cx.spent_micro, cx.limit_micro),
+        budget: release::budget_view(policy, cx.spent_micro, cx.limit_micro),
         notes,
     }
 }

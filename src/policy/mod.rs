@@ -22,6 +22,23 @@ pub enum Accounting {
     Zcdp,
 }
 
+impl Accounting {
+    pub fn code(self) -> &'static str {
+        match self {
+            Accounting::Pure => "pure",
+            Accounting::Zcdp => "zcdp",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Accounting> {
+        match code {
+            "pure" => Some(Accounting::Pure),
+            "zcdp" => Some(Accounting::Zcdp),
+            _ => None,
+        }
+    }
+}
+
 /// Whose privacy a release protects: the unit that ε (or ρ) is per.
 #[derive(
     Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, utoipa::ToSchema,
