@@ -25,6 +25,8 @@ pub enum Backend {
 }
 
 pub struct TestApp {
+    /// The running server's state: tests read probes from it (never counts).
+    pub state: actix_web::web::Data<ctm_stats::startup::AppState>,
     pub base: String,
     pub client: reqwest::Client,
     pub store: Store,
@@ -38,14 +40,20 @@ pub struct TestApp {
 /// Options of a test server.
 pub struct Spawn {
     pub cases: usize,
+    /// Seed of the synthetic cases.
+    pub seed: u64,
     pub policy_text: String,
+    /// Serve with this noise key instead of a fresh one.
+    pub noise_key_file: Option<PathBuf>,
 }
 
 impl Default for Spawn {
     fn default() -> Self {
         Spawn {
             cases: 3000,
+            seed: 42,
             policy_text: POLICY.to_owned(),
+            noise_key_file: None,
         }
     }
 }
@@ -93,14 +101,28 @@ impl TestApp {
         let store = Store::connect(&database_url).await.expect("connect");
         store.migrate().await.expect("migrate");
         if opts.cases > 0 {
-            let cases = ctm_stats::synth::generate_vec(opts.cases, 42);
+            let cases = ctm_stats::synth::generate_vec(opts.cases, opts.seed);
             store
                 .add_cases(&cases, false, |_| {})
                 .await
                 .expect("seed cases");
         }
-        let app = Self::serve(dir, database_url, store, policy).await;
+        let app = Self::serve(dir, database_url, store, policy, opts.noise_key_file).await;
         Some(app)
+    }
+
+    /// A server on an existing database (migrated, with its cases), with
+    /// `policy_text` and, if given, the noise key of another server.
+    pub async fn serve_existing(
+        database_url: &str,
+        policy_text: &str,
+        noise_key_file: Option<PathBuf>,
+    ) -> TestApp {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let policy = parse_policy("test-policy.toml", policy_text).expect("valid test policy");
+        let store = Store::connect(database_url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        Self::serve(dir, database_url.to_owned(), store, policy, noise_key_file).await
     }
 
     /// A second server on the same database and keys (another replica).
@@ -114,8 +136,10 @@ impl TestApp {
                 .await
                 .expect("build replica");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
         TestApp {
+            state,
             base,
             client: reqwest::Client::new(),
             store,
@@ -132,6 +156,7 @@ impl TestApp {
         database_url: String,
         store: Store,
         policy: Policy,
+        noise_key_file: Option<PathBuf>,
     ) -> TestApp {
         let data: PathBuf = dir.path().join("data");
         let mut settings = Settings {
@@ -144,13 +169,18 @@ impl TestApp {
         settings.jwt_secret_file = data.join("jwt.secret");
         settings.ledger_key_file = data.join("ledger-signing.key");
         settings.snapshot_poll_secs = 1;
+        if let Some(key) = noise_key_file {
+            settings.noise_key_file = key;
+        }
         let app = Application::build_with_store(settings.clone(), policy.clone(), store.clone())
             .await
             .expect("build app");
         let base = format!("http://127.0.0.1:{}", app.port());
+        let state = app.state.clone();
         tokio::spawn(app.run_until_stopped());
         let minter = Minter::from_settings(&settings).expect("minter");
         TestApp {
+            state,
             base,
             client: reqwest::Client::new(),
             store,
@@ -160,6 +190,12 @@ impl TestApp {
             minter,
             _dir: dir,
         }
+    }
+
+    /// How many counts ran on the server's current snapshot (the probe of
+    /// data-dependent work).
+    pub fn evaluations(&self) -> u64 {
+        self.state.snapshots.current().evaluations()
     }
 
     pub fn token(&self, role: Role, sub: &str) -> String {

@@ -10,4 +10,5 @@ mod health;
 mod national;
 mod openapi;
 mod oracle;
+mod privacy;
 mod race;
