@@ -3,7 +3,8 @@
 //! ```text
 //! authenticate (extractor) -> rate limit -> validate query (policy, no data)
 //!   -> idempotency check -> resolve cost (epsilon, or accuracy on the policy grid)
-//!   -> count on the snapshot -> add keyed noise -> suppress on noisy values -> post-process
+//!   -> release already made? (memory, then store) -> else: budgets afford it? (read-only)
+//!        -> count on the snapshot -> add keyed noise -> suppress on noisy values -> post-process
 //!   -> charge consumer + global budget, store release, append ledger entry (one transaction)
 //!   -> respond (only with the Receipt the transaction produced)
 //! ```
