@@ -1,7 +1,7 @@
 //! Synthetic CTM-like case records for demos, tests and benchmarks.
 //!
 //! **Synthetic**: no real person is behind any record. The generator is
-//! calibrated to public CTDC/IOM marginals (see `shared/DOMAIN.md`): about 72%
+//! calibrated to public CTDC/IOM marginals (see `docs/domain.md`): about 72%
 //! women, a quarter children, sexual exploitation about 61% and forced labour
 //! about 37% of known types, one country of exploitation with half the cases, a
 //! long tail of citizenships and countries, about 25% internal trafficking,

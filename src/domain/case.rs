@@ -1,5 +1,5 @@
 //! The protected record: one registration of an assisted victim of trafficking,
-//! and the public value domains of its fields (DESIGN.md section 1).
+//! and the public value domains of its fields (`docs/design.md`, "The protected data").
 //!
 //! Every field has a closed, public domain; the engine, the store's CHECK
 //! constraints, the importer and the policy all read the domains from here, so

@@ -1,4 +1,4 @@
-//! Who a consumer is to the service (DESIGN.md section 5).
+//! Who a consumer is to the service (`docs/design.md`, "Who calls what").
 
 use std::fmt;
 

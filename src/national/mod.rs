@@ -1,4 +1,5 @@
-//! National figures for government partners (DESIGN.md sections 2 and 5):
+//! National figures for government partners (`docs/design.md`, "What a
+//! consumer may learn" and "Who calls what"):
 //! the policy's national tables, released for one country on one
 //! perspective, one table at a time or as a whole report, in JSON, CSV or
 //! SDMX-CSV.

@@ -1,4 +1,4 @@
-//! The dataset policy (DESIGN.md section 6): what may be asked, by whom, at what
+//! The dataset policy (`docs/design.md`, "Policy"): what may be asked, by whom, at what
 //! privacy cost. Loaded once at start-up from a TOML file and validated
 //! completely; an invalid policy stops the service with an error that names the
 //! file, the line and the field.
