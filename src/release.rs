@@ -22,7 +22,9 @@
 //! work, and its timing cannot depend on the data.
 
 use crate::auth::Consumer;
-use crate::budget::{ChargeError, ChargeRequest, Idempotency, Receipt, Refusal, entry_for};
+use crate::budget::{
+    BudgetState, ChargeError, ChargeRequest, Idempotency, Receipt, Refusal, entry_for,
+};
 use crate::domain::DataFingerprint;
 use crate::domain::budget::{Epsilon, Rho};
 use crate::engine::Snapshot;
@@ -553,12 +555,7 @@ pub async fn release_bodies(
         let costs: Vec<u64> = plans.iter().map(|p| p.cost_micro).collect();
         let new_limit = policy.role_budget_micro(consumer.role);
         if let Some(refusal) = outlook.refusal(&costs, new_limit) {
-            let requested = costs
-                .iter()
-                .zip(&outlook.releases)
-                .filter(|(_, k)| !k.as_ref().is_some_and(|k| k.paid))
-                .map(|(c, _)| *c)
-                .sum();
+            let requested = outlook.totals(&costs).0;
             return Err(charge_error(
                 ChargeError::Refused(refusal),
                 requested,
@@ -870,19 +867,17 @@ pub async fn estimate(
     let query = CountQuery::parse(policy, consumer, &request)?;
     let cells = query.cells;
     let plan = plan(policy, query)?;
-    let budget = state
-        .store
-        .consumer_budget(&policy.dataset, &consumer.id)
-        .await?;
-    let (spent, limit) = budget.map_or((0, policy.role_budget_micro(consumer.role)), |b| {
-        (b.spent_micro, b.limit_micro)
-    });
     let release_id = DataView::current(state).release_key(&plan);
-    let stored = state.store.find_release(&release_id).await?.is_some();
-    let paid = stored && state.store.has_receipt(&release_id, &consumer.id).await?;
-    let would_charge = if paid { 0 } else { plan.cost_micro };
-    let global = state.store.global_budget(&policy.dataset).await?;
-    let global_charge = if stored { 0 } else { plan.cost_micro };
+    let outlook = state
+        .store
+        .outlook(&policy.dataset, &consumer.id, &[&release_id])
+        .await?;
+    let (would_charge, global_charge) = outlook.totals(&[plan.cost_micro]);
+    let BudgetState {
+        spent_micro: spent,
+        limit_micro: limit,
+    } = outlook.consumer_budget(policy.role_budget_micro(consumer.role));
+    let global = outlook.global;
     Ok(EstimateResponse {
         dataset: policy.dataset.clone(),
         query_id: plan.query_id.clone(),

@@ -129,23 +129,43 @@ pub struct Outlook {
 }
 
 impl Outlook {
-    /// Whether the budgets can pay for the releases at `costs` (in the order
-    /// of the keys), by the rules of the charge: a release the consumer paid
-    /// for is free to it, and the global budget pays only for releases not
-    /// yet stored. A consumer new to the service starts at `new_limit_micro`.
+    /// What the releases at `costs` (in the order of the keys) would charge
+    /// now, by the rules of the charge: per release, the consumer pays unless
+    /// it already paid, and the dataset pays only for releases not yet stored.
+    pub fn charges(&self, costs: &[u64]) -> Vec<(u64, u64)> {
+        costs
+            .iter()
+            .zip(&self.releases)
+            .map(|(&cost, known)| match known {
+                Some(k) if k.paid => (0, 0),
+                Some(_) => (cost, 0),
+                None => (cost, cost),
+            })
+            .collect()
+    }
+
+    /// What the releases at `costs` would charge the consumer and the
+    /// dataset together (see [`Outlook::charges`]).
+    pub fn totals(&self, costs: &[u64]) -> (u64, u64) {
+        self.charges(costs)
+            .into_iter()
+            .fold((0u64, 0u64), |(c, g), (dc, dg)| {
+                (c.saturating_add(dc), g.saturating_add(dg))
+            })
+    }
+
+    /// The consumer's budget (a consumer new to the service starts at
+    /// `new_limit_micro`): spent and limit.
+    pub fn consumer_budget(&self, new_limit_micro: u64) -> BudgetState {
+        self.consumer.unwrap_or(BudgetState {
+            limit_micro: new_limit_micro,
+            spent_micro: 0,
+        })
+    }
+
+    /// Why the budgets cannot pay for the releases at `costs`, if they cannot.
     pub fn refusal(&self, costs: &[u64], new_limit_micro: u64) -> Option<Refusal> {
-        let mut consumer_needed = 0u64;
-        let mut global_needed = 0u64;
-        for (cost, known) in costs.iter().zip(&self.releases) {
-            match known {
-                Some(k) if k.paid => {}
-                Some(_) => consumer_needed = consumer_needed.saturating_add(*cost),
-                None => {
-                    consumer_needed = consumer_needed.saturating_add(*cost);
-                    global_needed = global_needed.saturating_add(*cost);
-                }
-            }
-        }
+        let (consumer_needed, global_needed) = self.totals(costs);
         let (spent, limit) = self
             .consumer
             .map_or((0, new_limit_micro), |b| (b.spent_micro, b.limit_micro));
@@ -959,25 +979,6 @@ impl Store {
             (rows, last)
         });
         Ok((rows, last))
-    }
-
-    /// Whether `consumer_id` already paid for the release `release_key`.
-    pub async fn has_receipt(
-        &self,
-        release_key: &str,
-        consumer_id: &str,
-    ) -> Result<bool, StoreError> {
-        let found: Option<i32> = with_pool!(self, p => {
-            sqlx::query_scalar(
-                "SELECT 1 FROM release_receipts r JOIN releases l ON l.release_id = r.release_id \
-                 WHERE l.release_key = $1 AND r.consumer_id = $2",
-            )
-            .bind(release_key)
-            .bind(consumer_id)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(found.is_some())
     }
 
     pub async fn find_idempotent(

@@ -38,7 +38,7 @@ pub use render::{NationalRelease, NationalTable};
 pub use total::NationalTotal;
 
 use crate::auth::Consumer;
-use crate::budget::{BatchCharge, BatchRelease, ChargeRequest};
+use crate::budget::{BatchCharge, BatchRelease, ChargeRequest, Outlook};
 use crate::domain::{Country, Field, Role};
 use crate::error::ApiError;
 use crate::policy::{Accounting, Dimension, Policy, Table};
@@ -430,21 +430,21 @@ async fn release_table_inner(
     })
 }
 
-/// What `consumer` would be charged now for each plan (0 when already paid).
-async fn would_charge(
+/// Both budgets and the stored releases of `plans`, read in one statement,
+/// with the plans' costs in the same order.
+async fn outlook(
     state: &AppState,
     consumer: &Consumer,
     plans: &[TablePlan<'_>],
     data: &release::DataView,
-) -> Result<Vec<u64>, ApiError> {
-    let mut out = Vec::with_capacity(plans.len());
-    for tp in plans {
-        let key = data.release_key(&tp.plan);
-        let paid = state.store.find_release(&key).await?.is_some()
-            && state.store.has_receipt(&key, &consumer.id).await?;
-        out.push(if paid { 0 } else { tp.plan.cost_micro });
-    }
-    Ok(out)
+) -> Result<(Outlook, Vec<u64>), ApiError> {
+    let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let outlook = state
+        .store
+        .outlook(&state.policy.dataset, &consumer.id, &keys)
+        .await?;
+    Ok((outlook, plans.iter().map(|tp| tp.plan.cost_micro).collect()))
 }
 
 /// `GET /v1/national/{country}/report`: every table of the perspective in one
@@ -537,9 +537,9 @@ async fn release_report_inner(
         Ok(r) => r,
         Err(e) => {
             // For the refusal's message only: what the report would charge now.
-            let requested = would_charge(state, consumer, &plans, &data)
+            let requested = outlook(state, consumer, &plans, &data)
                 .await
-                .map(|v| v.iter().sum())
+                .map(|(o, costs)| o.totals(&costs).0)
                 .unwrap_or_else(|_| plans.iter().map(|tp| tp.plan.cost_micro).sum());
             return Err(with_query(release::charge_error(
                 e,
@@ -651,14 +651,14 @@ pub async fn list_tables(
         .collect::<Result<_, _>>()?;
     let data = release::DataView::current(state);
     let data_version = data.version();
-    let charges = would_charge(state, consumer, &plans, &data).await?;
-    let budget = state
-        .store
-        .consumer_budget(&policy.dataset, &consumer.id)
-        .await?;
-    let (spent, limit) = budget.map_or((0, policy.role_budget_micro(consumer.role)), |b| {
-        (b.spent_micro, b.limit_micro)
-    });
+    let (outlook, costs) = outlook(state, consumer, &plans, &data).await?;
+    let charges: Vec<u64> = outlook
+        .charges(&costs)
+        .into_iter()
+        .map(|(c, _)| c)
+        .collect();
+    let budget = outlook.consumer_budget(policy.role_budget_micro(consumer.role));
+    let (spent, limit) = (budget.spent_micro, budget.limit_micro);
     let code = scope.country.code();
     let query = format!(
         "perspective={}&from_year={}&to_year={}",

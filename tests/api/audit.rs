@@ -15,13 +15,6 @@ async fn exec(app: &TestApp, sql: &'static str) -> Result<u64, sqlx::Error> {
     ctm_stats::with_pool!(&app.store, p => sqlx::query(sql).execute(p).await.map(|r| r.rows_affected()))
 }
 
-async fn ok_json(res: reqwest::Response) -> Value {
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.expect("json body");
-    assert!((200..300).contains(&status), "status {status}: {body}");
-    body
-}
-
 async fn put_budget(app: &TestApp, token: &str, id: &str, body: Value) -> reqwest::Response {
     app.client
         .put(app.url(&format!("/v1/admin/consumers/{id}/budget")))

@@ -93,6 +93,18 @@ impl TestApp {
         Self::spawn_with(backend, Spawn::default()).await
     }
 
+    /// A server over the default cases under `policy_text`.
+    pub async fn spawn_policy(backend: Backend, policy_text: String) -> Option<TestApp> {
+        Self::spawn_with(
+            backend,
+            Spawn {
+                policy_text,
+                ..Spawn::default()
+            },
+        )
+        .await
+    }
+
     pub async fn spawn_with(backend: Backend, opts: Spawn) -> Option<TestApp> {
         let dir = tempfile::tempdir().expect("temp dir");
         let database_url = fresh_database(backend, dir.path()).await?;
@@ -257,6 +269,14 @@ impl TestApp {
             .expect("global")
             .spent_micro
     }
+}
+
+/// The JSON body of a successful (2xx) response; fails the test otherwise.
+pub async fn ok_json(res: reqwest::Response) -> serde_json::Value {
+    let status = res.status().as_u16();
+    let body: serde_json::Value = res.json().await.expect("json body");
+    assert!((200..300).contains(&status), "status {status}: {body}");
+    body
 }
 
 /// Asserts a problem+json response with `status` and `code`; returns the body.

@@ -512,15 +512,7 @@ on_both_backends!(
     the_report_is_charged_all_or_nothing_and_skips_paid_tables,
     |backend| async move {
         let policy = POLICY.replacen("government = 20.0", "government = 1.0", 1);
-        let Some(app) = TestApp::spawn_with(
-            backend,
-            Spawn {
-                policy_text: policy,
-                ..Spawn::default()
-            },
-        )
-        .await
-        else {
+        let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
         let gov = app.government_token("gov-usa", "USA");
@@ -728,15 +720,7 @@ on_both_backends!(
     |backend| async move {
         // A report costs 1.4; a government budget of 5.0 fits three.
         let policy = POLICY.replacen("government = 20.0", "government = 5.0", 1);
-        let Some(app) = TestApp::spawn_with(
-            backend,
-            Spawn {
-                policy_text: policy,
-                ..Spawn::default()
-            },
-        )
-        .await
-        else {
+        let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
         let replica = app.replica().await;

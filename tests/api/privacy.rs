@@ -3,7 +3,7 @@
 //! budgets that keep their unit, equivalent requests as one query, and logs
 //! without statistics.
 
-use crate::helpers::{POLICY, Spawn, TestApp, assert_problem};
+use crate::helpers::{POLICY, Spawn, TestApp, assert_problem, ok_json};
 use crate::on_both_backends;
 use ctm_stats::domain::Role;
 use ctm_stats::engine::GroupBy;
@@ -17,13 +17,6 @@ fn raw_policy() -> String {
     POLICY
         .replace("k = 10 ", "k = 1 ")
         .replace("clamp_negative = true", "clamp_negative = false")
-}
-
-async fn ok_json(res: reqwest::Response) -> Value {
-    let status = res.status().as_u16();
-    let body: Value = res.json().await.expect("json body");
-    assert!((200..300).contains(&status), "status {status}: {body}");
-    body
 }
 
 const QUERY: &str = r#"{"dimensions": ["gender", "age_broad"], "epsilon": 0.05}"#;
@@ -192,15 +185,7 @@ on_both_backends!(refusals_read_no_case, |backend| async move {
     let policy = POLICY
         .replace("researcher = 10.0", "researcher = 0.3")
         .replace("global = 500.0", "global = 0.5");
-    let Some(app) = TestApp::spawn_with(
-        backend,
-        Spawn {
-            policy_text: policy,
-            ..Spawn::default()
-        },
-    )
-    .await
-    else {
+    let Some(app) = TestApp::spawn_policy(backend, policy).await else {
         return;
     };
     let alice = app.token(Role::Researcher, "alice");
@@ -449,15 +434,9 @@ on_both_backends!(
         let case_policy = POLICY
             .replace("unit = \"person\"", "unit = \"case\"")
             .replace("max_cases_per_person = 1 ", "");
-        let case_app = TestApp::spawn_with(
-            backend,
-            Spawn {
-                policy_text: case_policy,
-                ..Spawn::default()
-            },
-        )
-        .await
-        .expect("case app");
+        let case_app = TestApp::spawn_policy(backend, case_policy)
+            .await
+            .expect("case app");
         let catalog = ok_json(
             case_app
                 .client
@@ -563,18 +542,24 @@ on_both_backends!(
             .await,
         )
         .await;
-        let raised = POLICY.replace("global = 500.0", "global = 800.0");
-        let restarted = TestApp::serve_existing(
-            &app.database_url,
-            &raised,
-            Some(app.settings.noise_key_file.clone()),
-        )
-        .await;
-        let global = restarted
-            .store
-            .global_budget(&app.policy.dataset)
-            .await
-            .expect("global");
+        // The same store restarted under a policy whose global limit is `global`.
+        let restart_with_global = |global: &'static str| {
+            let policy = POLICY.replace("global = 500.0", &format!("global = {global}"));
+            let (url, key) = (
+                app.database_url.clone(),
+                app.settings.noise_key_file.clone(),
+            );
+            async move {
+                let app = TestApp::serve_existing(&url, &policy, Some(key)).await;
+                let budget = app
+                    .store
+                    .global_budget(&app.policy.dataset)
+                    .await
+                    .expect("global");
+                (app, budget)
+            }
+        };
+        let (restarted, global) = restart_with_global("800.0").await;
         assert_eq!(global.limit_micro, 800_000_000);
         let auditor = restarted.token(Role::Auditor, "auditor");
         let entries = ok_json(
@@ -593,18 +578,7 @@ on_both_backends!(
         assert_eq!(what["action"], "set_global_limit");
         assert_eq!(what["limit_micro"], 800_000_000);
         // Lowered below what is spent (1.0): exhausted, said plainly.
-        let lowered = POLICY.replace("global = 500.0", "global = 0.5");
-        let exhausted = TestApp::serve_existing(
-            &app.database_url,
-            &lowered,
-            Some(app.settings.noise_key_file.clone()),
-        )
-        .await;
-        let global = exhausted
-            .store
-            .global_budget(&app.policy.dataset)
-            .await
-            .expect("global");
+        let (exhausted, global) = restart_with_global("0.5").await;
         assert_eq!(global.limit_micro, global.spent_micro);
         let bob = exhausted.token(Role::Researcher, "bob");
         let res = exhausted

@@ -10,15 +10,7 @@ on_both_backends!(
     |backend| async move {
         // Each query costs 0.2; the researcher budget of 1.0 fits exactly five.
         let policy = POLICY.replacen("researcher = 10.0", "researcher = 1.0", 1);
-        let Some(app) = TestApp::spawn_with(
-            backend,
-            Spawn {
-                policy_text: policy,
-                ..Spawn::default()
-            },
-        )
-        .await
-        else {
+        let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
         // Two servers sharing the database (replicas), as in a PostgreSQL deployment;
