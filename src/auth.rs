@@ -29,15 +29,7 @@ pub struct Claims {
     pub iat: u64,
 }
 
-/// An authenticated caller.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Consumer {
-    /// The token's `sub`: the key of the consumer's budget.
-    pub id: String,
-    pub role: Role,
-    /// Set for (and only for) government callers.
-    pub country: Option<Country>,
-}
+pub use crate::domain::Consumer;
 
 enum Keys {
     Secret(DecodingKey),
@@ -272,7 +264,7 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
 fn authenticate(req: &HttpRequest) -> Result<Consumer, ApiError> {
     let verifier = req
         .app_data::<web::Data<Verifier>>()
-        .ok_or_else(|| ApiError::Internal("token verifier not configured".into()))?;
+        .ok_or_else(|| ApiError::internal("token verifier not configured".into()))?;
     let consumer = verifier.verify(bearer(req)?)?;
     tracing::Span::current().record("consumer", consumer.id.as_str());
     Ok(consumer)

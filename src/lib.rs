@@ -7,6 +7,14 @@
 //! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
 //! - [`audit`]: the hash-chained budget ledger, signed checkpoints and their verification.
 //! - [`national`]: national figures for government partners (tables, reports, SDMX-CSV).
+//! - [`release`]: the release pipeline over a [`release::Pipeline`]; read it first.
+//! - [`release_error`]: every refusal and failure of the release core, free of HTTP.
+//! - [`api`], [`auth`], [`error`]: the HTTP edge (routes and their shared state,
+//!   tokens, problem+json); [`startup`] composes everything.
+//!
+//! Dependencies point inward: the core (`domain`, `privacy`, `engine`,
+//! `policy`, `query`, `release`, `national`, `budget`, `store`, `audit`)
+//! names no HTTP item, and the edge maps its errors to responses.
 
 pub mod api;
 pub mod audit;
@@ -23,6 +31,7 @@ pub mod privacy;
 pub mod query;
 pub mod rate;
 pub mod release;
+pub mod release_error;
 pub mod settings;
 pub mod startup;
 pub mod store;

@@ -321,7 +321,7 @@ async fn serve(
     }
     let app = Application::build_with_store(settings.clone(), policy, store).await?;
     let base = format!("http://{}", settings.bind.replace("0.0.0.0", "127.0.0.1"));
-    tracing::info!(port = app.port(), backend = ?app.state.store.backend(), "listening");
+    tracing::info!(port = app.port(), backend = ?app.state.pipeline.store.backend(), "listening");
     if demo {
         print_demo_tokens(&settings, &base)?;
     }

@@ -12,12 +12,12 @@
 //! filter listing every value of a multi-valued group is not dropped: it
 //! leaves out cases whose group is unknown or empty.)
 
-use crate::auth::Consumer;
+use crate::domain::Consumer;
 use crate::domain::case::YEAR_MIN;
 use crate::domain::{Country, Field, FieldKind, Role};
 use crate::engine::{Filter, GroupBy};
-use crate::error::ApiError;
 use crate::policy::{Accounting, Dimension, Policy};
+use crate::release_error::ReleaseError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -125,23 +125,23 @@ impl CountQuery {
         policy: &Policy,
         consumer: &Consumer,
         req: &CountRequest,
-    ) -> Result<CountQuery, ApiError> {
+    ) -> Result<CountQuery, ReleaseError> {
         let unit = policy.budget_unit();
         if req.dimensions.is_empty() {
-            return Err(ApiError::InvalidQuery(
+            return Err(ReleaseError::InvalidQuery(
                 "name at least one dimension to group by".into(),
             ));
         }
         if req.dimensions.len() > policy.limits.max_dimensions {
-            return Err(ApiError::TooManyDimensions {
+            return Err(ReleaseError::TooManyDimensions {
                 count: req.dimensions.len(),
                 max: policy.limits.max_dimensions,
             });
         }
-        let lookup = |name: &str| -> Result<&Dimension, ApiError> {
+        let lookup = |name: &str| -> Result<&Dimension, ReleaseError> {
             let d = policy
                 .dimension(name)
-                .ok_or_else(|| ApiError::UnknownDimension {
+                .ok_or_else(|| ReleaseError::UnknownDimension {
                     name: name.to_owned(),
                     valid: policy
                         .dimensions
@@ -151,7 +151,7 @@ impl CountQuery {
                         .collect(),
                 })?;
             if !d.allows(consumer.role) {
-                return Err(ApiError::ForbiddenDimension {
+                return Err(ReleaseError::ForbiddenDimension {
                     name: name.to_owned(),
                 });
             }
@@ -163,7 +163,7 @@ impl CountQuery {
             (Role::Government, Some(c)) => Some((c, req.perspective.unwrap_or_default())),
             _ => {
                 if req.perspective.is_some() {
-                    return Err(ApiError::InvalidQuery(
+                    return Err(ReleaseError::InvalidQuery(
                         "perspective applies to government callers only".into(),
                     ));
                 }
@@ -185,7 +185,7 @@ impl CountQuery {
                 if *f == field {
                     names_field = true;
                     if codes.iter().any(|&c| c != code) {
-                        return Err(ApiError::CountryScope(country.code().into()));
+                        return Err(ReleaseError::CountryScope(country.code().into()));
                     }
                     let _ = name;
                 }
@@ -198,13 +198,13 @@ impl CountQuery {
         let mut dimensions = Vec::new();
         for name in &req.dimensions {
             if dimensions.iter().any(|d: &QueryDim| &d.name == name) {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(ReleaseError::InvalidQuery(format!(
                     "dimension \"{name}\" is listed twice"
                 )));
             }
             let dim = lookup(name)?;
             if dimensions.iter().any(|d: &QueryDim| d.field == dim.field) {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(ReleaseError::InvalidQuery(format!(
                     "two dimensions read the same field as \"{name}\""
                 )));
             }
@@ -238,7 +238,7 @@ impl CountQuery {
             cells = cells.saturating_mul(d.codes.len());
         }
         if cells > policy.limits.max_cells {
-            return Err(ApiError::TooManyCells {
+            return Err(ReleaseError::TooManyCells {
                 cells,
                 max: policy.limits.max_cells,
             });
@@ -263,24 +263,24 @@ impl CountQuery {
 
         let given = match (policy.accounting, req.epsilon, req.rho) {
             (_, Some(_), Some(_)) => {
-                return Err(ApiError::InvalidQuery(
+                return Err(ReleaseError::InvalidQuery(
                     "give epsilon or rho, not both".into(),
                 ));
             }
             (Accounting::Pure, None, Some(_)) => {
-                return Err(ApiError::InvalidQuery(
+                return Err(ReleaseError::InvalidQuery(
                     "this dataset uses pure DP: give epsilon, not rho".into(),
                 ));
             }
             (Accounting::Zcdp, Some(_), None) => {
-                return Err(ApiError::InvalidQuery(
+                return Err(ReleaseError::InvalidQuery(
                     "this dataset uses zCDP: give rho, not epsilon".into(),
                 ));
             }
             (_, e, r) => e.or(r),
         };
         let (min, max) = (policy.cost.min_micro, policy.cost.max_micro);
-        let bounds_err = |requested: String| ApiError::CostOutOfRange {
+        let bounds_err = |requested: String| ReleaseError::CostOutOfRange {
             requested,
             min: min as f64 / 1e6,
             max: max as f64 / 1e6,
@@ -288,7 +288,7 @@ impl CountQuery {
         };
         let cost = match (given, req.accuracy) {
             (Some(_), Some(_)) => {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(ReleaseError::InvalidQuery(format!(
                     "give {unit} or accuracy, not both"
                 )));
             }
@@ -303,7 +303,7 @@ impl CountQuery {
             }
             (None, Some(a)) => {
                 if a.margin == 0 {
-                    return Err(ApiError::InvalidQuery(
+                    return Err(ReleaseError::InvalidQuery(
                         "accuracy.margin must be a positive whole number".into(),
                     ));
                 }
@@ -432,19 +432,19 @@ pub fn sha256_hex(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
 }
 
-fn check_confidence(c: f64, field: &str) -> Result<f64, ApiError> {
+fn check_confidence(c: f64, field: &str) -> Result<f64, ReleaseError> {
     if c.is_finite() && c > 0.5 && c < 1.0 {
         Ok(c)
     } else {
-        Err(ApiError::InvalidQuery(format!(
+        Err(ReleaseError::InvalidQuery(format!(
             "{field} must be a number strictly between 0.5 and 1"
         )))
     }
 }
 
 /// Field codes a filter allows, within the dimension's declared domain.
-fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ApiError> {
-    let unknown = |v: &str| ApiError::UnknownValue {
+fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ReleaseError> {
+    let unknown = |v: &str| ReleaseError::UnknownValue {
         dimension: dim.name.clone(),
         value: v.to_owned(),
     };
@@ -452,7 +452,7 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ApiError> {
     match spec {
         Value::Array(items) => {
             if items.is_empty() {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(ReleaseError::InvalidQuery(format!(
                     "filter on {} lists no values",
                     dim.name
                 )));
@@ -462,7 +462,7 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ApiError> {
                     Value::String(s) => s.clone(),
                     Value::Number(n) => n.to_string(),
                     _ => {
-                        return Err(ApiError::InvalidQuery(format!(
+                        return Err(ReleaseError::InvalidQuery(format!(
                             "filter values of {} must be strings or numbers",
                             dim.name
                         )));
@@ -484,23 +484,23 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ApiError> {
             }
         }
         Value::Object(range) if dim.field == Field::RegistrationYear => {
-            let year = |k: &str| -> Result<i64, ApiError> {
+            let year = |k: &str| -> Result<i64, ReleaseError> {
                 range.get(k).and_then(Value::as_i64).ok_or_else(|| {
-                    ApiError::InvalidQuery(format!(
+                    ReleaseError::InvalidQuery(format!(
                         "a range filter on {} needs whole-number \"from\" and \"to\"",
                         dim.name
                     ))
                 })
             };
             if range.keys().any(|k| k != "from" && k != "to") {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(ReleaseError::InvalidQuery(format!(
                     "a range filter on {} takes only \"from\" and \"to\"",
                     dim.name
                 )));
             }
             let (from, to) = (year("from")?, year("to")?);
             if from > to {
-                return Err(ApiError::InvalidQuery(format!(
+                return Err(ReleaseError::InvalidQuery(format!(
                     "filter on {}: from must not be after to",
                     dim.name
                 )));
@@ -521,14 +521,14 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ApiError> {
             } else {
                 ""
             };
-            return Err(ApiError::InvalidQuery(format!(
+            return Err(ReleaseError::InvalidQuery(format!(
                 "filter on {} must be a list of values{hint}",
                 dim.name
             )));
         }
     }
     if dim.field.kind() == FieldKind::Multi && codes.is_empty() {
-        return Err(ApiError::InvalidQuery(format!(
+        return Err(ReleaseError::InvalidQuery(format!(
             "filter on {} lists no values",
             dim.name
         )));

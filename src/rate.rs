@@ -1,7 +1,7 @@
 //! Per-consumer rate limiting (token bucket, per replica). Refusals happen
 //! before any validation or charge.
 
-use crate::error::ApiError;
+use crate::release_error::ReleaseError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;
@@ -28,7 +28,7 @@ impl RateLimiter {
     }
 
     /// Takes one token for `consumer`, or says how long to wait.
-    pub fn check(&self, consumer: &str) -> Result<(), ApiError> {
+    pub fn check(&self, consumer: &str) -> Result<(), ReleaseError> {
         let now = Instant::now();
         let mut buckets = match self.buckets.lock() {
             Ok(b) => b,
@@ -51,7 +51,7 @@ impl RateLimiter {
             Ok(())
         } else {
             let wait = ((1.0 - b.tokens) / rate).ceil().max(1.0) as u64;
-            Err(ApiError::RateLimited {
+            Err(ReleaseError::RateLimited {
                 retry_after_secs: wait,
             })
         }
@@ -69,7 +69,7 @@ mod tests {
             assert!(r.check("a").is_ok());
         }
         assert!(
-            matches!(r.check("a"), Err(ApiError::RateLimited { retry_after_secs }) if retry_after_secs >= 1)
+            matches!(r.check("a"), Err(ReleaseError::RateLimited { retry_after_secs }) if retry_after_secs >= 1)
         );
         assert!(r.check("b").is_ok(), "buckets are per consumer");
     }

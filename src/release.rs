@@ -21,21 +21,40 @@
 //! ([`release_bodies`]). A refused request therefore does no data-dependent
 //! work, and its timing cannot depend on the data.
 
-use crate::auth::Consumer;
+use crate::budget::Committer;
 use crate::budget::{
     BudgetState, ChargeError, ChargeRequest, Idempotency, Receipt, Refusal, entry_for,
 };
+use crate::cache::ReleaseCache;
+use crate::domain::Consumer;
 use crate::domain::DataFingerprint;
 use crate::domain::budget::{Epsilon, Rho};
-use crate::engine::Snapshot;
-use crate::error::ApiError;
+use crate::engine::{Snapshot, SnapshotCell};
 use crate::policy::{Accounting, Policy, PrivacyUnit};
+use crate::privacy::NoiseKey;
 use crate::privacy::{self, Cell, Confidence, CountMechanism, DimShape, PostProcess, PrivacyError};
 use crate::query::{CostChoice, CountQuery, CountRequest, sha256_hex};
-use crate::startup::AppState;
+use crate::rate::RateLimiter;
+use crate::release_error::ReleaseError;
+use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use std::num::NonZeroU32;
 use std::sync::Arc;
+
+/// What the release pipeline works with. The composition root (`startup`)
+/// builds one; the pipeline sees nothing else of the application, so it can
+/// be driven without a web server.
+pub struct Pipeline {
+    pub policy: Arc<Policy>,
+    pub store: Store,
+    /// Commits charges and refusals of concurrent requests together (group commit).
+    pub committer: Committer,
+    /// Bodies released by this process, so repeats skip the store and the count.
+    pub releases: ReleaseCache,
+    pub snapshots: Arc<SnapshotCell>,
+    pub noise_key: NoiseKey,
+    pub rate: RateLimiter,
+}
 
 /// Response formats of a release.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -266,10 +285,10 @@ pub struct Plan {
     pub query_id: String,
 }
 
-fn privacy_err(e: PrivacyError) -> ApiError {
+fn privacy_err(e: PrivacyError) -> ReleaseError {
     match e {
-        PrivacyError::Entropy(_) => ApiError::EntropyUnavailable,
-        other => ApiError::Internal(other.to_string()),
+        PrivacyError::Entropy(_) => ReleaseError::EntropyUnavailable,
+        other => ReleaseError::Internal(other.to_string()),
     }
 }
 
@@ -290,7 +309,7 @@ pub fn post_process(policy: &Policy) -> PostProcess {
 }
 
 /// Resolves cost, sensitivity, mechanism and margin of a validated query.
-pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
+pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ReleaseError> {
     let shapes: Vec<DimShape> = query
         .dimensions
         .iter()
@@ -302,7 +321,7 @@ pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
         })
         .collect();
     let confidence = Confidence::new(query.confidence).map_err(|_| {
-        ApiError::InvalidQuery("confidence must lie strictly between 0.5 and 1".into())
+        ReleaseError::InvalidQuery("confidence must lie strictly between 0.5 and 1".into())
     })?;
     let c = &policy.cost;
     let (mechanism, sensitivity) = match policy.accounting {
@@ -313,7 +332,7 @@ pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
                 CostChoice::Fixed(m) => Epsilon::from_micro(m),
                 CostChoice::Accuracy(a) => {
                     let conf = Confidence::new(a.confidence).map_err(|_| {
-                        ApiError::InvalidQuery(
+                        ReleaseError::InvalidQuery(
                             "accuracy.confidence must lie strictly between 0.5 and 1".into(),
                         )
                     })?;
@@ -335,7 +354,7 @@ pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
                             )
                             .and_then(|m| m.margin_of_error(conf))
                             .map_err(privacy_err)?;
-                            return Err(ApiError::AccuracyUnreachable {
+                            return Err(ReleaseError::AccuracyUnreachable {
                                 margin: a.margin,
                                 best_margin: best + policy.output.round_to / 2,
                             });
@@ -355,7 +374,7 @@ pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
                 CostChoice::Fixed(m) => Rho::from_micro(m),
                 CostChoice::Accuracy(a) => {
                     let conf = Confidence::new(a.confidence).map_err(|_| {
-                        ApiError::InvalidQuery(
+                        ReleaseError::InvalidQuery(
                             "accuracy.confidence must lie strictly between 0.5 and 1".into(),
                         )
                     })?;
@@ -377,7 +396,7 @@ pub fn plan(policy: &Policy, query: CountQuery) -> Result<Plan, ApiError> {
                             )
                             .and_then(|m| m.margin_of_error(conf))
                             .map_err(privacy_err)?;
-                            return Err(ApiError::AccuracyUnreachable {
+                            return Err(ReleaseError::AccuracyUnreachable {
                                 margin: a.margin,
                                 best_margin: best + policy.output.round_to / 2,
                             });
@@ -453,10 +472,10 @@ pub struct DataView {
 }
 
 impl DataView {
-    /// The current snapshot of `state`.
-    pub fn current(state: &AppState) -> DataView {
-        let snapshot = state.snapshots.current();
-        let fingerprint = state.noise_key.fingerprint(snapshot.identity());
+    /// The current snapshot of `pipeline`.
+    pub fn current(pipeline: &Pipeline) -> DataView {
+        let snapshot = pipeline.snapshots.current();
+        let fingerprint = pipeline.noise_key.fingerprint(snapshot.identity());
         DataView {
             snapshot,
             fingerprint,
@@ -481,17 +500,17 @@ impl DataView {
 /// Counts, adds keyed noise, suppresses and post-processes: the noisy release.
 /// True counts exist only inside this function.
 fn compute_release(
-    state: &AppState,
+    pipeline: &Pipeline,
     plan: &Plan,
     data: &DataView,
-) -> Result<StoredRelease, ApiError> {
-    let policy = &state.policy;
+) -> Result<StoredRelease, ReleaseError> {
+    let policy = &pipeline.policy;
     let snapshot = &data.snapshot;
     let true_counts = snapshot
         .count(&plan.query.group_by(), &plan.query.engine_filters())
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+        .map_err(|e| ReleaseError::Internal(e.to_string()))?;
     let mut rng = privacy::keyed_rng(
-        &state.noise_key,
+        &pipeline.noise_key,
         &policy.dataset,
         plan.canonical.as_bytes(),
         snapshot.identity(),
@@ -524,13 +543,13 @@ fn compute_release(
 /// Nothing is charged; the atomic charge that follows decides again (and
 /// may still refuse in a race).
 pub async fn release_bodies(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     data: &DataView,
     plans: &[&Plan],
     keys: &[&str],
-) -> Result<Vec<String>, ApiError> {
-    let cached: Vec<Option<Arc<str>>> = keys.iter().map(|k| state.releases.get(k)).collect();
+) -> Result<Vec<String>, ReleaseError> {
+    let cached: Vec<Option<Arc<str>>> = keys.iter().map(|k| pipeline.releases.get(k)).collect();
     if cached.iter().all(Option::is_some) {
         return Ok(cached
             .into_iter()
@@ -538,8 +557,8 @@ pub async fn release_bodies(
             .map(|b| b.to_string())
             .collect());
     }
-    let policy = &state.policy;
-    let outlook = state
+    let policy = &pipeline.policy;
+    let outlook = pipeline
         .store
         .outlook(&policy.dataset, &consumer.id, keys)
         .await?;
@@ -564,10 +583,10 @@ pub async fn release_bodies(
         }
         for (body, plan) in bodies.iter_mut().zip(plans) {
             if body.is_none() {
-                let computed = compute_release(state, plan, data)?;
+                let computed = compute_release(pipeline, plan, data)?;
                 *body = Some(
                     serde_json::to_string(&computed)
-                        .map_err(|e| ApiError::Internal(e.to_string()))?,
+                        .map_err(|e| ReleaseError::Internal(e.to_string()))?,
                 );
             }
         }
@@ -595,14 +614,14 @@ pub fn cell_keys(query: &CountQuery) -> Vec<Vec<&str>> {
 
 /// Builds the response body; needs the receipt, so it only runs after the charge.
 fn render(
-    state: &AppState,
+    pipeline: &Pipeline,
     plan: &Plan,
     data_version: i64,
     release_id: &str,
     receipt: &Receipt,
     format: Format,
 ) -> Vec<u8> {
-    let policy = &state.policy;
+    let policy = &pipeline.policy;
     let stored: StoredRelease =
         serde_json::from_str(&receipt.release_body).unwrap_or(StoredRelease { cells: Vec::new() });
     let stored = StoredRelease {
@@ -677,53 +696,66 @@ fn render(
 }
 
 /// Parses the body of a count request; a refusal is ledgered by the caller.
-pub fn parse_request(body: &[u8]) -> Result<CountRequest, ApiError> {
+pub fn parse_request(body: &[u8]) -> Result<CountRequest, ReleaseError> {
     serde_json::from_slice(body)
-        .map_err(|e| ApiError::InvalidBody(format!("invalid JSON body: {e}")))
+        .map_err(|e| ReleaseError::InvalidBody(format!("invalid JSON body: {e}")))
 }
 
 /// Writes a refusal that happened after authentication to the ledger.
+/// `code` is the refusal's stable error code.
 pub async fn ledger_refusal(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
-    err: &ApiError,
+    code: &str,
     query: Option<(&str, &str)>,
 ) {
     let mut entry = entry_for(
-        &state.policy.dataset,
+        &pipeline.policy.dataset,
         consumer,
         crate::audit::chain::event::REFUSAL,
-        err.code(),
+        code,
     );
     if let Some((canonical, hash)) = query {
         entry.canonical_query = Some(canonical.into());
         entry.query_hash = Some(hash.into());
     }
-    if let Err(e) = state.committer.record_refusal(entry).await {
+    if let Err(e) = pipeline.committer.record_refusal(entry).await {
         tracing::error!(error = %e, "could not ledger a refusal");
     }
 }
 
 /// `POST /v1/counts`: the whole pipeline.
 pub async fn release_counts(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     body: &[u8],
     idempotency_key: Option<&str>,
     format: Format,
-) -> Result<Released, ApiError> {
-    state.rate.check(&consumer.id)?;
-    let result = release_counts_inner(state, consumer, body, idempotency_key, format).await;
+) -> Result<Released, ReleaseError> {
+    pipeline.rate.check(&consumer.id)?;
+    let result = release_counts_inner(pipeline, consumer, body, idempotency_key, format).await;
+    ledger_if_refused(pipeline, consumer, result).await
+}
+
+/// A refusal, with the canonical query and its hash when the request got
+/// that far (the ledger entry names them).
+pub type Refused = (ReleaseError, Option<(String, String)>);
+
+/// Writes a refusal that happened after authentication to the ledger (not
+/// internal failures: nothing about the request was decided), and hands the
+/// result on.
+pub async fn ledger_if_refused<T>(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    result: Result<T, Refused>,
+) -> Result<T, ReleaseError> {
     if let Err((err, query)) = &result
-        && !matches!(
-            err,
-            ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
-        )
+        && !err.is_internal()
     {
         ledger_refusal(
-            state,
+            pipeline,
             consumer,
-            err,
+            err.code(),
             query.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
         )
         .await;
@@ -731,33 +763,31 @@ pub async fn release_counts(
     result.map_err(|(e, _)| e)
 }
 
-type Refused = (ApiError, Option<(String, String)>);
-
 async fn release_counts_inner(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     body: &[u8],
     idempotency_key: Option<&str>,
     format: Format,
 ) -> Result<Released, Refused> {
-    let policy = &state.policy;
+    let policy = &pipeline.policy;
     // 1. Validate: policy only, no data.
     let request = parse_request(body).map_err(|e| (e, None))?;
     let query = CountQuery::parse(policy, consumer, &request).map_err(|e| (e, None))?;
     let plan = plan(policy, query).map_err(|e| (e, None))?;
-    let with_query = |e: ApiError| (e, Some((plan.canonical.clone(), plan.query_id.clone())));
+    let with_query = |e: ReleaseError| (e, Some((plan.canonical.clone(), plan.query_id.clone())));
 
     // 2. Idempotency: a retry gets the stored bytes; a reused key with another body is refused.
     let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
     if let Some(key) = idempotency_key
-        && let Some(stored) = state
+        && let Some(stored) = pipeline
             .store
             .find_idempotent(&consumer.id, key)
             .await
             .map_err(|e| (e.into(), None))?
     {
         if stored.request_hash != request_hash {
-            return Err(with_query(ApiError::IdempotencyKeyReused));
+            return Err(with_query(ReleaseError::IdempotencyKeyReused));
         }
         let mut entry = entry_for(
             &policy.dataset,
@@ -768,7 +798,7 @@ async fn release_counts_inner(
         entry.canonical_query = Some(plan.canonical.clone());
         entry.query_hash = Some(plan.query_id.clone());
         entry.idempotency_key = Some(key.to_owned());
-        state
+        pipeline
             .store
             .record_replay(entry)
             .await
@@ -781,18 +811,18 @@ async fn release_counts_inner(
     }
 
     // 3. One snapshot for the whole release; its identity keys the noise.
-    let data = DataView::current(state);
+    let data = DataView::current(pipeline);
     let data_version = data.version();
     let release_id = data.release_key(&plan);
 
     // 4. The noisy release: already made (memory or store), or computed now
     //    if the budgets can pay for it; deterministic either way, and a
     //    stored body wins at the charge.
-    let release_body = release_bodies(state, consumer, &data, &[&plan], &[&release_id])
+    let release_body = release_bodies(pipeline, consumer, &data, &[&plan], &[&release_id])
         .await
         .map_err(with_query)?
         .pop()
-        .ok_or_else(|| with_query(ApiError::Internal("a release without its body".into())))?;
+        .ok_or_else(|| with_query(ReleaseError::Internal("a release without its body".into())))?;
 
     // 5. Charge, store, ledger: one transaction. Only then is there a receipt to render.
     let charge = ChargeRequest {
@@ -812,15 +842,15 @@ async fn release_counts_inner(
         }),
     };
     let unit = policy.budget_unit();
-    match state
+    match pipeline
         .committer
         .commit_release(&charge, &release_body, |receipt| {
-            render(state, &plan, data_version, &release_id, receipt, format)
+            render(pipeline, &plan, data_version, &release_id, receipt, format)
         })
         .await
     {
         Ok((receipt, bytes)) => {
-            state.releases.insert(&release_id, &receipt.release_body);
+            pipeline.releases.insert(&release_id, &receipt.release_body);
             tracing::info!(
                 consumer = %consumer.id,
                 query_id = %plan.query_id,
@@ -836,20 +866,20 @@ async fn release_counts_inner(
             })
         }
         Err(ChargeError::Refused(Refusal::Consumer { remaining_micro })) => {
-            Err(with_query(ApiError::BudgetExhausted {
+            Err(with_query(ReleaseError::BudgetExhausted {
                 remaining: micro_to_f64(remaining_micro),
                 requested: micro_to_f64(plan.cost_micro),
                 unit,
             }))
         }
         Err(ChargeError::Refused(Refusal::Global)) => {
-            Err(with_query(ApiError::GlobalBudgetExhausted {
+            Err(with_query(ReleaseError::GlobalBudgetExhausted {
                 requested: micro_to_f64(plan.cost_micro),
                 unit,
             }))
         }
         Err(ChargeError::Refused(Refusal::IdempotencyRace)) => {
-            Err(with_query(ApiError::IdempotencyKeyReused))
+            Err(with_query(ReleaseError::IdempotencyKeyReused))
         }
         Err(ChargeError::Store(e)) => Err((e.into(), None)),
     }
@@ -857,18 +887,18 @@ async fn release_counts_inner(
 
 /// `POST /v1/counts/estimate`: cost, margin and affordability; charges nothing, reads no case.
 pub async fn estimate(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     body: &[u8],
-) -> Result<EstimateResponse, ApiError> {
-    state.rate.check(&consumer.id)?;
-    let policy = &state.policy;
+) -> Result<EstimateResponse, ReleaseError> {
+    pipeline.rate.check(&consumer.id)?;
+    let policy = &pipeline.policy;
     let request = parse_request(body)?;
     let query = CountQuery::parse(policy, consumer, &request)?;
     let cells = query.cells;
     let plan = plan(policy, query)?;
-    let release_id = DataView::current(state).release_key(&plan);
-    let outlook = state
+    let release_id = DataView::current(pipeline).release_key(&plan);
+    let outlook = pipeline
         .store
         .outlook(&policy.dataset, &consumer.id, &[&release_id])
         .await?;
@@ -899,18 +929,20 @@ pub async fn estimate(
 
 /// The API error for a charge that was refused or failed; `requested_micro`
 /// is what the request would have charged.
-pub fn charge_error(err: ChargeError, requested_micro: u64, unit: &'static str) -> ApiError {
+pub fn charge_error(err: ChargeError, requested_micro: u64, unit: &'static str) -> ReleaseError {
     match err {
-        ChargeError::Refused(Refusal::Consumer { remaining_micro }) => ApiError::BudgetExhausted {
-            remaining: micro_to_f64(remaining_micro),
+        ChargeError::Refused(Refusal::Consumer { remaining_micro }) => {
+            ReleaseError::BudgetExhausted {
+                remaining: micro_to_f64(remaining_micro),
+                requested: micro_to_f64(requested_micro),
+                unit,
+            }
+        }
+        ChargeError::Refused(Refusal::Global) => ReleaseError::GlobalBudgetExhausted {
             requested: micro_to_f64(requested_micro),
             unit,
         },
-        ChargeError::Refused(Refusal::Global) => ApiError::GlobalBudgetExhausted {
-            requested: micro_to_f64(requested_micro),
-            unit,
-        },
-        ChargeError::Refused(Refusal::IdempotencyRace) => ApiError::IdempotencyKeyReused,
+        ChargeError::Refused(Refusal::IdempotencyRace) => ReleaseError::IdempotencyKeyReused,
         ChargeError::Store(e) => e.into(),
     }
 }

@@ -2,12 +2,14 @@
 //! `Application::build` binds (port 0 for tests) and exposes the port, so
 //! integration tests run the real server.
 
+use crate::api::AppState;
 use crate::auth::Verifier;
 use crate::budget::GlobalLimit;
 use crate::engine::{Snapshot, SnapshotBuilder, SnapshotCell};
 use crate::policy::{Policy, PrivacyUnit};
 use crate::privacy::NoiseKey;
 use crate::rate::RateLimiter;
+use crate::release::Pipeline;
 use crate::settings::{Settings, load_or_create_secret};
 use crate::store::Store;
 use actix_web::dev::Server;
@@ -19,22 +21,6 @@ use std::time::Duration;
 
 /// Released bodies kept in memory (each a few kilobytes at most).
 const RELEASE_CACHE_ENTRIES: usize = 4096;
-
-/// Shared state of every request.
-pub struct AppState {
-    pub settings: Settings,
-    pub policy: Arc<Policy>,
-    pub store: Store,
-    /// Commits charges and refusals of concurrent requests together (group commit).
-    pub committer: crate::budget::Committer,
-    /// Bodies released by this process, so repeats skip the store and the count.
-    pub releases: crate::cache::ReleaseCache,
-    pub snapshots: Arc<SnapshotCell>,
-    pub noise_key: NoiseKey,
-    pub rate: RateLimiter,
-    /// Signs ledger checkpoints; loaded from `LEDGER_KEY_FILE`, never stored in the database.
-    pub signer: crate::audit::Signer,
-}
 
 /// Loads the cases of the current data version into a bounded columnar
 /// snapshot: cases outside the policy's published domains left out, at most
@@ -234,14 +220,16 @@ impl Application {
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
-            rate: RateLimiter::new(policy.limits.requests_per_minute),
             settings,
-            policy,
-            committer: crate::budget::Committer::spawn(store.clone())?,
-            releases: crate::cache::ReleaseCache::new(RELEASE_CACHE_ENTRIES),
-            store,
-            snapshots,
-            noise_key,
+            pipeline: Pipeline {
+                rate: RateLimiter::new(policy.limits.requests_per_minute),
+                policy,
+                committer: crate::budget::Committer::spawn(store.clone())?,
+                releases: crate::cache::ReleaseCache::new(RELEASE_CACHE_ENTRIES),
+                store,
+                snapshots,
+                noise_key,
+            },
             signer,
         });
         let server = {

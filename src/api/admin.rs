@@ -3,12 +3,12 @@
 //! as a `budget_change` ledger entry naming the admin, in the same transaction
 //! as the change; a refused change is ledgered as a refusal of the admin.
 
+use crate::api::AppState;
 use crate::auth::Admin;
 use crate::domain::Role;
 use crate::domain::budget::Epsilon;
 use crate::error::{ApiError, Problem};
 use crate::query::sha256_hex;
-use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -88,8 +88,9 @@ pub async fn list_consumers(
     state: web::Data<AppState>,
     _: Admin,
 ) -> Result<HttpResponse, ApiError> {
-    let dataset = &state.policy.dataset;
+    let dataset = &state.pipeline.policy.dataset;
     let consumers = state
+        .pipeline
         .store
         .consumer_records(Some(dataset))
         .await?
@@ -106,7 +107,7 @@ pub async fn list_consumers(
         .collect();
     Ok(HttpResponse::Ok().json(ConsumerList {
         dataset: dataset.clone(),
-        unit: state.policy.budget_unit(),
+        unit: state.pipeline.policy.budget_unit(),
         consumers,
     }))
 }
@@ -114,7 +115,7 @@ pub async fn list_consumers(
 /// Reads a limit as exact micro-units: a plain decimal with at most six places.
 fn limit_micro(limit: f64) -> Result<i64, ApiError> {
     let bad = || {
-        ApiError::InvalidBody(
+        ApiError::invalid_body(
             "limit must be a non-negative number with at most six decimal places".into(),
         )
     };
@@ -174,43 +175,49 @@ pub async fn put_budget(
     let mut action: Option<String> = None;
     let result = set_budget(&state, &admin, &target, &req, payload, &mut action).await;
     if let Err(err) = &result
-        && !matches!(
-            err,
-            ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
-        )
+        && !err.is_internal()
     {
         // A refused change is part of the audit trail too.
         let hash = action.as_deref().map(|a| sha256_hex(a.as_bytes()));
-        crate::release::ledger_refusal(&state, &admin, err, action.as_deref().zip(hash.as_deref()))
-            .await;
+        crate::release::ledger_refusal(
+            &state.pipeline,
+            &admin,
+            err.code(),
+            action.as_deref().zip(hash.as_deref()),
+        )
+        .await;
     }
     result
 }
 
 async fn set_budget(
     state: &AppState,
-    admin: &crate::auth::Consumer,
+    admin: &crate::domain::Consumer,
     target: &str,
     req: &HttpRequest,
     payload: web::Payload,
     action: &mut Option<String>,
 ) -> Result<HttpResponse, ApiError> {
     if !valid_consumer_id(target) {
-        return Err(ApiError::InvalidBody(
+        return Err(ApiError::invalid_body(
             "the consumer id must be 1 to 128 printable characters".into(),
         ));
     }
     require_json(req)?;
-    let body = super::read_body(payload, state.policy.limits.max_body_bytes).await?;
+    let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
     let SetBudget { limit, role } = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::InvalidBody(format!("invalid JSON body: {e}")))?;
+        .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
     let limit = limit_micro(limit)?;
     *action = Some(
         serde_json::json!({"action": "set_limit", "target": target, "limit_micro": limit, "role": role})
             .to_string(),
     );
-    let dataset = &state.policy.dataset;
-    let existing = state.store.consumer_record(dataset, target).await?;
+    let dataset = &state.pipeline.policy.dataset;
+    let existing = state
+        .pipeline
+        .store
+        .consumer_record(dataset, target)
+        .await?;
     let role_if_new = match (&existing, role) {
         (Some(rec), Some(r)) if rec.role != r.code() => {
             return Err(ApiError::RoleMismatch {
@@ -219,7 +226,7 @@ async fn set_budget(
             });
         }
         (None, None) => {
-            return Err(ApiError::InvalidBody(
+            return Err(ApiError::invalid_body(
                 "this consumer does not exist yet: give its role to create it".into(),
             ));
         }
@@ -228,17 +235,19 @@ async fn set_budget(
     };
     let limit_u64 = u64::try_from(limit).unwrap_or(0);
     match state
+        .pipeline
         .store
         .set_consumer_limit(dataset, admin, target, role_if_new, limit_u64)
         .await?
     {
         Some(_) => {
             let rec = state
+                .pipeline
                 .store
                 .consumer_record(dataset, target)
                 .await?
                 .ok_or_else(|| {
-                    ApiError::Internal("consumer vanished after a limit change".into())
+                    ApiError::internal("consumer vanished after a limit change".into())
                 })?;
             tracing::info!(admin = %admin.id, consumer = %target, limit_micro = limit, "consumer limit set");
             Ok(HttpResponse::Ok().json(view(
@@ -251,6 +260,7 @@ async fn set_budget(
         }
         None => {
             let spent = state
+                .pipeline
                 .store
                 .consumer_budget(dataset, target)
                 .await?
@@ -258,7 +268,7 @@ async fn set_budget(
             Err(ApiError::LimitBelowSpent {
                 spent: spent as f64 / 1e6,
                 requested: limit as f64 / 1e6,
-                unit: state.policy.budget_unit(),
+                unit: state.pipeline.policy.budget_unit(),
             })
         }
     }

@@ -4,13 +4,13 @@
 //! ledger entry; the export streams the ledger in batches and never holds it
 //! whole.
 
+use crate::api::AppState;
 use crate::audit::chain::{Entry, event};
 use crate::audit::checkpoint::Checkpoint;
 use crate::audit::store::{BATCH, EntryFilter};
 use crate::audit::verify::{CheckpointLine, Failure};
 use crate::auth::{Auditor, AuditorOrAdmin};
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -129,6 +129,7 @@ pub async fn list_entries(
         outcome: p.outcome,
     };
     let page = state
+        .pipeline
         .store
         .ledger_entries(&filter, cursor, limit as usize)
         .await?;
@@ -174,8 +175,9 @@ pub async fn list_checkpoints(
         )));
     }
     let checkpoints = state
+        .pipeline
         .store
-        .checkpoints(&state.policy.dataset, i64::from(limit))
+        .checkpoints(&state.pipeline.policy.dataset, i64::from(limit))
         .await?;
     Ok(HttpResponse::Ok().json(CheckpointList { checkpoints }))
 }
@@ -194,12 +196,13 @@ pub async fn latest_checkpoint(
     _: Auditor,
 ) -> Result<HttpResponse, ApiError> {
     match state
+        .pipeline
         .store
-        .latest_checkpoint(&state.policy.dataset, None)
+        .latest_checkpoint(&state.pipeline.policy.dataset, None)
         .await?
     {
         Some(cp) => Ok(HttpResponse::Ok().json(cp)),
-        None => Err(ApiError::NotFound(
+        None => Err(ApiError::not_found(
             "no checkpoint has been made yet; POST /v1/audit/checkpoints makes one".into(),
         )),
     }
@@ -218,8 +221,9 @@ pub async fn create_checkpoint(
     AuditorOrAdmin(who): AuditorOrAdmin,
 ) -> Result<HttpResponse, ApiError> {
     let cp = state
+        .pipeline
         .store
-        .make_checkpoint(&state.signer, &state.policy.dataset)
+        .make_checkpoint(&state.signer, &state.pipeline.policy.dataset)
         .await?;
     tracing::info!(size = cp.size, by = %who.id, "ledger checkpoint signed on demand");
     Ok(HttpResponse::Created().json(cp))
@@ -282,10 +286,10 @@ pub async fn list_consumers(
     state: web::Data<AppState>,
     _: Auditor,
 ) -> Result<HttpResponse, ApiError> {
-    let dataset = &state.policy.dataset;
-    let records = state.store.consumer_records(Some(dataset)).await?;
-    let mut activity = state.store.ledger_activity(dataset).await?;
-    let global = state.store.global_budget(dataset).await?;
+    let dataset = &state.pipeline.policy.dataset;
+    let records = state.pipeline.store.consumer_records(Some(dataset)).await?;
+    let mut activity = state.pipeline.store.ledger_activity(dataset).await?;
+    let global = state.pipeline.store.global_budget(dataset).await?;
     let mut consumers: Vec<ConsumerAudit> = records
         .into_iter()
         .map(|r| {
@@ -317,7 +321,7 @@ pub async fn list_consumers(
     let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
     Ok(HttpResponse::Ok().json(ConsumersAudit {
         dataset: dataset.clone(),
-        unit: state.policy.budget_unit(),
+        unit: state.pipeline.policy.budget_unit(),
         global: amounts(Some(to_i64(global.limit_micro)), to_i64(global.spent_micro)),
         consumers,
     }))
@@ -352,12 +356,13 @@ fn checkpoint_line(cp: Option<Checkpoint>) -> web::Bytes {
 pub async fn export(state: web::Data<AppState>, _: Auditor) -> Result<HttpResponse, ApiError> {
     // Fix the end first: entries appended during the export are left for the next one,
     // and the checkpoint sent is one the exported entries reach.
-    let (size, _) = state.store.ledger_head().await?;
+    let (size, _) = state.pipeline.store.ledger_head().await?;
     let cp = state
+        .pipeline
         .store
-        .latest_checkpoint(&state.policy.dataset, Some(size))
+        .latest_checkpoint(&state.pipeline.policy.dataset, Some(size))
         .await?;
-    let store = state.store.clone();
+    let store = state.pipeline.store.clone();
     let start = ExportCursor {
         after: 0,
         upto: size,
@@ -439,6 +444,7 @@ pub struct VerifyReport {
     security(("bearer" = [])))]
 pub async fn verify(state: web::Data<AppState>, _: Auditor) -> Result<HttpResponse, ApiError> {
     let check = state
+        .pipeline
         .store
         .verify_ledger(&state.signer.public_key())
         .await?;

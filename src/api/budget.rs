@@ -1,8 +1,8 @@
 //! `GET /v1/budget`: the caller's own budget and a summary of its history.
 
+use crate::api::AppState;
 use crate::auth::AnyConsumer;
 use crate::error::{ApiError, Problem};
-use crate::startup::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
@@ -35,8 +35,9 @@ pub async fn get_budget(
     state: web::Data<AppState>,
     AnyConsumer(consumer): AnyConsumer,
 ) -> Result<HttpResponse, ApiError> {
-    let p = &state.policy;
+    let p = &state.pipeline.policy;
     let b = state
+        .pipeline
         .store
         .consumer_budget(&p.dataset, &consumer.id)
         .await?;
@@ -44,6 +45,7 @@ pub async fn get_budget(
         (b.limit_micro, b.spent_micro)
     });
     let (history, last) = state
+        .pipeline
         .store
         .consumer_history(&p.dataset, &consumer.id)
         .await?;

@@ -1,8 +1,8 @@
 //! `GET /v1/catalog`: public metadata of the dataset. Never a count.
 
+use crate::api::AppState;
 use crate::error::ApiError;
 use crate::policy::Accounting;
-use crate::startup::AppState;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 
@@ -105,13 +105,13 @@ fn catalog_approx_dp(p: &crate::policy::Policy) -> Option<CatalogApproxDp> {
     (status = 200, description = "Public metadata", body = Catalog),
 ))]
 pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
-    let p = &state.policy;
+    let p = &state.pipeline.policy;
     let m = |x: u64| x as f64 / 1e6;
     let info = DatasetInfo {
         id: p.dataset.clone(),
         title: p.title.clone(),
         description: p.description.clone(),
-        data_version: state.snapshots.current().data_version(),
+        data_version: state.pipeline.snapshots.current().data_version(),
         accounting: p.accounting,
         mechanism: match p.accounting {
             Accounting::Pure => "discrete_laplace",

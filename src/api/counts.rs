@@ -1,11 +1,11 @@
 //! `POST /v1/counts` and `POST /v1/counts/estimate`. The handlers only adapt
 //! HTTP to [`crate::release`], where the pipeline lives.
 
+use crate::api::AppState;
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
 use crate::query::CountRequest;
 use crate::release::{self, CountResponse, EstimateResponse, Format};
-use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -98,10 +98,11 @@ pub async fn post_counts(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
-    let body = super::read_body(payload, state.policy.limits.max_body_bytes).await?;
+    let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
     let format = negotiate(&req)?;
     let key = idempotency_key(&req)?;
-    let out = release::release_counts(&state, &consumer, &body, key.as_deref(), format).await?;
+    let out =
+        release::release_counts(&state.pipeline, &consumer, &body, key.as_deref(), format).await?;
     let mut res = HttpResponse::Ok();
     res.content_type(out.content_type);
     if out.replayed {
@@ -126,7 +127,7 @@ pub async fn post_estimate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
-    let body = super::read_body(payload, state.policy.limits.max_body_bytes).await?;
-    let est = release::estimate(&state, &consumer, &body).await?;
+    let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
+    let est = release::estimate(&state.pipeline, &consumer, &body).await?;
     Ok(HttpResponse::Ok().json(est))
 }

@@ -1,6 +1,6 @@
 //! `GET /health`: liveness and readiness, never a count.
 
-use crate::startup::AppState;
+use crate::api::AppState;
 use crate::store::Backend;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
@@ -21,11 +21,11 @@ pub struct Health {
     (status = 503, description = "Database unreachable", body = Health),
 ))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state.store.data_version().await.is_ok();
+    let db_ok = state.pipeline.store.data_version().await.is_ok();
     let body = Health {
         status: if db_ok { "ok" } else { "degraded" },
-        store: state.store.backend(),
-        data_version: state.snapshots.current().data_version(),
+        store: state.pipeline.store.backend(),
+        data_version: state.pipeline.snapshots.current().data_version(),
         version: env!("CARGO_PKG_VERSION"),
     };
     if db_ok {

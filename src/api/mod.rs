@@ -1,4 +1,5 @@
-//! The route tree, in one place, and the OpenAPI document generated from it.
+//! The route tree, in one place, the state every handler shares, and the
+//! OpenAPI document generated from it.
 
 pub mod admin;
 pub mod audit;
@@ -9,11 +10,21 @@ pub mod health;
 pub mod national;
 
 use crate::error::ApiError;
-use crate::startup::AppState;
+use crate::release::Pipeline;
+use crate::settings::Settings;
 use actix_web::{HttpRequest, HttpResponse, web};
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
+
+/// Shared state of every request: the release pipeline, and what only the
+/// HTTP layer needs besides.
+pub struct AppState {
+    pub settings: Settings,
+    pub pipeline: Pipeline,
+    /// Signs ledger checkpoints; loaded from `LEDGER_KEY_FILE`, never stored in the database.
+    pub signer: crate::audit::Signer,
+}
 
 #[derive(OpenApi)]
 #[openapi(
@@ -124,7 +135,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
 }
 
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
-    Err(ApiError::NotFound(format!(
+    Err(ApiError::not_found(format!(
         "no resource at {} {}",
         req.method(),
         req.path()
@@ -138,7 +149,7 @@ pub async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::Byt
     let mut buf = web::BytesMut::new();
     while let Some(chunk) = payload.next().await {
         let chunk = chunk
-            .map_err(|_| ApiError::InvalidBody("the request body could not be read".into()))?;
+            .map_err(|_| ApiError::invalid_body("the request body could not be read".into()))?;
         if buf.len() + chunk.len() > max {
             return Err(ApiError::TooLarge { max });
         }

@@ -2,12 +2,12 @@
 //! handlers adapt HTTP (path, query string, format negotiation) to
 //! [`crate::national`], where tables, reports and formats live.
 
+use crate::api::AppState;
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
 use crate::national::{self, Format, NationalRelease, NationalTables, Params, sdmx};
 use crate::query::Perspective;
 use crate::release::Released;
-use crate::startup::AppState;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -62,7 +62,7 @@ pub struct ReportQuery {
 fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
-        .map_err(|e| ApiError::InvalidQuery(format!("invalid query parameters: {e}")))
+        .map_err(|e| ApiError::invalid_query(format!("invalid query parameters: {e}")))
 }
 
 /// Chooses the format: `?format=` first, else the first media range of
@@ -161,7 +161,7 @@ pub async fn list_tables(
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    let list = national::list_tables(&state, &consumer, &path, &params).await?;
+    let list = national::list_tables(&state.pipeline, &consumer, &path, &params).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -208,7 +208,15 @@ pub async fn get_table(
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    let out = national::release_table(&state, &consumer, &country, &table, &params, format).await?;
+    let out = national::release_table(
+        &state.pipeline,
+        &consumer,
+        &country,
+        &table,
+        &params,
+        format,
+    )
+    .await?;
     Ok(respond(out, format, file_stem(&country, &table, format)))
 }
 
@@ -244,7 +252,7 @@ pub async fn get_report(
     let q: ReportQuery = query(&req)?;
     let format = negotiate(&req, q.format.as_deref())?;
     if q.year.is_some() && (q.from_year.is_some() || q.to_year.is_some()) {
-        return Err(ApiError::InvalidQuery(
+        return Err(ApiError::invalid_query(
             "give year, or from_year and to_year, not both".into(),
         ));
     }
@@ -257,7 +265,8 @@ pub async fn get_report(
         Some(y) => format!("report_{y}"),
         None => "report".to_owned(),
     };
-    let out = national::release_report(&state, &consumer, &country, &params, format).await?;
+    let out =
+        national::release_report(&state.pipeline, &consumer, &country, &params, format).await?;
     Ok(respond(out, format, file_stem(&country, &what, format)))
 }
 
@@ -268,5 +277,5 @@ pub async fn get_report(
     (status = 200, description = "The SDMX structure of national figures", body = sdmx::SdmxStructure),
 ))]
 pub async fn sdmx_structure(state: web::Data<AppState>) -> HttpResponse {
-    HttpResponse::Ok().json(sdmx::structure(&state.policy))
+    HttpResponse::Ok().json(sdmx::structure(&state.pipeline.policy))
 }

@@ -27,7 +27,7 @@ use super::{
     append_refusal, charge,
 };
 use crate::audit::chain::EntryBody;
-use crate::auth::Consumer;
+use crate::domain::Consumer;
 use crate::store::{Store, StoreError, with_pool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -20,7 +20,7 @@
 //! requests, national reports and budget changes commit directly here.
 
 use crate::audit::chain::{EntryBody, GENESIS_HASH, entry_hash, event};
-use crate::auth::Consumer;
+use crate::domain::Consumer;
 use crate::store::{Store, StoreError, now_rfc3339, with_pool};
 
 /// Advisory lock key serialising ledger appends on PostgreSQL.

@@ -17,7 +17,7 @@
 use super::group_commit::{BatchFailure, Counters, Job, answer, run_jobs};
 use super::{BatchRelease, Budgets, LedgerSql, sql, to_i64};
 use crate::audit::chain::EntryBody;
-use crate::auth::Consumer;
+use crate::domain::Consumer;
 use crate::store::{StoreError, now_rfc3339};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::future::Future;

@@ -37,14 +37,13 @@ use render::{Context, Rendered, render};
 pub use render::{NationalRelease, NationalTable};
 pub use total::NationalTotal;
 
-use crate::auth::Consumer;
 use crate::budget::{BatchCharge, BatchRelease, ChargeRequest, Outlook};
+use crate::domain::Consumer;
 use crate::domain::{Country, Field, Role};
-use crate::error::ApiError;
 use crate::policy::{Accounting, Dimension, Policy, Table};
 use crate::query::{CountQuery, CountRequest, Perspective, sha256_hex};
-use crate::release::{self, BudgetView, Plan, Released};
-use crate::startup::AppState;
+use crate::release::{self, BudgetView, Pipeline, Plan, Refused, Released};
+use crate::release_error::ReleaseError;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -111,7 +110,7 @@ impl Scope {
 }
 
 /// Parses the `{country}` of a path: a known ISO 3166-1 alpha-3 code, in any case.
-pub fn parse_country(text: &str) -> Result<Country, ApiError> {
+pub fn parse_country(text: &str) -> Result<Country, ReleaseError> {
     Country::parse_alpha3(text)
         .filter(|c| !c.is_unknown())
         .ok_or_else(|| {
@@ -121,15 +120,15 @@ pub fn parse_country(text: &str) -> Result<Country, ApiError> {
             } else {
                 "the given code".to_owned()
             };
-            ApiError::UnknownCountry(shown)
+            ReleaseError::UnknownCountry(shown)
         })
 }
 
 /// A government reads only the country of its token; researchers any country.
-pub fn authorize(consumer: &Consumer, country: Country) -> Result<(), ApiError> {
+pub fn authorize(consumer: &Consumer, country: Country) -> Result<(), ReleaseError> {
     match (consumer.role, consumer.country) {
         (Role::Government, Some(own)) if own == country => Ok(()),
-        (Role::Government, own) => Err(ApiError::CountryScope(
+        (Role::Government, own) => Err(ReleaseError::CountryScope(
             own.map_or("no country", |c| c.code()).to_owned(),
         )),
         _ => Ok(()),
@@ -156,30 +155,32 @@ pub fn resolve_scope(
     consumer: &Consumer,
     country: &str,
     params: &Params,
-) -> Result<Scope, ApiError> {
+) -> Result<Scope, ReleaseError> {
     let country = parse_country(country)?;
     authorize(consumer, country)?;
     if policy.tables.is_empty() {
-        return Err(ApiError::NotFound(
+        return Err(ReleaseError::NotFound(
             "this dataset declares no national tables".into(),
         ));
     }
     let perspective = params.perspective.unwrap_or_default();
     let on = dimension_on(policy, perspective.field())
-        .ok_or_else(|| ApiError::Internal("a perspective without its dimension".into()))?;
+        .ok_or_else(|| ReleaseError::Internal("a perspective without its dimension".into()))?;
     if on.position_of(country.code()).is_none() {
-        return Err(ApiError::UnknownCountry(country.code().to_owned()));
+        return Err(ReleaseError::UnknownCountry(country.code().to_owned()));
     }
     // The policy guarantees a registration_year dimension when it declares tables.
     let (first, last) = dimension_on(policy, Field::RegistrationYear)
         .and_then(first_last_year)
-        .ok_or_else(|| ApiError::Internal("national tables without registration years".into()))?;
-    let in_domain = |name: &str, y: i64| -> Result<u16, ApiError> {
+        .ok_or_else(|| {
+            ReleaseError::Internal("national tables without registration years".into())
+        })?;
+    let in_domain = |name: &str, y: i64| -> Result<u16, ReleaseError> {
         u16::try_from(y)
             .ok()
             .filter(|y| (first..=last).contains(y))
             .ok_or_else(|| {
-                ApiError::InvalidQuery(format!(
+                ReleaseError::InvalidQuery(format!(
                     "{name} must be a registration year from {first} to {last}"
                 ))
             })
@@ -193,7 +194,7 @@ pub fn resolve_scope(
         None => last,
     };
     if from_year > to_year {
-        return Err(ApiError::InvalidQuery(
+        return Err(ReleaseError::InvalidQuery(
             "from_year must not be after to_year".into(),
         ));
     }
@@ -220,19 +221,19 @@ pub fn find_table<'p>(
     policy: &'p Policy,
     id: &str,
     perspective: Perspective,
-) -> Result<&'p Table, ApiError> {
+) -> Result<&'p Table, ReleaseError> {
     let offered = offered_tables(policy, perspective);
     if let Some(t) = offered.iter().find(|t| t.id == id) {
         return Ok(t);
     }
     let valid: Vec<String> = offered.iter().map(|t| t.id.clone()).collect();
     match policy.table(id) {
-        Some(_) => Err(ApiError::InvalidQuery(format!(
+        Some(_) => Err(ReleaseError::InvalidQuery(format!(
             "table \"{id}\" is not offered on the {} perspective; offered: {}",
             perspective_name(perspective),
             valid.join(", ")
         ))),
-        None => Err(ApiError::UnknownTable {
+        None => Err(ReleaseError::UnknownTable {
             table: if id.len() <= 64 {
                 id.to_owned()
             } else {
@@ -299,7 +300,7 @@ fn plan_table<'p>(
     consumer: &Consumer,
     table: &'p Table,
     scope: &Scope,
-) -> Result<TablePlan<'p>, ApiError> {
+) -> Result<TablePlan<'p>, ReleaseError> {
     let request = count_request(policy, consumer, table, scope);
     let query = CountQuery::parse(policy, consumer, &request)?;
     let plan = release::plan(policy, query)?;
@@ -310,75 +311,47 @@ fn plan_table<'p>(
     })
 }
 
-type Refused = (ApiError, Option<(String, String)>);
-
-/// Ledgers a refusal that happened after authentication (not internal failures).
-async fn ledger_if_refused(
-    state: &AppState,
-    consumer: &Consumer,
-    result: Result<Released, Refused>,
-) -> Result<Released, ApiError> {
-    let internal = |e: &ApiError| {
-        matches!(
-            e,
-            ApiError::Internal(_) | ApiError::EntropyUnavailable | ApiError::Unavailable(_)
-        )
-    };
-    if let Err((err, query)) = &result
-        && !internal(err)
-    {
-        release::ledger_refusal(
-            state,
-            consumer,
-            err,
-            query.as_ref().map(|(c, h)| (c.as_str(), h.as_str())),
-        )
-        .await;
-    }
-    result.map_err(|(e, _)| e)
-}
-
 /// `GET /v1/national/{country}/tables/{table}`: one table, charged like `POST /v1/counts`.
 pub async fn release_table(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     country: &str,
     table_id: &str,
     params: &Params,
     format: Format,
-) -> Result<Released, ApiError> {
-    state.rate.check(&consumer.id)?;
-    let result = release_table_inner(state, consumer, country, table_id, params, format).await;
-    ledger_if_refused(state, consumer, result).await
+) -> Result<Released, ReleaseError> {
+    pipeline.rate.check(&consumer.id)?;
+    let result = release_table_inner(pipeline, consumer, country, table_id, params, format).await;
+    release::ledger_if_refused(pipeline, consumer, result).await
 }
 
 async fn release_table_inner(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     country: &str,
     table_id: &str,
     params: &Params,
     format: Format,
 ) -> Result<Released, Refused> {
-    let policy = &state.policy;
+    let policy = &pipeline.policy;
     let scope = resolve_scope(policy, consumer, country, params).map_err(|e| (e, None))?;
     let table = find_table(policy, table_id, scope.perspective).map_err(|e| (e, None))?;
     let tp = plan_table(policy, consumer, table, &scope).map_err(|e| (e, None))?;
-    let with_query = |e: ApiError| {
+    let with_query = |e: ReleaseError| {
         (
             e,
             Some((tp.plan.canonical.clone(), tp.plan.query_id.clone())),
         )
     };
 
-    let data = release::DataView::current(state);
+    let data = release::DataView::current(pipeline);
     let data_version = data.version();
     let release_id = data.release_key(&tp.plan);
-    let body = release::release_bodies(state, consumer, &data, &[&tp.plan], &[&release_id])
+    let body = release::release_bodies(pipeline, consumer, &data, &[&tp.plan], &[&release_id])
         .await
         .map_err(with_query)?
         .pop()
-        .ok_or_else(|| with_query(ApiError::Internal("a release without its body".into())))?;
+        .ok_or_else(|| with_query(ReleaseError::Internal("a release without its body".into())))?;
     let charge = ChargeRequest {
         dataset: &policy.dataset,
         consumer,
@@ -391,7 +364,7 @@ async fn release_table_inner(
         cost_micro: tp.plan.cost_micro,
         idempotency: None,
     };
-    let (receipt, bytes) = state
+    let (receipt, bytes) = pipeline
         .committer
         .commit_release(&charge, &body, |receipt| {
             let item = Rendered::new(&tp, release_id.clone(), receipt);
@@ -412,7 +385,7 @@ async fn release_table_inner(
                 policy.budget_unit(),
             ))
         })?;
-    state.releases.insert(&release_id, &receipt.release_body);
+    pipeline.releases.insert(&release_id, &receipt.release_body);
     tracing::info!(
         consumer = %consumer.id,
         country = %scope.country,
@@ -433,16 +406,16 @@ async fn release_table_inner(
 /// Both budgets and the stored releases of `plans`, read in one statement,
 /// with the plans' costs in the same order.
 async fn outlook(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     plans: &[TablePlan<'_>],
     data: &release::DataView,
-) -> Result<(Outlook, Vec<u64>), ApiError> {
+) -> Result<(Outlook, Vec<u64>), ReleaseError> {
     let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
     let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let outlook = state
+    let outlook = pipeline
         .store
-        .outlook(&state.policy.dataset, &consumer.id, &keys)
+        .outlook(&pipeline.policy.dataset, &consumer.id, &keys)
         .await?;
     Ok((outlook, plans.iter().map(|tp| tp.plan.cost_micro).collect()))
 }
@@ -450,25 +423,25 @@ async fn outlook(
 /// `GET /v1/national/{country}/report`: every table of the perspective in one
 /// transaction; the cost is the sum of the tables not yet paid for.
 pub async fn release_report(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     country: &str,
     params: &Params,
     format: Format,
-) -> Result<Released, ApiError> {
-    state.rate.check(&consumer.id)?;
-    let result = release_report_inner(state, consumer, country, params, format).await;
-    ledger_if_refused(state, consumer, result).await
+) -> Result<Released, ReleaseError> {
+    pipeline.rate.check(&consumer.id)?;
+    let result = release_report_inner(pipeline, consumer, country, params, format).await;
+    release::ledger_if_refused(pipeline, consumer, result).await
 }
 
 async fn release_report_inner(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     country: &str,
     params: &Params,
     format: Format,
 ) -> Result<Released, Refused> {
-    let policy = &state.policy;
+    let policy = &pipeline.policy;
     let scope = resolve_scope(policy, consumer, country, params).map_err(|e| (e, None))?;
     let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
         .into_iter()
@@ -477,7 +450,7 @@ async fn release_report_inner(
         .map_err(|e| (e, None))?;
     if plans.is_empty() {
         return Err((
-            ApiError::NotFound(format!(
+            ReleaseError::NotFound(format!(
                 "no national table is offered on the {} perspective",
                 perspective_name(scope.perspective)
             )),
@@ -497,16 +470,16 @@ async fn release_report_inner(
     })
     .to_string();
     let hash = sha256_hex(canonical.as_bytes());
-    let with_query = |e: ApiError| (e, Some((canonical.clone(), hash.clone())));
+    let with_query = |e: ReleaseError| (e, Some((canonical.clone(), hash.clone())));
 
     // One snapshot for every table; tables already released (by anyone)
     // come from memory or the store, and none is counted unless the budgets
     // can pay for the report.
-    let data = release::DataView::current(state);
+    let data = release::DataView::current(pipeline);
     let data_version = data.version();
     let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
     let bodies = release::release_bodies(
-        state,
+        pipeline,
         consumer,
         &data,
         &plans.iter().map(|tp| &tp.plan).collect::<Vec<_>>(),
@@ -533,11 +506,11 @@ async fn release_report_inner(
             })
             .collect(),
     };
-    let receipts = match state.store.commit_releases(&batch).await {
+    let receipts = match pipeline.store.commit_releases(&batch).await {
         Ok(r) => r,
         Err(e) => {
             // For the refusal's message only: what the report would charge now.
-            let requested = outlook(state, consumer, &plans, &data)
+            let requested = outlook(pipeline, consumer, &plans, &data)
                 .await
                 .map(|(o, costs)| o.totals(&costs).0)
                 .unwrap_or_else(|_| plans.iter().map(|tp| tp.plan.cost_micro).sum());
@@ -637,21 +610,21 @@ fn perspective_of(field: Field) -> Perspective {
 /// their cost and what each would charge the caller now. Charges nothing and
 /// reads no case.
 pub async fn list_tables(
-    state: &AppState,
+    pipeline: &Pipeline,
     consumer: &Consumer,
     country: &str,
     params: &Params,
-) -> Result<NationalTables, ApiError> {
-    state.rate.check(&consumer.id)?;
-    let policy = &state.policy;
+) -> Result<NationalTables, ReleaseError> {
+    pipeline.rate.check(&consumer.id)?;
+    let policy = &pipeline.policy;
     let scope = resolve_scope(policy, consumer, country, params)?;
     let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
         .into_iter()
         .map(|t| plan_table(policy, consumer, t, &scope))
         .collect::<Result<_, _>>()?;
-    let data = release::DataView::current(state);
+    let data = release::DataView::current(pipeline);
     let data_version = data.version();
-    let (outlook, costs) = outlook(state, consumer, &plans, &data).await?;
+    let (outlook, costs) = outlook(pipeline, consumer, &plans, &data).await?;
     let charges: Vec<u64> = outlook
         .charges(&costs)
         .into_iter()

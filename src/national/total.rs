@@ -147,7 +147,7 @@ fn laplace_sum_margin(q: f64, n: f64, alpha: f64) -> u64 {
 #[expect(clippy::unwrap_used)]
 mod tests {
     use super::*;
-    use crate::auth::Consumer;
+    use crate::domain::Consumer;
     use crate::domain::Role;
     use crate::policy::parse_policy;
     use crate::query::{CountQuery, CountRequest};

@@ -26,7 +26,7 @@ pub enum Backend {
 
 pub struct TestApp {
     /// The running server's state: tests read probes from it (never counts).
-    pub state: actix_web::web::Data<ctm_stats::startup::AppState>,
+    pub state: actix_web::web::Data<ctm_stats::api::AppState>,
     pub base: String,
     pub client: reqwest::Client,
     pub store: Store,
@@ -207,7 +207,7 @@ impl TestApp {
     /// How many counts ran on the server's current snapshot (the probe of
     /// data-dependent work).
     pub fn evaluations(&self) -> u64 {
-        self.state.snapshots.current().evaluations()
+        self.state.pipeline.snapshots.current().evaluations()
     }
 
     pub fn token(&self, role: Role, sub: &str) -> String {

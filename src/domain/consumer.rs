@@ -1,0 +1,13 @@
+//! Who is asking: the caller a verified token names, as every layer sees it.
+
+use super::{Country, Role};
+
+/// An authenticated caller.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consumer {
+    /// The token's `sub`: the key of the consumer's budget.
+    pub id: String,
+    pub role: Role,
+    /// Set for (and only for) government callers.
+    pub country: Option<Country>,
+}

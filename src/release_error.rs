@@ -1,0 +1,251 @@
+//! Why the release core did not release: every refusal and failure of
+//! query validation, planning, budgets and the pipeline, each with its stable
+//! `code`, a title and a message a person understands. The HTTP edge
+//! (`error.rs`) gives each a status and renders it as problem+json; nothing
+//! here knows about HTTP. No message depends on the data.
+
+use crate::store::StoreError;
+use serde_json::{Map, Value, json};
+use std::fmt;
+
+/// A refusal or failure of the release core.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ReleaseError {
+    CountryScope(String),
+    BudgetExhausted {
+        remaining: f64,
+        requested: f64,
+        unit: &'static str,
+    },
+    GlobalBudgetExhausted {
+        requested: f64,
+        unit: &'static str,
+    },
+    UnknownDimension {
+        name: String,
+        valid: Vec<String>,
+    },
+    UnknownValue {
+        dimension: String,
+        value: String,
+    },
+    ForbiddenDimension {
+        name: String,
+    },
+    CostOutOfRange {
+        requested: String,
+        min: f64,
+        max: f64,
+        unit: &'static str,
+    },
+    AccuracyUnreachable {
+        margin: u64,
+        best_margin: u64,
+    },
+    TooManyCells {
+        cells: usize,
+        max: usize,
+    },
+    TooManyDimensions {
+        count: usize,
+        max: usize,
+    },
+    InvalidQuery(String),
+    InvalidBody(String),
+    RateLimited {
+        retry_after_secs: u64,
+    },
+    IdempotencyKeyReused,
+    NotFound(String),
+    UnknownCountry(String),
+    UnknownTable {
+        table: String,
+        valid: Vec<String>,
+    },
+    /// The service could not get randomness; nothing was released or charged.
+    EntropyUnavailable,
+    Unavailable(String),
+    /// Something failed inside; the cause is logged, not sent.
+    Internal(String),
+}
+
+impl ReleaseError {
+    pub fn code(&self) -> &'static str {
+        use ReleaseError::*;
+        match self {
+            CountryScope(_) => "auth.country_scope",
+            BudgetExhausted { .. } => "budget.exhausted",
+            GlobalBudgetExhausted { .. } => "budget.global_exhausted",
+            UnknownDimension { .. } => "query.unknown_dimension",
+            UnknownValue { .. } => "query.unknown_value",
+            ForbiddenDimension { .. } => "query.forbidden_dimension",
+            CostOutOfRange { .. } => "query.epsilon_out_of_range",
+            AccuracyUnreachable { .. } => "query.accuracy_unreachable",
+            TooManyCells { .. } => "query.too_many_cells",
+            TooManyDimensions { .. } => "query.too_many_dimensions",
+            InvalidQuery(_) => "query.invalid",
+            InvalidBody(_) => "request.invalid_body",
+            RateLimited { .. } => "rate.limited",
+            IdempotencyKeyReused => "idempotency.key_reused",
+            NotFound(_) => "resource.not_found",
+            UnknownCountry(_) => "national.unknown_country",
+            UnknownTable { .. } => "national.unknown_table",
+            EntropyUnavailable => "service.entropy_unavailable",
+            Unavailable(_) => "service.unavailable",
+            Internal(_) => "internal.error",
+        }
+    }
+
+    pub fn title(&self) -> &'static str {
+        use ReleaseError::*;
+        match self {
+            CountryScope(_) => "Outside your country scope",
+            BudgetExhausted { .. } => "Privacy budget exhausted",
+            GlobalBudgetExhausted { .. } => "Dataset privacy budget exhausted",
+            UnknownDimension { .. } => "Unknown dimension",
+            UnknownValue { .. } => "Unknown value",
+            ForbiddenDimension { .. } => "Dimension not allowed",
+            CostOutOfRange { .. } => "Privacy cost out of range",
+            AccuracyUnreachable { .. } => "Accuracy not reachable",
+            TooManyCells { .. } => "Too many cells",
+            TooManyDimensions { .. } => "Too many dimensions",
+            InvalidQuery(_) => "Invalid query",
+            InvalidBody(_) => "Invalid request body",
+            RateLimited { .. } => "Too many requests",
+            IdempotencyKeyReused => "Idempotency key reused",
+            NotFound(_) => "Not found",
+            UnknownCountry(_) => "Unknown country",
+            UnknownTable { .. } => "Unknown table",
+            EntropyUnavailable => "Randomness unavailable",
+            Unavailable(_) => "Service unavailable",
+            Internal(_) => "Internal error",
+        }
+    }
+
+    /// The message for a person, and the problem's extension members.
+    pub fn detail_and_extra(&self) -> (String, Map<String, Value>) {
+        use ReleaseError::*;
+        let mut extra = Map::new();
+        let detail = match self {
+            CountryScope(c) => format!(
+                "your token is scoped to {c}; a query may not name or group by another country"
+            ),
+            BudgetExhausted {
+                remaining,
+                requested,
+                unit,
+            } => {
+                extra.insert("remaining".into(), json!(remaining));
+                extra.insert("requested".into(), json!(requested));
+                extra.insert("unit".into(), json!(unit));
+                format!(
+                    "this query costs {unit} {requested} but only {remaining} remains of your budget; nothing was charged"
+                )
+            }
+            GlobalBudgetExhausted { requested, unit } => {
+                extra.insert("requested".into(), json!(requested));
+                extra.insert("unit".into(), json!(unit));
+                format!(
+                    "the dataset's total privacy budget cannot cover {unit} {requested} more; nothing was charged"
+                )
+            }
+            UnknownDimension { name, valid } => {
+                extra.insert("valid_dimensions".into(), json!(valid));
+                format!(
+                    "unknown dimension \"{name}\"; valid dimensions: {}",
+                    valid.join(", ")
+                )
+            }
+            UnknownValue { dimension, value } => {
+                format!("\"{value}\" is not a declared value of {dimension}; see GET /v1/catalog")
+            }
+            ForbiddenDimension { name } => format!("your role may not use dimension \"{name}\""),
+            CostOutOfRange {
+                requested,
+                min,
+                max,
+                unit,
+            } => {
+                extra.insert("min".into(), json!(min));
+                extra.insert("max".into(), json!(max));
+                format!(
+                    "{unit} {requested} is not allowed: it must be a finite number between {min} and {max}"
+                )
+            }
+            AccuracyUnreachable {
+                margin,
+                best_margin,
+            } => {
+                extra.insert("best_margin".into(), json!(best_margin));
+                format!(
+                    "a margin of {margin} is not reachable within the policy's maximum cost; the best reachable margin is {best_margin}"
+                )
+            }
+            TooManyCells { cells, max } => {
+                extra.insert("max_cells".into(), json!(max));
+                format!(
+                    "the query has {cells} cells; at most {max} are allowed; group by fewer dimensions or filter values"
+                )
+            }
+            TooManyDimensions { count, max } => {
+                format!("the query groups by {count} dimensions; at most {max} are allowed")
+            }
+            InvalidQuery(m) | InvalidBody(m) => m.clone(),
+            RateLimited { retry_after_secs } => {
+                extra.insert("retry_after".into(), json!(retry_after_secs));
+                format!("too many requests; retry after {retry_after_secs} s")
+            }
+            IdempotencyKeyReused => {
+                "this Idempotency-Key was already used with a different request".into()
+            }
+            NotFound(what) => what.clone(),
+            UnknownCountry(c) => {
+                format!("\"{c}\" is not an ISO 3166-1 alpha-3 code of the catalog")
+            }
+            UnknownTable { table, valid } => {
+                extra.insert("valid_tables".into(), json!(valid));
+                format!("unknown table \"{table}\"; available: {}", valid.join(", "))
+            }
+            EntropyUnavailable => {
+                "the service could not obtain secure randomness; nothing was released or charged"
+                    .into()
+            }
+            Unavailable(m) => m.clone(),
+            Internal(_) => "an internal error occurred; nothing was released or charged".into(),
+        };
+        (detail, extra)
+    }
+
+    /// A failure of the service rather than a refusal of the request: not
+    /// written to the ledger as a refusal (nothing about the request was decided).
+    pub fn is_internal(&self) -> bool {
+        matches!(
+            self,
+            ReleaseError::Internal(_)
+                | ReleaseError::EntropyUnavailable
+                | ReleaseError::Unavailable(_)
+        )
+    }
+}
+
+impl fmt::Display for ReleaseError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.code(), self.detail_and_extra().0)
+    }
+}
+
+impl std::error::Error for ReleaseError {}
+
+impl From<StoreError> for ReleaseError {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::Unavailable(cause) => {
+                tracing::warn!(%cause, "store unavailable");
+                ReleaseError::Unavailable(
+                    "the privacy-budget ledger is briefly unavailable; nothing was charged or released; retry shortly".into(),
+                )
+            }
+            other => ReleaseError::Internal(other.to_string()),
+        }
+    }
+}
