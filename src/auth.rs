@@ -264,7 +264,7 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
 fn authenticate(req: &HttpRequest) -> Result<Consumer, ApiError> {
     let verifier = req
         .app_data::<web::Data<Verifier>>()
-        .ok_or_else(|| ApiError::internal("token verifier not configured".into()))?;
+        .ok_or_else(|| ApiError::internal("token verifier not configured"))?;
     let consumer = verifier.verify(bearer(req)?)?;
     tracing::Span::current().record("consumer", consumer.id.as_str());
     Ok(consumer)

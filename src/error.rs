@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde_json::{Map, Value, json};
 use std::fmt;
 
-pub use crate::release_error::ReleaseError;
+pub use crate::release::ReleaseError;
 
 /// An RFC 9457 problem document as sent on the wire.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -187,7 +187,9 @@ impl ResponseError for ApiError {
     }
 
     fn error_response(&self) -> HttpResponse {
-        if let ApiError::Release(ReleaseError::Internal(cause)) = self {
+        if let ApiError::Release(e) = self
+            && let Some(cause) = e.cause()
+        {
             tracing::error!(code = self.code(), cause = %cause, "internal error");
         }
         let problem = self.problem();
@@ -236,7 +238,7 @@ fn release_status(e: &ReleaseError) -> StatusCode {
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
         NotFound(_) | UnknownTable { .. } => StatusCode::NOT_FOUND,
         EntropyUnavailable | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
-        Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        Internal(_) | RenderFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }
 
@@ -256,9 +258,11 @@ impl ApiError {
         ApiError::Release(ReleaseError::NotFound(message))
     }
 
-    /// `internal.error`: the cause is logged, never sent.
-    pub fn internal(cause: String) -> Self {
-        ApiError::Release(ReleaseError::Internal(cause))
+    /// `internal.error` for a broken invariant: the cause is logged, never sent.
+    pub fn internal(context: &'static str) -> Self {
+        ApiError::Release(ReleaseError::Internal(crate::release::error::Cause::bare(
+            context,
+        )))
     }
 
     /// A failure of the service rather than a refusal (see [`ReleaseError::is_internal`]).

@@ -235,7 +235,7 @@ fn layout(headers: &csv::StringRecord, problems: &mut Vec<String>) -> Layout {
             }
         } else if !ignored.contains(&n) {
             problems.push(format!(
-                "line 1, column {}: unknown column header (see the CSV layout in README.md)",
+                "line 1, column {}: unknown column header (see the CSV layout in docs/operations.md)",
                 i + 1
             ));
         }

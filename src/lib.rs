@@ -1,37 +1,64 @@
 //! Privacy-preserving statistics over counter-trafficking case records.
 //!
-//! # Layout
-//! - [`domain`]: validated value types (case fields, countries, roles, privacy budgets).
+//! Start with [`release`]: the release core's one path from a query to a
+//! charged, recorded answer. `docs/architecture.md` draws the request flow
+//! and states the dependency rules, which `tests/architecture.rs` checks.
+//!
+//! # Crate map
+//!
+//! The core decides what may be released and computes it; it names no HTTP
+//! item and no database driver:
+//! - [`release`]: the release core: the [`release::Pipeline`], query
+//!   validation ([`release::query`]), planning, computing and rendering
+//!   counts, the one refusal-ledger wrapper, and [`release::ReleaseError`]
+//!   (every refusal and failure, free of HTTP).
+//! - [`national`]: national figures for government partners (tables,
+//!   reports, CSV and SDMX-CSV), released through the same pipeline.
+//! - [`budget`]: what a charge is, the pure charge decision, receipts, and
+//!   the read-only outlook of a request.
+//! - [`cache`]: released bodies kept in memory.
+//! - [`engine`]: the in-memory snapshot of the cases and grouped counting.
 //! - [`privacy`]: exact discrete noise, sensitivity, suppression, accuracy.
 //! - [`policy`]: the dataset policy file, loaded and validated at start-up.
-//! - [`store`]: SQLite / PostgreSQL persistence of cases, budgets and the ledger.
-//! - [`audit`]: the hash-chained budget ledger, signed checkpoints and their verification.
-//! - [`national`]: national figures for government partners (tables, reports, SDMX-CSV).
-//! - [`release`]: the release pipeline over a [`release::Pipeline`]; read it first.
-//! - [`release_error`]: every refusal and failure of the release core, free of HTTP.
-//! - [`api`], [`auth`], [`error`]: the HTTP edge (routes and their shared state,
-//!   tokens, problem+json); [`startup`] composes everything.
+//! - [`domain`]: validated value types (case fields, countries, roles,
+//!   consumers, privacy budgets, the data's identity).
+//! - [`audit`]: the ledger's hash chain, signed checkpoints and the verifier
+//!   (shared by the server and the offline CLI).
 //!
-//! Dependencies point inward: the core (`domain`, `privacy`, `engine`,
-//! `policy`, `query`, `release`, `national`, `budget`, `store`, `audit`)
-//! names no HTTP item, and the edge maps its errors to responses.
+//! The store speaks SQL, to SQLite or PostgreSQL:
+//! - [`store`]: cases, the privacy-budget ledger's transactions and group
+//!   commit ([`store::ledger`]), and the auditors' reads ([`store::audit`]).
+//!
+//! The HTTP edge adapts requests to the core and errors to responses:
+//! - [`api`]: routes, handlers, [`api::AppState`] and the OpenAPI document.
+//! - [`auth`]: bearer tokens to [`domain::Consumer`]s.
+//! - [`error`]: [`error::ApiError`] as RFC 9457 problem+json.
+//! - [`rate`]: the per-consumer request rate.
+//! - [`telemetry`]: structured logs, never a case.
+//!
+//! Composition and tools:
+//! - [`startup`]: the composition root (store, policy, snapshot, keys, server).
+//! - [`settings`]: configuration from file and environment.
+//! - [`audit_cli`]: the `audit` commands (keys, checkpoints, offline verification).
+//! - [`import`]: loading cases from CSV; [`synth`]: synthetic demo data.
+//! - [`files`]: secret files, written readable by their owner only.
 
 pub mod api;
 pub mod audit;
+pub mod audit_cli;
 pub mod auth;
 pub mod budget;
 pub mod cache;
 pub mod domain;
 pub mod engine;
 pub mod error;
+pub mod files;
 pub mod import;
 pub mod national;
 pub mod policy;
 pub mod privacy;
-pub mod query;
 pub mod rate;
 pub mod release;
-pub mod release_error;
 pub mod settings;
 pub mod startup;
 pub mod store;

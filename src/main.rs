@@ -55,7 +55,7 @@ enum Command {
         #[arg(long)]
         replace: bool,
     },
-    /// Import cases from a CSV file (layout in README.md); all rows or none.
+    /// Import cases from a CSV file (layout in docs/operations.md); all rows or none.
     Import { file: PathBuf },
     /// Sign an API token with the configured key (development and operators).
     Token {
@@ -85,7 +85,7 @@ enum Command {
     /// The audit ledger: signing key, checkpoints, offline verification of an export.
     Audit {
         #[command(subcommand)]
-        command: ctm_stats::audit::cli::AuditCommand,
+        command: ctm_stats::audit_cli::AuditCommand,
     },
 }
 
@@ -209,7 +209,7 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Command::Import { file } => import(&settings, &file).await,
-        Command::Audit { command } => Ok(ctm_stats::audit::cli::run(command, &settings).await?),
+        Command::Audit { command } => Ok(ctm_stats::audit_cli::run(command, &settings).await?),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Per-consumer rate limiting (token bucket, per replica). Refusals happen
 //! before any validation or charge.
 
-use crate::release_error::ReleaseError;
+use crate::release::ReleaseError;
 use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::Instant;

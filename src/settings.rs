@@ -37,7 +37,7 @@ pub enum LogFormat {
     Json,
 }
 
-/// Every setting of the service. See the table in README.md.
+/// Every setting of the service. See the table in docs/operations.md.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct Settings {
@@ -54,7 +54,7 @@ pub struct Settings {
     pub jwt_algorithm: JwtAlgorithm,
     /// HS256 secret; generated on first start when missing.
     pub jwt_secret_file: PathBuf,
-    /// EdDSA / ES256: PEM public keys, one per `kid` (see README).
+    /// EdDSA / ES256: PEM public keys, one per `kid` (see docs/operations.md).
     pub jwt_public_keys_dir: PathBuf,
     /// EdDSA / ES256: PEM private key used by the `token` command.
     pub jwt_private_key_file: Option<PathBuf>,
@@ -102,7 +102,7 @@ impl Default for Settings {
 #[error("{0}")]
 pub struct SettingsError(pub String);
 
-/// Environment variable names, in the order of the README table.
+/// Environment variable names, in the order of the table in docs/operations.md.
 pub const ENV_VARS: &[&str] = &[
     "DATABASE_URL",
     "BIND",
@@ -229,28 +229,9 @@ pub fn load_or_create_secret(path: &Path, len: usize) -> Result<Vec<u8>, Setting
     }
 }
 
-/// Writes a file readable by its owner only (created new; never overwrites).
+/// Writes a secret file (see [`crate::files::write_private`]).
 pub fn write_private(path: &Path, content: &[u8]) -> Result<(), SettingsError> {
-    use std::io::Write;
-    if let Some(dir) = path.parent()
-        && !dir.as_os_str().is_empty()
-    {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| SettingsError(format!("cannot create {}: {e}", dir.display())))?;
-    }
-    let mut opts = std::fs::OpenOptions::new();
-    opts.write(true).create_new(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    let mut f = opts
-        .open(path)
-        .map_err(|e| SettingsError(format!("cannot create {}: {e}", path.display())))?;
-    f.write_all(content)
-        .and_then(|_| f.sync_all())
-        .map_err(|e| SettingsError(format!("cannot write {}: {e}", path.display())))
+    crate::files::write_private(path, content).map_err(|e| SettingsError(e.0))
 }
 
 #[cfg(test)]

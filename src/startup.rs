@@ -170,28 +170,31 @@ impl Application {
         let policy = Arc::new(policy);
         check_accounting(&store, &policy).await?;
         match store
-            .sync_global_budget(&policy.dataset, policy.global_budget_micro)
+            .sync_global_budget(
+                &policy.dataset,
+                crate::domain::budget::Amount::from_micro(policy.global_budget_micro),
+            )
             .await?
         {
             GlobalLimit::Created | GlobalLimit::Unchanged => {}
             change @ GlobalLimit::Changed {
-                from_micro,
-                policy_micro,
-                effective_micro,
+                from,
+                policy: policy_limit,
+                effective,
                 ..
             } => {
                 if change.exhausted() {
                     tracing::warn!(
-                        from_micro,
-                        policy_micro,
-                        limit_micro = effective_micro,
+                        from_micro = from.micro(),
+                        policy_micro = policy_limit.micro(),
+                        limit_micro = effective.micro(),
                         "the policy's global budget is at or below what is already spent: \
                          this dataset is exhausted, and every new release will be refused"
                     );
                 } else {
                     tracing::info!(
-                        from_micro,
-                        limit_micro = effective_micro,
+                        from_micro = from.micro(),
+                        limit_micro = effective.micro(),
                         "global budget changed to the policy's (recorded in the ledger)"
                     );
                 }
@@ -221,10 +224,10 @@ impl Application {
         let port = listener.local_addr()?.port();
         let state = web::Data::new(AppState {
             settings,
+            rate: RateLimiter::new(policy.limits.requests_per_minute),
             pipeline: Pipeline {
-                rate: RateLimiter::new(policy.limits.requests_per_minute),
                 policy,
-                committer: crate::budget::Committer::spawn(store.clone())?,
+                committer: crate::store::Committer::spawn(store.clone())?,
                 releases: crate::cache::ReleaseCache::new(RELEASE_CACHE_ENTRIES),
                 store,
                 snapshots,

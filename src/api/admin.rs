@@ -6,9 +6,9 @@
 use crate::api::AppState;
 use crate::auth::Admin;
 use crate::domain::Role;
-use crate::domain::budget::Epsilon;
+use crate::domain::budget::Amount;
 use crate::error::{ApiError, Problem};
-use crate::query::sha256_hex;
+use crate::release::query::sha256_hex;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
@@ -113,7 +113,7 @@ pub async fn list_consumers(
 }
 
 /// Reads a limit as exact micro-units: a plain decimal with at most six places.
-fn limit_micro(limit: f64) -> Result<i64, ApiError> {
+fn limit_amount(limit: f64) -> Result<Amount, ApiError> {
     let bad = || {
         ApiError::invalid_body(
             "limit must be a non-negative number with at most six decimal places".into(),
@@ -123,10 +123,10 @@ fn limit_micro(limit: f64) -> Result<i64, ApiError> {
         return Err(bad());
     }
     // `Display` of an f64 is its shortest round-trip decimal, without an exponent.
-    let micro = Epsilon::parse_decimal(&format!("{limit}"))
-        .map_err(|_| bad())?
-        .micro();
-    i64::try_from(micro).map_err(|_| bad())
+    let amount = Amount::parse_decimal(&format!("{limit}")).map_err(|_| bad())?;
+    // Stored amounts are signed 64-bit: refuse what cannot be stored exactly.
+    amount.to_i64().map_err(|_| bad())?;
+    Ok(amount)
 }
 
 fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
@@ -207,9 +207,9 @@ async fn set_budget(
     let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
     let SetBudget { limit, role } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
-    let limit = limit_micro(limit)?;
+    let limit = limit_amount(limit)?;
     *action = Some(
-        serde_json::json!({"action": "set_limit", "target": target, "limit_micro": limit, "role": role})
+        serde_json::json!({"action": "set_limit", "target": target, "limit_micro": limit.micro(), "role": role})
             .to_string(),
     );
     let dataset = &state.pipeline.policy.dataset;
@@ -230,14 +230,14 @@ async fn set_budget(
                 "this consumer does not exist yet: give its role to create it".into(),
             ));
         }
-        (Some(rec), None) => Role::parse(&rec.role).unwrap_or(Role::Researcher),
+        (Some(rec), None) => Role::parse(&rec.role)
+            .ok_or_else(|| ApiError::internal("a stored consumer has an unknown role"))?,
         (_, Some(r)) => r,
     };
-    let limit_u64 = u64::try_from(limit).unwrap_or(0);
     match state
         .pipeline
         .store
-        .set_consumer_limit(dataset, admin, target, role_if_new, limit_u64)
+        .set_consumer_limit(dataset, admin, target, role_if_new, limit)
         .await?
     {
         Some(_) => {
@@ -246,10 +246,8 @@ async fn set_budget(
                 .store
                 .consumer_record(dataset, target)
                 .await?
-                .ok_or_else(|| {
-                    ApiError::internal("consumer vanished after a limit change".into())
-                })?;
-            tracing::info!(admin = %admin.id, consumer = %target, limit_micro = limit, "consumer limit set");
+                .ok_or_else(|| ApiError::internal("consumer vanished after a limit change"))?;
+            tracing::info!(admin = %admin.id, consumer = %target, limit_micro = limit.micro(), "consumer limit set");
             Ok(HttpResponse::Ok().json(view(
                 rec.consumer_id,
                 rec.role,
@@ -264,10 +262,10 @@ async fn set_budget(
                 .store
                 .consumer_budget(dataset, target)
                 .await?
-                .map_or(0, |b| b.spent_micro);
+                .map_or(Amount::ZERO, |b| b.spent);
             Err(ApiError::LimitBelowSpent {
-                spent: spent as f64 / 1e6,
-                requested: limit as f64 / 1e6,
+                spent: spent.to_f64(),
+                requested: limit.to_f64(),
                 unit: state.pipeline.policy.budget_unit(),
             })
         }

@@ -5,12 +5,12 @@
 //! whole.
 
 use crate::api::AppState;
-use crate::audit::chain::{Entry, event};
+use crate::audit::chain::{Entry, Event};
 use crate::audit::checkpoint::Checkpoint;
-use crate::audit::store::{BATCH, EntryFilter};
 use crate::audit::verify::{CheckpointLine, Failure};
 use crate::auth::{Auditor, AuditorOrAdmin};
 use crate::error::{ApiError, Problem};
+use crate::store::audit::{BATCH, EntryFilter};
 use actix_web::{HttpResponse, web};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -108,24 +108,19 @@ pub async fn list_entries(
             "limit must be between 1 and {MAX_PAGE}"
         )));
     }
-    if let Some(ev) = p.event.as_deref()
-        && ![
-            event::CHARGE,
-            event::REPLAY,
-            event::REFUSAL,
-            event::BUDGET_CHANGE,
-        ]
-        .contains(&ev)
-    {
-        return Err(ApiError::BadAuditFilter(
-            "event must be charge, replay, refusal or budget_change".into(),
-        ));
-    }
+    let event = match p.event.as_deref() {
+        None => None,
+        Some(code) => Some(Event::parse(code).ok_or_else(|| {
+            ApiError::BadAuditFilter(
+                "event must be charge, replay, refusal or budget_change".into(),
+            )
+        })?),
+    };
     let filter = EntryFilter {
         from: parse_time("from", p.from.as_deref())?,
         to: parse_time("to", p.to.as_deref())?,
         consumer: p.consumer,
-        event: p.event,
+        event,
         outcome: p.outcome,
     };
     let page = state
@@ -318,11 +313,14 @@ pub async fn list_consumers(
         last_activity: a.last_activity,
     }));
     consumers.sort_by(|a, b| a.consumer.cmp(&b.consumer));
-    let to_i64 = |v: u64| i64::try_from(v).unwrap_or(i64::MAX);
+    let stored = |a: crate::domain::budget::Amount| {
+        a.to_i64()
+            .map_err(|_| ApiError::internal("a global budget beyond 64 bits"))
+    };
     Ok(HttpResponse::Ok().json(ConsumersAudit {
         dataset: dataset.clone(),
         unit: state.pipeline.policy.budget_unit(),
-        global: amounts(Some(to_i64(global.limit_micro)), to_i64(global.spent_micro)),
+        global: amounts(Some(stored(global.limit)?), stored(global.spent)?),
         consumers,
     }))
 }

@@ -41,9 +41,9 @@ pub async fn get_budget(
         .store
         .consumer_budget(&p.dataset, &consumer.id)
         .await?;
-    let (limit, spent) = b.map_or((p.role_budget_micro(consumer.role), 0), |b| {
-        (b.limit_micro, b.spent_micro)
-    });
+    let budget = b.unwrap_or(crate::domain::budget::Budget::new(
+        p.role_budget(consumer.role),
+    ));
     let (history, last) = state
         .pipeline
         .store
@@ -54,10 +54,10 @@ pub async fn get_budget(
         consumer: consumer.id.clone(),
         role: consumer.role,
         unit: p.budget_unit(),
-        limit: limit as f64 / 1e6,
-        spent: spent as f64 / 1e6,
-        remaining: limit.saturating_sub(spent) as f64 / 1e6,
-        approx_dp: crate::release::budget_view(p, spent, limit).approx_dp,
+        limit: budget.limit.to_f64(),
+        spent: budget.spent.to_f64(),
+        remaining: budget.remaining().to_f64(),
+        approx_dp: crate::release::budget_view(p, budget).approx_dp,
         unit_of_privacy: p.unit,
         history: history
             .into_iter()

@@ -83,7 +83,10 @@ pub struct TableInfo {
 }
 
 fn catalog_approx_dp(p: &crate::policy::Policy) -> Option<CatalogApproxDp> {
-    let eps = |micro: u64| crate::release::approx_dp(p, micro).map(|a| a.epsilon);
+    let eps = |micro: u64| {
+        crate::release::approx_dp(p, crate::domain::budget::Amount::from_micro(micro))
+            .map(|a| a.epsilon)
+    };
     Some(CatalogApproxDp {
         delta: p.delta,
         cost_epsilon: CostInfo {

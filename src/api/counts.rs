@@ -4,7 +4,7 @@
 use crate::api::AppState;
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
-use crate::query::CountRequest;
+use crate::release::query::CountRequest;
 use crate::release::{self, CountResponse, EstimateResponse, Format};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
@@ -101,6 +101,7 @@ pub async fn post_counts(
     let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
     let format = negotiate(&req)?;
     let key = idempotency_key(&req)?;
+    state.admit(&consumer)?;
     let out =
         release::release_counts(&state.pipeline, &consumer, &body, key.as_deref(), format).await?;
     let mut res = HttpResponse::Ok();
@@ -128,6 +129,7 @@ pub async fn post_estimate(
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
     let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
+    state.admit(&consumer)?;
     let est = release::estimate(&state.pipeline, &consumer, &body).await?;
     Ok(HttpResponse::Ok().json(est))
 }

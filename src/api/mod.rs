@@ -17,13 +17,24 @@ use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 use utoipa_swagger_ui::SwaggerUi;
 
-/// Shared state of every request: the release pipeline, and what only the
-/// HTTP layer needs besides.
+/// Shared state of every request: the release core, and what only the
+/// HTTP edge needs besides.
 pub struct AppState {
     pub settings: Settings,
+    /// The release core (policy, store, committer, snapshots, noise key).
     pub pipeline: Pipeline,
+    /// Per-consumer request rate, checked before a request reaches the core.
+    pub rate: crate::rate::RateLimiter,
     /// Signs ledger checkpoints; loaded from `LEDGER_KEY_FILE`, never stored in the database.
     pub signer: crate::audit::Signer,
+}
+
+impl AppState {
+    /// Admits a request of `consumer` to the release core, or refuses it
+    /// (`rate.limited`, with `Retry-After`) before anything is read.
+    pub fn admit(&self, consumer: &crate::domain::Consumer) -> Result<(), ApiError> {
+        Ok(self.rate.check(&consumer.id)?)
+    }
 }
 
 #[derive(OpenApi)]

@@ -6,8 +6,8 @@ use crate::api::AppState;
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
 use crate::national::{self, Format, NationalRelease, NationalTables, Params, sdmx};
-use crate::query::Perspective;
 use crate::release::Released;
+use crate::release::query::Perspective;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -161,6 +161,7 @@ pub async fn list_tables(
         from_year: q.from_year,
         to_year: q.to_year,
     };
+    state.admit(&consumer)?;
     let list = national::list_tables(&state.pipeline, &consumer, &path, &params).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -208,6 +209,7 @@ pub async fn get_table(
         from_year: q.from_year,
         to_year: q.to_year,
     };
+    state.admit(&consumer)?;
     let out = national::release_table(
         &state.pipeline,
         &consumer,
@@ -265,6 +267,7 @@ pub async fn get_report(
         Some(y) => format!("report_{y}"),
         None => "report".to_owned(),
     };
+    state.admit(&consumer)?;
     let out =
         national::release_report(&state.pipeline, &consumer, &country, &params, format).await?;
     Ok(respond(out, format, file_stem(&country, &what, format)))

@@ -14,18 +14,154 @@
 //! previous entry's 32-byte hash (32 zero bytes before the first entry); hashes
 //! are written as lower-case hex.
 
+use crate::domain::{Consumer, Role};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 /// Hash before the first entry.
 pub const GENESIS_HASH: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
-/// What happened.
-pub mod event {
-    pub const CHARGE: &str = "charge";
-    pub const REPLAY: &str = "replay";
-    pub const REFUSAL: &str = "refusal";
-    pub const BUDGET_CHANGE: &str = "budget_change";
+/// What happened. Serialised as its code (`charge`, `replay`, `refusal`,
+/// `budget_change`), the bytes the hash chain has always held.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Event {
+    /// A release was charged (or, at zero cost, repeated inside a report).
+    Charge,
+    /// A release or response given again at no cost.
+    Replay,
+    /// A request refused after authentication; nothing was charged.
+    Refusal,
+    /// A consumer's or the dataset's limit was changed.
+    BudgetChange,
+}
+
+impl Event {
+    pub const ALL: [Event; 4] = [
+        Event::Charge,
+        Event::Replay,
+        Event::Refusal,
+        Event::BudgetChange,
+    ];
+
+    pub fn code(self) -> &'static str {
+        match self {
+            Event::Charge => "charge",
+            Event::Replay => "replay",
+            Event::Refusal => "refusal",
+            Event::BudgetChange => "budget_change",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<Event> {
+        Event::ALL.into_iter().find(|e| e.code() == code)
+    }
+}
+
+impl std::fmt::Display for Event {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// Whose entry it is: a consumer of one role, or the service itself
+/// (`system`: changes nobody asked for, such as a new policy limit).
+/// Serialised as the role's code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum EntryRole {
+    Consumer(Role),
+    System,
+}
+
+impl EntryRole {
+    pub fn code(self) -> &'static str {
+        match self {
+            EntryRole::Consumer(role) => role.code(),
+            EntryRole::System => "system",
+        }
+    }
+
+    pub fn parse(code: &str) -> Option<EntryRole> {
+        match code {
+            "system" => Some(EntryRole::System),
+            other => Role::parse(other).map(EntryRole::Consumer),
+        }
+    }
+}
+
+impl From<EntryRole> for String {
+    fn from(r: EntryRole) -> String {
+        r.code().to_owned()
+    }
+}
+
+impl TryFrom<String> for EntryRole {
+    type Error = String;
+    fn try_from(code: String) -> Result<EntryRole, String> {
+        EntryRole::parse(&code).ok_or_else(|| format!("unknown role \"{code}\""))
+    }
+}
+
+impl std::fmt::Display for EntryRole {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.code())
+    }
+}
+
+/// How it ended: `ok`, `idempotent_replay`, or the stable error code of a
+/// refusal. Serialised as that code.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(try_from = "String", into = "String")]
+pub enum Outcome {
+    Ok,
+    IdempotentReplay,
+    /// Refused with this error code (`budget.exhausted`, `query.invalid`...).
+    Refused(String),
+}
+
+impl Outcome {
+    pub fn as_str(&self) -> &str {
+        match self {
+            Outcome::Ok => "ok",
+            Outcome::IdempotentReplay => "idempotent_replay",
+            Outcome::Refused(code) => code,
+        }
+    }
+
+    /// An outcome from its code: error codes are lower-case dotted words.
+    pub fn parse(code: &str) -> Option<Outcome> {
+        match code {
+            "ok" => Some(Outcome::Ok),
+            "idempotent_replay" => Some(Outcome::IdempotentReplay),
+            c if !c.is_empty()
+                && c.bytes()
+                    .all(|b| b.is_ascii_lowercase() || b == b'.' || b == b'_') =>
+            {
+                Some(Outcome::Refused(c.to_owned()))
+            }
+            _ => None,
+        }
+    }
+}
+
+impl From<Outcome> for String {
+    fn from(o: Outcome) -> String {
+        o.as_str().to_owned()
+    }
+}
+
+impl TryFrom<String> for Outcome {
+    type Error = String;
+    fn try_from(code: String) -> Result<Outcome, String> {
+        Outcome::parse(&code).ok_or_else(|| format!("unknown outcome \"{code}\""))
+    }
+}
+
+impl std::fmt::Display for Outcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// The hashed content of a ledger entry, in canonical field order.
@@ -36,11 +172,13 @@ pub struct EntryBody {
     pub at: String,
     pub dataset: String,
     pub consumer_id: String,
-    pub role: String,
+    #[schema(value_type = String)]
+    pub role: EntryRole,
     /// charge | replay | refusal | budget_change
-    pub event: String,
+    pub event: Event,
     /// `ok`, `idempotent_replay`, or the error code of a refusal.
-    pub outcome: String,
+    #[schema(value_type = String)]
+    pub outcome: Outcome,
     pub canonical_query: Option<String>,
     pub query_hash: Option<String>,
     /// Amount debited by this entry (micro-units; 0 for replays and refusals).
@@ -67,6 +205,29 @@ pub struct Entry {
 }
 
 impl EntryBody {
+    /// An entry about `consumer`, at this instant, with the amounts and the
+    /// query filled in by the caller and its place in the chain by the store.
+    pub fn about(dataset: &str, consumer: &Consumer, event: Event, outcome: Outcome) -> EntryBody {
+        EntryBody {
+            seq: 0,
+            at: crate::domain::now_rfc3339(),
+            dataset: dataset.into(),
+            consumer_id: consumer.id.clone(),
+            role: EntryRole::Consumer(consumer.role),
+            event,
+            outcome,
+            canonical_query: None,
+            query_hash: None,
+            cost_micro: 0,
+            consumer_spent_micro: None,
+            consumer_limit_micro: None,
+            global_spent_micro: None,
+            data_version: None,
+            idempotency_key: None,
+            data_fingerprint: None,
+        }
+    }
+
     pub fn canonical_bytes(&self) -> Vec<u8> {
         // Serialising a plain struct of strings and integers cannot fail.
         serde_json::to_vec(self).unwrap_or_default()
@@ -138,9 +299,9 @@ mod tests {
             at: "2026-01-01T00:00:00Z".into(),
             dataset: "ctm".into(),
             consumer_id: "alice".into(),
-            role: "researcher".into(),
-            event: event::CHARGE.into(),
-            outcome: "ok".into(),
+            role: EntryRole::Consumer(Role::Researcher),
+            event: Event::Charge,
+            outcome: Outcome::Ok,
             canonical_query: Some("{}".into()),
             query_hash: None,
             cost_micro: 500_000,

@@ -17,7 +17,7 @@
 //! key is shown as 64 hex characters; its key id is the hex of the first 8 bytes
 //! of SHA-256 of the 32 public-key bytes.
 
-use crate::settings::write_private;
+use crate::files::write_private;
 use ed25519_dalek::{Signature, Signer as _, SigningKey, VerifyingKey};
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};

@@ -22,7 +22,7 @@
 //! checkpoint's size. For budget tables that disagree with the ledger: the
 //! ledger size + 1 (where ledger and tables part ways).
 
-use super::chain::{Entry, GENESIS_HASH, entry_hash, event};
+use super::chain::{Entry, Event, GENESIS_HASH, entry_hash};
 use super::checkpoint::{Checkpoint, PublicKey};
 use crate::domain::DataFingerprint;
 use crate::domain::data::release_key_bytes;
@@ -267,11 +267,11 @@ impl Verifier {
         }
         let key = (b.dataset.clone(), b.consumer_id.clone());
         let tally = self.consumers.entry(key).or_default();
-        tally.role.clone_from(&b.role);
+        tally.role = b.role.code().to_owned();
         tally.last_seq = seq;
         let global = self.global.entry(b.dataset.clone()).or_insert(0);
-        match b.event.as_str() {
-            event::CHARGE => {
+        match b.event {
+            Event::Charge => {
                 let (Some(query), Some(version)) = (&b.canonical_query, b.data_version) else {
                     return Err(fail(
                         seq,
@@ -301,16 +301,10 @@ impl Verifier {
             }
             other => {
                 match other {
-                    event::REPLAY => tally.replays += 1,
-                    event::REFUSAL => tally.refusals += 1,
-                    event::BUDGET_CHANGE => tally.budget_changes += 1,
-                    _ => {
-                        return Err(fail(
-                            seq,
-                            FailureKind::Malformed,
-                            "unknown event (expected charge, replay, refusal or budget_change)",
-                        ));
-                    }
+                    Event::Replay => tally.replays += 1,
+                    Event::Refusal => tally.refusals += 1,
+                    Event::BudgetChange => tally.budget_changes += 1,
+                    Event::Charge => {}
                 }
                 if b.cost_micro != 0 {
                     return Err(fail(
@@ -612,21 +606,22 @@ pub fn verify_export_bytes(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::audit::chain::EntryBody;
+    use crate::audit::chain::{EntryBody, EntryRole, Outcome};
     use crate::audit::checkpoint::Signer;
+    use crate::domain::Role;
 
     /// A mixed chain: charges, a repeat, a second consumer paying for a stored
     /// release, a refusal and a budget change, with consistent amounts.
     fn workload() -> Vec<EntryBody> {
-        fn body(seq: i64, who: &str, ev: &str, cost: i64, spent: i64, global: i64) -> EntryBody {
+        fn body(seq: i64, who: &str, ev: Event, cost: i64, spent: i64, global: i64) -> EntryBody {
             EntryBody {
                 seq,
                 at: format!("2026-01-01T00:00:{seq:02}Z"),
                 dataset: "ctm".into(),
                 consumer_id: who.into(),
-                role: "researcher".into(),
-                event: ev.into(),
-                outcome: "ok".into(),
+                role: EntryRole::Consumer(Role::Researcher),
+                event: ev,
+                outcome: Outcome::Ok,
                 canonical_query: Some(format!("{{\"q\":{}}}", if seq == 4 { 1 } else { seq })),
                 query_hash: Some("ab".repeat(32)),
                 cost_micro: cost,
@@ -638,22 +633,22 @@ mod tests {
                 data_fingerprint: None,
             }
         }
-        let mut refusal = body(5, "bob", event::REFUSAL, 0, 500_000, 1_000_000);
-        refusal.outcome = "budget.exhausted".into();
-        let mut change = body(6, "bob", event::BUDGET_CHANGE, 0, 500_000, 1_000_000);
+        let mut refusal = body(5, "bob", Event::Refusal, 0, 500_000, 1_000_000);
+        refusal.outcome = Outcome::Refused("budget.exhausted".into());
+        let mut change = body(6, "bob", Event::BudgetChange, 0, 500_000, 1_000_000);
         change.canonical_query = Some("{\"action\":\"set_limit\",\"by\":\"root\"}".into());
         change.consumer_limit_micro = Some(2_000_000);
         vec![
-            body(1, "alice", event::CHARGE, 500_000, 500_000, 500_000),
-            body(2, "alice", event::CHARGE, 500_000, 1_000_000, 1_000_000),
+            body(1, "alice", Event::Charge, 500_000, 500_000, 500_000),
+            body(2, "alice", Event::Charge, 500_000, 1_000_000, 1_000_000),
             // alice repeats query 2: free.
             {
-                let mut r = body(3, "alice", event::REPLAY, 0, 1_000_000, 1_000_000);
+                let mut r = body(3, "alice", Event::Replay, 0, 1_000_000, 1_000_000);
                 r.canonical_query = Some("{\"q\":2}".into());
                 r
             },
             // bob pays for alice's stored release 1: his budget, not the global one.
-            body(4, "bob", event::CHARGE, 500_000, 500_000, 1_000_000),
+            body(4, "bob", Event::Charge, 500_000, 500_000, 1_000_000),
             refusal,
             change,
         ]

@@ -291,6 +291,46 @@ privacy_quantity!(
     "ρ"
 );
 
+privacy_quantity!(
+    /// An amount of privacy budget in the dataset's accounting: ε under pure
+    /// differential privacy, ρ under zCDP. Budgets, debits and receipts are
+    /// kept in it, since the store holds one accounting for all of them
+    /// (recorded at its first start); a release's cost enters it from the
+    /// [`Epsilon`] or [`Rho`] of its mechanism.
+    Amount,
+    "budget"
+);
+
+impl From<Epsilon> for Amount {
+    fn from(e: Epsilon) -> Amount {
+        Amount(e.micro())
+    }
+}
+
+impl From<Rho> for Amount {
+    fn from(r: Rho) -> Amount {
+        Amount(r.micro())
+    }
+}
+
+/// Stored amounts are signed 64-bit integers; reading one back is checked.
+impl TryFrom<i64> for Amount {
+    type Error = BudgetError;
+    fn try_from(stored: i64) -> Result<Amount, BudgetError> {
+        u64::try_from(stored)
+            .map(Amount)
+            .map_err(|_| BudgetError::Negative)
+    }
+}
+
+impl Amount {
+    /// The amount as a stored signed 64-bit integer; [`BudgetError::Overflow`]
+    /// above `i64::MAX` micro-units, never a clamp.
+    pub fn to_i64(self) -> Result<i64, BudgetError> {
+        i64::try_from(self.0).map_err(|_| BudgetError::Overflow)
+    }
+}
+
 /// A consumer's or a dataset's lifetime budget: what may be spent and what has
 /// been. `spent` may exceed `limit` if an admin lowered the limit; then nothing
 /// more can be debited.
@@ -355,6 +395,12 @@ pub fn compose_pure(costs: impl IntoIterator<Item = Epsilon>) -> Result<Epsilon,
 /// (Bun and Steinke 2016, "Concentrated Differential Privacy: Simplifications,
 /// Extensions, and Lower Bounds", Lemma 2.3).
 pub fn compose_zcdp(costs: impl IntoIterator<Item = Rho>) -> Result<Rho, BudgetError> {
+    checked_sum(costs)
+}
+
+/// The sum of amounts of one accounting (either composition above, once
+/// its costs are [`Amount`]s); [`BudgetError::Overflow`] instead of wrapping.
+pub fn compose_amounts(costs: impl IntoIterator<Item = Amount>) -> Result<Amount, BudgetError> {
     checked_sum(costs)
 }
 

@@ -12,3 +12,11 @@ pub use consumer::Consumer;
 pub use country::Country;
 pub use data::{ContentDigest, DataFingerprint, DataIdentity};
 pub use role::Role;
+
+/// Current UTC time as RFC 3339 with microseconds, the timestamp format of
+/// every stored row and ledger entry.
+pub fn now_rfc3339() -> String {
+    let now = time::OffsetDateTime::now_utc();
+    now.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_else(|_| now.unix_timestamp().to_string())
+}

@@ -33,17 +33,18 @@ mod render;
 pub mod sdmx;
 mod total;
 
-use render::{Context, Rendered, render};
+use render::render;
 pub use render::{NationalRelease, NationalTable};
 pub use total::NationalTotal;
 
-use crate::budget::{BatchCharge, BatchRelease, ChargeRequest, Outlook};
 use crate::domain::Consumer;
+use crate::domain::budget::{Amount, compose_amounts};
 use crate::domain::{Country, Field, Role};
 use crate::policy::{Accounting, Dimension, Policy, Table};
-use crate::query::{CountQuery, CountRequest, Perspective, sha256_hex};
+use crate::release::ReleaseError;
+use crate::release::error::Cause;
+use crate::release::query::{CountQuery, CountRequest, Perspective, sha256_hex};
 use crate::release::{self, BudgetView, Pipeline, Plan, Refused, Released};
-use crate::release_error::ReleaseError;
 use serde::Serialize;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -164,8 +165,9 @@ pub fn resolve_scope(
         ));
     }
     let perspective = params.perspective.unwrap_or_default();
-    let on = dimension_on(policy, perspective.field())
-        .ok_or_else(|| ReleaseError::Internal("a perspective without its dimension".into()))?;
+    let on = dimension_on(policy, perspective.field()).ok_or_else(|| {
+        ReleaseError::Internal(Cause::bare("a perspective without its dimension"))
+    })?;
     if on.position_of(country.code()).is_none() {
         return Err(ReleaseError::UnknownCountry(country.code().to_owned()));
     }
@@ -173,7 +175,7 @@ pub fn resolve_scope(
     let (first, last) = dimension_on(policy, Field::RegistrationYear)
         .and_then(first_last_year)
         .ok_or_else(|| {
-            ReleaseError::Internal("national tables without registration years".into())
+            ReleaseError::Internal(Cause::bare("national tables without registration years"))
         })?;
     let in_domain = |name: &str, y: i64| -> Result<u16, ReleaseError> {
         u16::try_from(y)
@@ -271,7 +273,7 @@ pub fn count_request(
         );
     }
     // Exact: table costs have at most six decimals, and f64 prints the shortest decimal.
-    let cost = Some(release::micro_to_f64(table.cost_micro));
+    let cost = Some(Amount::from_micro(table.cost_micro).to_f64());
     let (epsilon, rho) = match policy.accounting {
         Accounting::Pure => (cost, None),
         Accounting::Zcdp => (None, cost),
@@ -289,7 +291,7 @@ pub fn count_request(
 }
 
 /// A national table planned for one request.
-struct TablePlan<'p> {
+pub(crate) struct TablePlan<'p> {
     table: &'p Table,
     request: CountRequest,
     plan: Plan,
@@ -320,7 +322,6 @@ pub async fn release_table(
     params: &Params,
     format: Format,
 ) -> Result<Released, ReleaseError> {
-    pipeline.rate.check(&consumer.id)?;
     let result = release_table_inner(pipeline, consumer, country, table_id, params, format).await;
     release::ledger_if_refused(pipeline, consumer, result).await
 }
@@ -334,90 +335,32 @@ async fn release_table_inner(
     format: Format,
 ) -> Result<Released, Refused> {
     let policy = &pipeline.policy;
-    let scope = resolve_scope(policy, consumer, country, params).map_err(|e| (e, None))?;
-    let table = find_table(policy, table_id, scope.perspective).map_err(|e| (e, None))?;
-    let tp = plan_table(policy, consumer, table, &scope).map_err(|e| (e, None))?;
-    let with_query = |e: ReleaseError| {
-        (
-            e,
-            Some((tp.plan.canonical.clone(), tp.plan.query_id.clone())),
-        )
-    };
-
-    let data = release::DataView::current(pipeline);
-    let data_version = data.version();
-    let release_id = data.release_key(&tp.plan);
-    let body = release::release_bodies(pipeline, consumer, &data, &[&tp.plan], &[&release_id])
-        .await
-        .map_err(with_query)?
-        .pop()
-        .ok_or_else(|| with_query(ReleaseError::Internal("a release without its body".into())))?;
-    let charge = ChargeRequest {
-        dataset: &policy.dataset,
-        consumer,
-        new_consumer_limit_micro: policy.role_budget_micro(consumer.role),
-        release_key: &release_id,
-        canonical_query: &tp.plan.canonical,
-        query_hash: &tp.plan.query_id,
-        data_version,
-        data_fingerprint: data.fingerprint().as_str(),
-        cost_micro: tp.plan.cost_micro,
-        idempotency: None,
-    };
-    let (receipt, bytes) = pipeline
-        .committer
-        .commit_release(&charge, &body, |receipt| {
-            let item = Rendered::new(&tp, release_id.clone(), receipt);
-            let cx = Context {
-                policy,
-                scope: &scope,
-                data_version,
-                spent_micro: receipt.spent_micro,
-                limit_micro: receipt.limit_micro,
-            };
-            render(&cx, std::slice::from_ref(&item), format)
+    let scope = resolve_scope(policy, consumer, country, params).map_err(Refused::bare)?;
+    let table = find_table(policy, table_id, scope.perspective).map_err(Refused::bare)?;
+    let tp = plan_table(policy, consumer, table, &scope).map_err(Refused::bare)?;
+    let (receipts, body) = pipeline
+        .release(consumer, &[&tp.plan], None, |charged| {
+            render(policy, &scope, std::slice::from_ref(&tp), charged, format)
         })
         .await
-        .map_err(|e| {
-            with_query(release::charge_error(
-                e,
-                tp.plan.cost_micro,
-                policy.budget_unit(),
-            ))
-        })?;
-    pipeline.releases.insert(&release_id, &receipt.release_body);
-    tracing::info!(
-        consumer = %consumer.id,
-        country = %scope.country,
-        table = %table.id,
-        query_id = %tp.plan.query_id,
-        charged_micro = receipt.charged_micro,
-        repeat = receipt.replay,
-        ledger_seq = receipt.ledger_seq,
-        "national table"
-    );
+        .map_err(|e| Refused::naming(e, &tp.plan.canonical, &tp.plan.query_id))?;
+    if let Some(receipt) = receipts.first() {
+        tracing::info!(
+            consumer = %consumer.id,
+            country = %scope.country,
+            table = %table.id,
+            query_id = %tp.plan.query_id,
+            charged_micro = receipt.charged.micro(),
+            repeat = receipt.replay,
+            ledger_seq = receipt.ledger_seq,
+            "national table"
+        );
+    }
     Ok(Released {
         content_type: format.content_type().into(),
-        body: bytes,
+        body,
         replayed: false,
     })
-}
-
-/// Both budgets and the stored releases of `plans`, read in one statement,
-/// with the plans' costs in the same order.
-async fn outlook(
-    pipeline: &Pipeline,
-    consumer: &Consumer,
-    plans: &[TablePlan<'_>],
-    data: &release::DataView,
-) -> Result<(Outlook, Vec<u64>), ReleaseError> {
-    let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
-    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
-    let outlook = pipeline
-        .store
-        .outlook(&pipeline.policy.dataset, &consumer.id, &keys)
-        .await?;
-    Ok((outlook, plans.iter().map(|tp| tp.plan.cost_micro).collect()))
 }
 
 /// `GET /v1/national/{country}/report`: every table of the perspective in one
@@ -429,7 +372,6 @@ pub async fn release_report(
     params: &Params,
     format: Format,
 ) -> Result<Released, ReleaseError> {
-    pipeline.rate.check(&consumer.id)?;
     let result = release_report_inner(pipeline, consumer, country, params, format).await;
     release::ledger_if_refused(pipeline, consumer, result).await
 }
@@ -442,20 +384,17 @@ async fn release_report_inner(
     format: Format,
 ) -> Result<Released, Refused> {
     let policy = &pipeline.policy;
-    let scope = resolve_scope(policy, consumer, country, params).map_err(|e| (e, None))?;
+    let scope = resolve_scope(policy, consumer, country, params).map_err(Refused::bare)?;
     let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
         .into_iter()
         .map(|t| plan_table(policy, consumer, t, &scope))
         .collect::<Result<_, _>>()
-        .map_err(|e| (e, None))?;
+        .map_err(Refused::bare)?;
     if plans.is_empty() {
-        return Err((
-            ReleaseError::NotFound(format!(
-                "no national table is offered on the {} perspective",
-                perspective_name(scope.perspective)
-            )),
-            None,
-        ));
+        return Err(Refused::bare(ReleaseError::NotFound(format!(
+            "no national table is offered on the {} perspective",
+            perspective_name(scope.perspective)
+        ))));
     }
     // The ledger names a refused report by its tables' queries.
     let canonical = json!({
@@ -470,83 +409,27 @@ async fn release_report_inner(
     })
     .to_string();
     let hash = sha256_hex(canonical.as_bytes());
-    let with_query = |e: ReleaseError| (e, Some((canonical.clone(), hash.clone())));
 
-    // One snapshot for every table; tables already released (by anyone)
-    // come from memory or the store, and none is counted unless the budgets
-    // can pay for the report.
-    let data = release::DataView::current(pipeline);
-    let data_version = data.version();
-    let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
-    let bodies = release::release_bodies(
-        pipeline,
-        consumer,
-        &data,
-        &plans.iter().map(|tp| &tp.plan).collect::<Vec<_>>(),
-        &keys.iter().map(String::as_str).collect::<Vec<_>>(),
-    )
-    .await
-    .map_err(with_query)?;
-    let batch = BatchCharge {
-        dataset: &policy.dataset,
-        consumer,
-        new_consumer_limit_micro: policy.role_budget_micro(consumer.role),
-        releases: plans
-            .iter()
-            .zip(&keys)
-            .zip(&bodies)
-            .map(|((tp, key), body)| BatchRelease {
-                release_key: key,
-                canonical_query: &tp.plan.canonical,
-                query_hash: &tp.plan.query_id,
-                data_version,
-                data_fingerprint: data.fingerprint().as_str(),
-                cost_micro: tp.plan.cost_micro,
-                body,
-            })
-            .collect(),
-    };
-    let receipts = match pipeline.store.commit_releases(&batch).await {
-        Ok(r) => r,
-        Err(e) => {
-            // For the refusal's message only: what the report would charge now.
-            let requested = outlook(pipeline, consumer, &plans, &data)
-                .await
-                .map(|(o, costs)| o.totals(&costs).0)
-                .unwrap_or_else(|_| plans.iter().map(|tp| tp.plan.cost_micro).sum());
-            return Err(with_query(release::charge_error(
-                e,
-                requested,
-                policy.budget_unit(),
-            )));
-        }
-    };
-    let (spent_micro, limit_micro) = receipts
-        .first()
-        .map_or((0, 0), |r| (r.spent_micro, r.limit_micro));
-    let items: Vec<Rendered<'_>> = plans
-        .iter()
-        .zip(keys)
-        .zip(&receipts)
-        .map(|((tp, key), receipt)| Rendered::new(tp, key, receipt))
-        .collect();
-    let cx = Context {
-        policy,
-        scope: &scope,
-        data_version,
-        spent_micro,
-        limit_micro,
-    };
+    // One snapshot, one charge, one transaction for every table; tables
+    // already released (by anyone) are not counted again, and none is
+    // counted unless the budgets can pay for the report.
+    let table_plans: Vec<&Plan> = plans.iter().map(|tp| &tp.plan).collect();
+    let (receipts, body) = pipeline
+        .release(consumer, &table_plans, None, |charged| {
+            render(policy, &scope, &plans, charged, format)
+        })
+        .await
+        .map_err(|e| Refused::naming(e, &canonical, &hash))?;
     tracing::info!(
         consumer = %consumer.id,
         country = %scope.country,
-        tables = items.len(),
-        charged_micro = items.iter().map(|i| i.charged_micro).sum::<u64>(),
+        tables = receipts.len(),
+        charged_micro = receipts.iter().map(|r| r.charged.micro()).sum::<u64>(),
         "national report"
     );
     Ok(Released {
         content_type: format.content_type().into(),
-        body: render(&cx, &items, format),
+        body,
         replayed: false,
     })
 }
@@ -615,7 +498,6 @@ pub async fn list_tables(
     country: &str,
     params: &Params,
 ) -> Result<NationalTables, ReleaseError> {
-    pipeline.rate.check(&consumer.id)?;
     let policy = &pipeline.policy;
     let scope = resolve_scope(policy, consumer, country, params)?;
     let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
@@ -624,14 +506,18 @@ pub async fn list_tables(
         .collect::<Result<_, _>>()?;
     let data = release::DataView::current(pipeline);
     let data_version = data.version();
-    let (outlook, costs) = outlook(pipeline, consumer, &plans, &data).await?;
-    let charges: Vec<u64> = outlook
-        .charges(&costs)
-        .into_iter()
-        .map(|(c, _)| c)
-        .collect();
-    let budget = outlook.consumer_budget(policy.role_budget_micro(consumer.role));
-    let (spent, limit) = (budget.spent_micro, budget.limit_micro);
+    let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
+    let keys: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let outlook = pipeline
+        .store
+        .outlook(&policy.dataset, &consumer.id, &keys)
+        .await?;
+    let costs: Vec<Amount> = plans.iter().map(|tp| tp.plan.cost).collect();
+    let charges: Vec<Amount> = outlook.charges(&costs).iter().map(|c| c.consumer).collect();
+    let budget = outlook.consumer_budget(policy.role_budget(consumer.role));
+    let arithmetic = |e| ReleaseError::internal("adding up a report's cost", e);
+    let report_cost = compose_amounts(costs.iter().copied()).map_err(arithmetic)?;
+    let report_charge = compose_amounts(charges.iter().copied()).map_err(arithmetic)?;
     let code = scope.country.code();
     let query = format!(
         "perspective={}&from_year={}&to_year={}",
@@ -648,8 +534,8 @@ pub async fn list_tables(
             dimensions: tp.table.dimensions.clone(),
             cells: tp.plan.query.cells,
             total: tp.table.total,
-            cost: release::micro_to_f64(tp.plan.cost_micro),
-            would_charge: release::micro_to_f64(*charge),
+            cost: tp.plan.cost.to_f64(),
+            would_charge: charge.to_f64(),
             margin_of_error: tp.plan.margin,
             perspectives: tp
                 .table
@@ -680,11 +566,11 @@ pub async fn list_tables(
         confidence: policy.default_confidence_micro as f64 / 1e6,
         tables,
         report: NationalReportInfo {
-            cost: release::micro_to_f64(plans.iter().map(|tp| tp.plan.cost_micro).sum()),
-            would_charge: release::micro_to_f64(charges.iter().sum()),
+            cost: report_cost.to_f64(),
+            would_charge: report_charge.to_f64(),
             href: format!("/v1/national/{code}/report?{report_query}"),
         },
-        budget: release::budget_view(policy, spent, limit),
+        budget: release::budget_view(policy, budget),
     })
 }
 

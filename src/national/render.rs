@@ -4,10 +4,12 @@
 
 use super::total::{NationalTotal, derived_total};
 use super::{Format, Scope, TablePlan, perspective_name, sdmx};
+use crate::budget::{Receipt, RenderResult};
 use crate::domain::Field;
+use crate::domain::budget::{Amount, Budget, compose_amounts};
 use crate::policy::Policy;
-use crate::query::Perspective;
-use crate::release::{self, BudgetView, CellOut, MechanismView, StoredRelease};
+use crate::release::query::Perspective;
+use crate::release::{self, BudgetView, CellKey, CellOut, Charged, MechanismView, StoredRelease};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -74,44 +76,53 @@ pub struct NationalRelease {
 }
 
 /// A table as released to this request, ready to render.
-pub(super) struct Rendered<'a> {
+struct Rendered<'a> {
     tp: &'a TablePlan<'a>,
-    release_id: String,
+    release_id: &'a str,
+    keys: Vec<CellKey>,
+    /// In the request's dimension order, as `keys`.
     cells: Vec<Option<i64>>,
-    pub(super) charged_micro: u64,
+    charged: Amount,
     repeat: bool,
     ledger_seq: i64,
 }
 
 impl<'a> Rendered<'a> {
-    pub(super) fn new(
+    fn new(
         tp: &'a TablePlan<'a>,
-        release_id: String,
-        receipt: &crate::budget::Receipt,
-    ) -> Self {
-        let stored: StoredRelease = serde_json::from_str(&receipt.release_body)
-            .unwrap_or(StoredRelease { cells: Vec::new() });
-        let stored = StoredRelease {
-            cells: tp.plan.query.cells_in_request_order(&stored.cells),
-        };
-        Rendered {
+        release_id: &'a str,
+        receipt: &Receipt,
+    ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
+        let stored = StoredRelease::read(&receipt.release_body, &tp.plan)?;
+        let keys = CellKey::all(&tp.plan.query);
+        if keys.len() != stored.cells.len() {
+            return Err(format!(
+                "table {}: a release of {} cells for {} keys",
+                tp.table.id,
+                stored.cells.len(),
+                keys.len()
+            )
+            .into());
+        }
+        Ok(Rendered {
             tp,
             release_id,
+            keys,
             cells: stored.cells,
-            charged_micro: receipt.charged_micro,
+            charged: receipt.charged,
             repeat: receipt.replay,
             ledger_seq: receipt.ledger_seq,
-        }
+        })
     }
 }
 
 /// Everything a response says besides its tables.
-pub(super) struct Context<'a> {
-    pub(super) policy: &'a Policy,
-    pub(super) scope: &'a Scope,
-    pub(super) data_version: i64,
-    pub(super) spent_micro: u64,
-    pub(super) limit_micro: u64,
+struct Context<'a> {
+    policy: &'a Policy,
+    scope: &'a Scope,
+    data_version: i64,
+    /// The consumer's budget after the charge.
+    budget: Budget<Amount>,
 }
 
 fn strip_nulls(v: Value) -> Value {
@@ -121,17 +132,52 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
-pub(super) fn render(cx: &Context<'_>, items: &[Rendered<'_>], format: Format) -> Vec<u8> {
-    match format {
-        Format::Json => serde_json::to_vec(&json_release(cx, items)).unwrap_or_default(),
-        Format::Csv => csv_release(cx, items).unwrap_or_default(),
-        Format::Sdmx => {
-            sdmx::write_csv(cx.policy, &sdmx_observations(cx, items)).unwrap_or_default()
-        }
+/// The response of a national release of `plans` (one table or a report),
+/// built from the receipts of its charge. Any failure is an error, never an
+/// empty or partial body.
+pub(super) fn render(
+    policy: &Policy,
+    scope: &Scope,
+    plans: &[TablePlan<'_>],
+    charged: &Charged<'_>,
+    format: Format,
+) -> RenderResult {
+    if plans.len() != charged.receipts.len() || plans.len() != charged.release_ids.len() {
+        return Err(format!(
+            "{} receipts for {} tables",
+            charged.receipts.len(),
+            plans.len()
+        )
+        .into());
     }
+    let items: Vec<Rendered<'_>> = plans
+        .iter()
+        .zip(charged.release_ids)
+        .zip(charged.receipts)
+        .map(|((tp, id), receipt)| Rendered::new(tp, id, receipt))
+        .collect::<Result<_, _>>()?;
+    let budget = charged
+        .receipts
+        .first()
+        .map(|r| r.budget)
+        .ok_or("a national release without tables")?;
+    let cx = Context {
+        policy,
+        scope,
+        data_version: charged.data_version,
+        budget,
+    };
+    Ok(match format {
+        Format::Json => serde_json::to_vec(&json_release(&cx, &items)?)?,
+        Format::Csv => csv_release(&cx, &items)?,
+        Format::Sdmx => sdmx::write_csv(cx.policy, &sdmx_observations(&cx, &items))?,
+    })
 }
 
-fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
+fn json_release(
+    cx: &Context<'_>,
+    items: &[Rendered<'_>],
+) -> Result<NationalRelease, Box<dyn std::error::Error + Send + Sync>> {
     let policy = cx.policy;
     let confidence = policy.default_confidence_micro as f64 / 1e6;
     let tables: Vec<NationalTable> = items
@@ -144,8 +190,10 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
                 .iter()
                 .map(|d| d.name.as_str())
                 .collect();
-            let cells = release::CellKey::all(&plan.query)
-                .into_iter()
+            let cells = it
+                .keys
+                .iter()
+                .cloned()
                 .zip(&it.cells)
                 .map(|(key, cell)| CellOut {
                     key,
@@ -154,12 +202,12 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
                     margin_of_error: plan.margin,
                 })
                 .collect();
-            NationalTable {
+            Ok(NationalTable {
                 id: it.tp.table.id.clone(),
                 title: it.tp.table.title.clone(),
                 dimensions: names.iter().map(|s| s.to_string()).collect(),
                 query_id: plan.query_id.clone(),
-                release_id: it.release_id.clone(),
+                release_id: it.release_id.to_owned(),
                 cells,
                 total: it.tp.table.total.then(|| {
                     derived_total(
@@ -169,20 +217,18 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
                         policy.output.round_to,
                     )
                 }),
-                cost: release::micro_to_f64(plan.cost_micro),
-                charged: release::micro_to_f64(it.charged_micro),
+                cost: plan.cost.to_f64(),
+                charged: it.charged.to_f64(),
                 repeat: it.repeat,
                 mechanism: release::mechanism_view(&plan.mechanism, plan.sensitivity),
                 margin_of_error: plan.margin,
                 ledger_seq: it.ledger_seq,
-                count_request: strip_nulls(
-                    serde_json::to_value(&it.tp.request).unwrap_or_default(),
-                ),
-            }
+                count_request: strip_nulls(serde_json::to_value(&it.tp.request)?),
+            })
         })
-        .collect();
-    let cost: u64 = items.iter().map(|it| it.tp.plan.cost_micro).sum();
-    let charged: u64 = items.iter().map(|it| it.charged_micro).sum();
+        .collect::<Result<_, serde_json::Error>>()?;
+    let cost = compose_amounts(items.iter().map(|it| it.tp.plan.cost))?;
+    let charged = compose_amounts(items.iter().map(|it| it.charged))?;
     let mut notes = vec![
         "counts are noisy; cells whose noisy count is below k are suppressed".to_string(),
         "totals are derived from the released noisy cells (free post-processing, never true counts); a total that leaves out suppressed cells has complete = false and understates".to_string(),
@@ -194,7 +240,7 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
             policy.output.round_to
         ));
     }
-    NationalRelease {
+    Ok(NationalRelease {
         dataset: policy.dataset.clone(),
         country: cx.scope.country.code().to_owned(),
         perspective: cx.scope.perspective,
@@ -206,14 +252,14 @@ fn json_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> NationalRelease {
         clamp_negative: policy.output.clamp_negative,
         round_to: policy.output.round_to,
         tables,
-        cost: release::micro_to_f64(cost),
+        cost: cost.to_f64(),
         cost_approx_dp: release::approx_dp(policy, cost),
         unit_of_privacy: policy.unit,
-        charged: release::micro_to_f64(charged),
+        charged: charged.to_f64(),
         repeat: items.iter().all(|it| it.repeat),
-        budget: release::budget_view(policy, cx.spent_micro, cx.limit_micro),
+        budget: release::budget_view(policy, cx.budget),
         notes,
-    }
+    })
 }
 
 /// Status column of the CSV.
@@ -259,13 +305,13 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
             r.extend([count, margin, status.to_owned()]);
             r
         };
-        for (key, cell) in release::cell_keys(&plan.query).iter().zip(&it.cells) {
+        for (key, cell) in it.keys.iter().zip(&it.cells) {
             let values = dims
                 .iter()
                 .map(|d| {
                     position(d)
-                        .and_then(|p| key.get(p))
-                        .map_or(String::new(), |v| v.to_string())
+                        .and_then(|p| key.value(p))
+                        .map_or(String::new(), str::to_owned)
                 })
                 .collect();
             let r = match cell {
@@ -317,12 +363,12 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
             .dimensions
             .iter()
             .position(|d| d.field == Field::RegistrationYear);
-        for (key, cell) in release::cell_keys(q).iter().zip(&it.cells) {
+        for (key, cell) in it.keys.iter().zip(&it.cells) {
             let codes = fields
                 .iter()
                 .map(|&f| {
                     if let Some(p) = q.dimensions.iter().position(|d| d.field == f) {
-                        key.get(p)
+                        key.value(p)
                             .map_or_else(|| sdmx::TOTAL.to_owned(), |v| sdmx::value_code(f, v))
                     } else if let Some(v) = q
                         .filters
@@ -336,8 +382,8 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
                     }
                 })
                 .collect();
-            let time_period = match year_pos.and_then(|p| key.get(p)) {
-                Some(y) => (*y).to_owned(),
+            let time_period = match year_pos.and_then(|p| key.value(p)) {
+                Some(y) => y.to_owned(),
                 None => sdmx::time_period(cx.scope.from_year, cx.scope.to_year),
             };
             out.push(sdmx::Observation {

@@ -150,7 +150,7 @@ mod tests {
     use crate::domain::Consumer;
     use crate::domain::Role;
     use crate::policy::parse_policy;
-    use crate::query::{CountQuery, CountRequest};
+    use crate::release::query::{CountQuery, CountRequest};
 
     fn plan(epsilon: f64) -> Plan {
         let policy =

@@ -193,6 +193,11 @@ impl Policy {
         self.role_budgets_micro.get(&role).copied().unwrap_or(0)
     }
 
+    /// The lifetime budget a new consumer of `role` starts with.
+    pub fn role_budget(&self, role: Role) -> crate::domain::budget::Amount {
+        crate::domain::budget::Amount::from_micro(self.role_budget_micro(role))
+    }
+
     /// The published domain of a single-valued field: the declared values of
     /// the dimension reading it, or `None` when no dimension does. Cases
     /// outside it are not part of the released dataset.

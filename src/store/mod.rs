@@ -1,13 +1,18 @@
 //! The case store and everything persisted: SQLite (embedded default) or
 //! PostgreSQL, chosen by the database URL.
 //!
-//! Only this module (with `budget` and `audit`, which use its pools) speaks SQL.
+//! Only this module speaks SQL: the cases ([`cases`], [`group_by`]), the
+//! privacy-budget ledger's writes ([`ledger`]) and the auditors' reads ([`audit`]).
 //! Both backends run the same statements: SQL here uses `$N` placeholders,
 //! which sqlx accepts on SQLite too, and the [`with_pool!`] macro expands one
 //! body per backend so a query is written once.
 
+pub mod audit;
 pub mod cases;
 pub mod group_by;
+pub mod ledger;
+
+pub use ledger::{ChargeError, CommitStats, Committer, StoredResponse};
 
 use sqlx::postgres::{PgConnectOptions, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -32,6 +37,10 @@ pub enum StoreError {
     Embedded(String),
     #[error("{0}")]
     Conflict(String),
+    /// A stored or computed budget amount that is not exactly representable
+    /// (negative, or beyond 64 bits); never clamped.
+    #[error("budget amount: {0}")]
+    Amount(#[from] crate::domain::budget::BudgetError),
     /// The store could not take writes for a while (the cause is logged, not shown).
     #[error("store unavailable: {0}")]
     Unavailable(String),
@@ -160,9 +169,4 @@ pub async fn writer_turn(store: &Store) -> Option<tokio::sync::MutexGuard<'stati
     }
 }
 
-/// Current UTC time as RFC 3339 with microseconds, the timestamp format of every table.
-pub fn now_rfc3339() -> String {
-    let now = time::OffsetDateTime::now_utc();
-    now.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_else(|_| now.unix_timestamp().to_string())
-}
+pub use crate::domain::now_rfc3339;

@@ -255,11 +255,10 @@ impl TestApp {
             .consumer_budget(&self.policy.dataset, consumer)
             .await
             .expect("budget")
-            .unwrap_or(ctm_stats::budget::BudgetState {
-                limit_micro: 0,
-                spent_micro: 0,
-            });
-        (b.spent_micro, b.limit_micro)
+            .unwrap_or(ctm_stats::domain::budget::Budget::new(
+                ctm_stats::domain::budget::Amount::ZERO,
+            ));
+        (b.spent.micro(), b.limit.micro())
     }
 
     pub async fn global_spent(&self) -> u64 {
@@ -267,7 +266,8 @@ impl TestApp {
             .global_budget(&self.policy.dataset)
             .await
             .expect("global")
-            .spent_micro
+            .spent
+            .micro()
     }
 }
 

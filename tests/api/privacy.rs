@@ -560,7 +560,7 @@ on_both_backends!(
             }
         };
         let (restarted, global) = restart_with_global("800.0").await;
-        assert_eq!(global.limit_micro, 800_000_000);
+        assert_eq!(global.limit.micro(), 800_000_000);
         let auditor = restarted.token(Role::Auditor, "auditor");
         let entries = ok_json(
             restarted
@@ -579,7 +579,7 @@ on_both_backends!(
         assert_eq!(what["limit_micro"], 800_000_000);
         // Lowered below what is spent (1.0): exhausted, said plainly.
         let (exhausted, global) = restart_with_global("0.5").await;
-        assert_eq!(global.limit_micro, global.spent_micro);
+        assert_eq!(global.limit, global.spent);
         let bob = exhausted.token(Role::Researcher, "bob");
         let res = exhausted
             .post_json(

@@ -3,9 +3,11 @@
 //! own verification over one consistent snapshot. Ledger entries are only
 //! ever written by [`crate::budget`]; this module never writes one.
 
-use super::chain::{Entry, EntryBody, GENESIS_HASH};
-use super::checkpoint::{Checkpoint, PublicKey, Signer};
-use super::verify::{ConsumerRow, Failure, FailureKind, Summary, Verifier, reconcile_tables};
+use crate::audit::chain::{Entry, EntryBody, EntryRole, Event, GENESIS_HASH, Outcome};
+use crate::audit::checkpoint::{Checkpoint, PublicKey, Signer};
+use crate::audit::verify::{
+    ConsumerRow, Failure, FailureKind, Summary, Verifier, reconcile_tables,
+};
 use crate::store::{Store, StoreError, now_rfc3339, with_pool};
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
@@ -39,17 +41,28 @@ struct LedgerRow {
     data_fingerprint: Option<String>,
 }
 
-impl From<LedgerRow> for Entry {
-    fn from(r: LedgerRow) -> Entry {
-        Entry {
+/// A stored row as an entry; a role, event or outcome the service never
+/// writes makes the row unreadable (the message says which and where).
+impl TryFrom<LedgerRow> for Entry {
+    type Error = Failure;
+    fn try_from(r: LedgerRow) -> Result<Entry, Failure> {
+        let malformed = |what: &str, value: &str| Failure {
+            seq: r.seq,
+            kind: FailureKind::Malformed,
+            detail: format!("unknown {what} \"{value}\""),
+        };
+        let role = EntryRole::parse(&r.role).ok_or_else(|| malformed("role", &r.role))?;
+        let event = Event::parse(&r.event).ok_or_else(|| malformed("event", &r.event))?;
+        let outcome = Outcome::parse(&r.outcome).ok_or_else(|| malformed("outcome", &r.outcome))?;
+        Ok(Entry {
             body: EntryBody {
                 seq: r.seq,
                 at: r.at,
                 dataset: r.dataset,
                 consumer_id: r.consumer_id,
-                role: r.role,
-                event: r.event,
-                outcome: r.outcome,
+                role,
+                event,
+                outcome,
                 canonical_query: r.canonical_query,
                 query_hash: r.query_hash,
                 cost_micro: r.cost_micro,
@@ -62,8 +75,18 @@ impl From<LedgerRow> for Entry {
             },
             prev_hash: r.prev_hash,
             hash: r.hash,
-        }
+        })
     }
+}
+
+/// Rows as entries for a reader: an unreadable row is a store error.
+fn entries(rows: Vec<LedgerRow>) -> Result<Vec<Entry>, StoreError> {
+    rows.into_iter()
+        .map(|r| {
+            Entry::try_from(r)
+                .map_err(|f| StoreError::Conflict(format!("ledger entry {}: {}", f.seq, f.detail)))
+        })
+        .collect()
 }
 
 type CheckpointRow = (String, i64, String, String, String, String);
@@ -83,7 +106,7 @@ fn checkpoint_of(r: CheckpointRow) -> Checkpoint {
 #[derive(Debug, Clone, Default)]
 pub struct EntryFilter {
     pub consumer: Option<String>,
-    pub event: Option<String>,
+    pub event: Option<Event>,
     pub outcome: Option<String>,
     /// Inclusive.
     pub from: Option<OffsetDateTime>,
@@ -187,7 +210,7 @@ impl Store {
                 .fetch_all(p)
                 .await?
         });
-        Ok(rows.into_iter().map(Entry::from).collect())
+        entries(rows)
     }
 
     /// Up to `limit` entries after `cursor` that match `filter`, in sequence order.
@@ -213,7 +236,7 @@ impl Store {
                 ))
                 .bind(after)
                 .bind(&filter.consumer)
-                .bind(&filter.event)
+                .bind(filter.event.map(Event::code))
                 .bind(&filter.outcome)
                 .bind(&from)
                 .bind(&to)
@@ -225,7 +248,7 @@ impl Store {
             for row in rows {
                 after = row.seq;
                 if filter.time_matches(&row.at) {
-                    out.push(row.into());
+                    out.extend(entries(vec![row])?);
                     if out.len() > limit {
                         break 'fetch;
                     }
@@ -418,10 +441,10 @@ impl Store {
         for (id, ev, n) in counts {
             let a = out.entry(id).or_default();
             match ev.as_str() {
-                super::chain::event::CHARGE => a.charges = n,
-                super::chain::event::REPLAY => a.replays = n,
-                super::chain::event::REFUSAL => a.refusals = n,
-                super::chain::event::BUDGET_CHANGE => a.budget_changes = n,
+                e if e == Event::Charge.code() => a.charges = n,
+                e if e == Event::Replay.code() => a.replays = n,
+                e if e == Event::Refusal.code() => a.refusals = n,
+                e if e == Event::BudgetChange.code() => a.budget_changes = n,
                 _ => {}
             }
         }
@@ -469,7 +492,7 @@ impl Store {
                 let n = batch.len();
                 for row in batch {
                     after = row.seq;
-                    if let Err(f) = verifier.push(&row.into()) {
+                    if let Err(f) = Entry::try_from(row).and_then(|e| verifier.push(&e)) {
                         failure = Some(f);
                         break;
                     }

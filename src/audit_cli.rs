@@ -1,10 +1,10 @@
 //! `ctm-stats audit ...`: the signing key, on-demand checkpoints and offline
 //! verification of an export. The checks themselves live in
-//! [`super::verify`], shared with the server; this module only reads files
+//! [`crate::audit::verify`], shared with the server; this module only reads files
 //! and prints.
 
-use super::checkpoint::{PublicKey, Signer};
-use super::verify::{ExportError, ExportReport, parse_saved_checkpoint, verify_export};
+use crate::audit::checkpoint::{PublicKey, Signer};
+use crate::audit::verify::{ExportError, ExportReport, parse_saved_checkpoint, verify_export};
 use crate::settings::Settings;
 use crate::store::Store;
 use std::path::{Path, PathBuf};

@@ -6,7 +6,72 @@
 
 use crate::store::StoreError;
 use serde_json::{Map, Value, json};
+use std::error::Error as StdError;
 use std::fmt;
+use std::sync::Arc;
+
+/// The cause of an internal failure: what was being done, and the error
+/// that stopped it with its whole source chain. Logged, never sent.
+#[derive(Clone)]
+pub struct Cause {
+    context: &'static str,
+    source: Option<Arc<dyn StdError + Send + Sync>>,
+}
+
+impl Cause {
+    /// A failure while doing `context`, caused by `source`.
+    pub fn new(context: &'static str, source: impl StdError + Send + Sync + 'static) -> Cause {
+        Cause {
+            context,
+            source: Some(Arc::new(source)),
+        }
+    }
+
+    /// A failure while doing `context`, caused by an error already boxed.
+    pub fn boxed(context: &'static str, source: Box<dyn StdError + Send + Sync>) -> Cause {
+        Cause {
+            context,
+            source: Some(Arc::from(source)),
+        }
+    }
+
+    /// A failure with no underlying error (a broken invariant).
+    pub fn bare(context: &'static str) -> Cause {
+        Cause {
+            context,
+            source: None,
+        }
+    }
+}
+
+/// `context: error: its source: ...`, the whole chain on one line.
+impl fmt::Display for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.context)?;
+        let mut next: Option<&(dyn StdError + 'static)> = self
+            .source
+            .as_deref()
+            .map(|e| e as &(dyn StdError + 'static));
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Cause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Cause({self})")
+    }
+}
+
+/// Causes compare by what they say (tests match on variants, not causes).
+impl PartialEq for Cause {
+    fn eq(&self, other: &Cause) -> bool {
+        self.to_string() == other.to_string()
+    }
+}
 
 /// A refusal or failure of the release core.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,8 +130,12 @@ pub enum ReleaseError {
     /// The service could not get randomness; nothing was released or charged.
     EntropyUnavailable,
     Unavailable(String),
-    /// Something failed inside; the cause is logged, not sent.
-    Internal(String),
+    /// Something failed inside before anything was charged; the cause is
+    /// logged, not sent.
+    Internal(Cause),
+    /// The release was charged and recorded, but its response could not be
+    /// built; a repeat is free and returns it. The cause is logged, not sent.
+    RenderFailed(Cause),
 }
 
 impl ReleaseError {
@@ -93,6 +162,7 @@ impl ReleaseError {
             EntropyUnavailable => "service.entropy_unavailable",
             Unavailable(_) => "service.unavailable",
             Internal(_) => "internal.error",
+            RenderFailed(_) => "internal.render_failed",
         }
     }
 
@@ -119,6 +189,7 @@ impl ReleaseError {
             EntropyUnavailable => "Randomness unavailable",
             Unavailable(_) => "Service unavailable",
             Internal(_) => "Internal error",
+            RenderFailed(_) => "Response could not be built",
         }
     }
 
@@ -212,6 +283,7 @@ impl ReleaseError {
             }
             Unavailable(m) => m.clone(),
             Internal(_) => "an internal error occurred; nothing was released or charged".into(),
+            RenderFailed(_) => "the release was charged and recorded, but its response could not be built; repeating the request returns it at no further cost".into(),
         };
         (detail, extra)
     }
@@ -222,6 +294,7 @@ impl ReleaseError {
         matches!(
             self,
             ReleaseError::Internal(_)
+                | ReleaseError::RenderFailed(_)
                 | ReleaseError::EntropyUnavailable
                 | ReleaseError::Unavailable(_)
         )
@@ -234,7 +307,25 @@ impl fmt::Display for ReleaseError {
     }
 }
 
-impl std::error::Error for ReleaseError {}
+impl StdError for ReleaseError {}
+
+impl ReleaseError {
+    /// `internal.error`: a failure while doing `context`, caused by `source`.
+    pub fn internal(
+        context: &'static str,
+        source: impl StdError + Send + Sync + 'static,
+    ) -> ReleaseError {
+        ReleaseError::Internal(Cause::new(context, source))
+    }
+
+    /// The cause of an internal failure, for the log.
+    pub fn cause(&self) -> Option<&Cause> {
+        match self {
+            ReleaseError::Internal(c) | ReleaseError::RenderFailed(c) => Some(c),
+            _ => None,
+        }
+    }
+}
 
 impl From<StoreError> for ReleaseError {
     fn from(e: StoreError) -> Self {
@@ -245,7 +336,7 @@ impl From<StoreError> for ReleaseError {
                     "the privacy-budget ledger is briefly unavailable; nothing was charged or released; retry shortly".into(),
                 )
             }
-            other => ReleaseError::Internal(other.to_string()),
+            other => ReleaseError::Internal(Cause::new("the store failed", other)),
         }
     }
 }

@@ -22,12 +22,14 @@
 //! Requests with an `Idempotency-Key` commit directly, because their response
 //! bytes, rendered from the receipt, are stored in the same transaction.
 
-use super::{
-    BatchCharge, BatchRelease, ChargeError, ChargeRequest, LedgerHead, LedgerSql, Receipt,
-    append_refusal, charge,
-};
+use super::ChargeError;
+use super::LedgerHead;
+use super::charge::{append_refusal, charge};
+use super::sql::LedgerSql;
 use crate::audit::chain::EntryBody;
+use crate::budget::{Charge, Receipt, ReleaseCharge, RenderResult};
 use crate::domain::Consumer;
+use crate::domain::budget::Amount;
 use crate::store::{Store, StoreError, with_pool};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -41,46 +43,61 @@ pub const MAX_BATCH: usize = 64;
 struct OwnedCharge {
     dataset: String,
     consumer: Consumer,
-    new_consumer_limit_micro: u64,
+    new_consumer_limit: Amount,
+    releases: Vec<OwnedRelease>,
+}
+
+struct OwnedRelease {
     release_key: String,
     canonical_query: String,
     query_hash: String,
     data_version: i64,
     data_fingerprint: String,
-    cost_micro: u64,
+    cost: Amount,
     body: String,
 }
 
 impl OwnedCharge {
-    fn new(req: &ChargeRequest<'_>, body: &str) -> OwnedCharge {
+    fn new(c: &Charge<'_>) -> OwnedCharge {
         OwnedCharge {
-            dataset: req.dataset.to_owned(),
-            consumer: req.consumer.clone(),
-            new_consumer_limit_micro: req.new_consumer_limit_micro,
-            release_key: req.release_key.to_owned(),
-            canonical_query: req.canonical_query.to_owned(),
-            query_hash: req.query_hash.to_owned(),
-            data_version: req.data_version,
-            data_fingerprint: req.data_fingerprint.to_owned(),
-            cost_micro: req.cost_micro,
-            body: body.to_owned(),
+            dataset: c.dataset.to_owned(),
+            consumer: c.consumer.clone(),
+            new_consumer_limit: c.new_consumer_limit,
+            releases: c
+                .releases
+                .iter()
+                .map(|r| OwnedRelease {
+                    release_key: r.release_key.to_owned(),
+                    canonical_query: r.canonical_query.to_owned(),
+                    query_hash: r.query_hash.to_owned(),
+                    data_version: r.data_version,
+                    data_fingerprint: r.data_fingerprint.to_owned(),
+                    cost: r.cost,
+                    body: r.body.to_owned(),
+                })
+                .collect(),
         }
     }
 
-    fn as_batch(&self) -> BatchCharge<'_> {
-        BatchCharge {
+    fn borrowed(&self) -> Charge<'_> {
+        Charge {
             dataset: &self.dataset,
             consumer: &self.consumer,
-            new_consumer_limit_micro: self.new_consumer_limit_micro,
-            releases: vec![BatchRelease {
-                release_key: &self.release_key,
-                canonical_query: &self.canonical_query,
-                query_hash: &self.query_hash,
-                data_version: self.data_version,
-                data_fingerprint: &self.data_fingerprint,
-                cost_micro: self.cost_micro,
-                body: &self.body,
-            }],
+            new_consumer_limit: self.new_consumer_limit,
+            releases: self
+                .releases
+                .iter()
+                .map(|r| ReleaseCharge {
+                    release_key: &r.release_key,
+                    canonical_query: &r.canonical_query,
+                    query_hash: &r.query_hash,
+                    data_version: r.data_version,
+                    data_fingerprint: &r.data_fingerprint,
+                    cost: r.cost,
+                    body: &r.body,
+                })
+                .collect(),
+            idempotency: None,
         }
     }
 }
@@ -93,7 +110,7 @@ enum Work {
 
 /// What became of a [`Work`], sent back only after the batch committed.
 pub(super) enum Outcome {
-    Release(Result<Receipt, ChargeError>),
+    Release(Result<Vec<Receipt>, ChargeError>),
     Refusal(Result<i64, StoreError>),
 }
 
@@ -165,26 +182,23 @@ impl Committer {
         }
     }
 
-    /// Charges `req` and records it, like [`Store::commit_release`], through
-    /// the group commit (directly when it carries an idempotency key). The
-    /// response is rendered from the receipt after the commit.
-    pub async fn commit_release(
+    /// Charges `charge` and records it, like [`Store::commit`], through the
+    /// group commit (directly when it carries an idempotency key, whose
+    /// response bytes belong to the transaction). The response is rendered
+    /// from the receipts after the commit.
+    pub async fn commit(
         &self,
-        req: &ChargeRequest<'_>,
-        body: &str,
-        render: impl FnOnce(&Receipt) -> Vec<u8>,
-    ) -> Result<(Receipt, Vec<u8>), ChargeError> {
-        if req.idempotency.is_some() {
-            return self.store.commit_release(req, body, render).await;
+        charge: &Charge<'_>,
+        render: impl FnOnce(&[Receipt]) -> RenderResult,
+    ) -> Result<(Vec<Receipt>, Vec<u8>), ChargeError> {
+        if charge.idempotency.is_some() {
+            return self.store.commit(charge, render).await;
         }
-        match self
-            .submit(Work::Release(OwnedCharge::new(req, body)))
-            .await?
-        {
+        match self.submit(Work::Release(OwnedCharge::new(charge))).await? {
             Outcome::Release(r) => {
-                let receipt = r?;
-                let bytes = render(&receipt);
-                Ok((receipt, bytes))
+                let receipts = r?;
+                let bytes = render(&receipts).map_err(ChargeError::Render)?;
+                Ok((receipts, bytes))
             }
             Outcome::Refusal(_) => Err(ChargeError::Store(mismatch())),
         }
@@ -270,18 +284,19 @@ pub(super) async fn run_jobs(
     let mut outcomes = Vec::with_capacity(jobs.len());
     for (i, job) in jobs.iter().enumerate() {
         let outcome = match &job.work {
-            Work::Release(c) => match charge(db, &c.as_batch(), None, &mut head).await {
-                Ok(receipts) => match receipts.into_iter().next() {
-                    Some(receipt) => Outcome::Release(Ok(receipt)),
-                    None => {
-                        return Err(BatchFailure::at(
-                            i,
-                            StoreError::Conflict("no receipt for a single release".into()),
-                        ));
-                    }
-                },
-                Err(ChargeError::Refused(why)) => Outcome::Release(Err(ChargeError::Refused(why))),
+            Work::Release(c) => match charge(db, &c.borrowed(), &mut head).await {
+                Ok(receipts) => Outcome::Release(Ok(receipts)),
+                // Refusals and arithmetic errors are decided before any write.
+                Err(e @ (ChargeError::Refused(_) | ChargeError::Arithmetic(_))) => {
+                    Outcome::Release(Err(e))
+                }
                 Err(ChargeError::Store(e)) => return Err(BatchFailure::at(i, e)),
+                Err(ChargeError::Render(e)) => {
+                    return Err(BatchFailure::at(
+                        i,
+                        StoreError::Conflict(format!("a charge rendered inside the writer: {e}")),
+                    ));
+                }
             },
             Work::Refusal(entry) => match append_refusal(db, entry.clone(), &mut head).await {
                 Ok(seq) => Outcome::Refusal(Ok(seq)),
@@ -323,7 +338,7 @@ pub(super) fn answer(jobs: Vec<Job>, result: Result<Vec<Outcome>, BatchFailure>)
 async fn commit_batch(store: &Store, jobs: Vec<Job>) {
     let result: Result<Vec<Outcome>, BatchFailure> = with_pool!(store, pool => {
         async {
-            let (_turn, mut tx) = begin_serialised!(store, pool);
+            let (_turn, mut tx) = super::begin_serialised!(store, pool);
             let outcomes = run_jobs(&mut *tx, &jobs).await?;
             tx.commit().await?;
             Ok(outcomes)
@@ -336,7 +351,8 @@ async fn commit_batch(store: &Store, jobs: Vec<Job>) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::budget::{Refusal, entry_for};
+    use crate::audit::chain::{Event, Outcome as EntryOutcome};
+    use crate::budget::Refusal;
     use crate::domain::Role;
 
     const DATASET: &str = "ctm";
@@ -346,7 +362,7 @@ mod tests {
         let store = Store::connect(&url).await.expect("connect");
         store.migrate().await.expect("migrate");
         store
-            .sync_global_budget(DATASET, 1_000_000_000)
+            .sync_global_budget(DATASET, Amount::from_micro(1_000_000_000))
             .await
             .expect("global budget");
         store
@@ -364,15 +380,26 @@ mod tests {
         OwnedCharge {
             dataset: DATASET.into(),
             consumer: who.clone(),
-            new_consumer_limit_micro: limit_micro,
-            release_key: key.into(),
-            canonical_query: format!("{{\"q\":\"{key}\"}}"),
-            query_hash: format!("hash-{key}"),
-            data_version: 1,
-            data_fingerprint: "f".repeat(32),
-            cost_micro,
-            body: "{\"cells\":[1]}".into(),
+            new_consumer_limit: Amount::from_micro(limit_micro),
+            releases: vec![OwnedRelease {
+                release_key: key.into(),
+                canonical_query: format!("{{\"q\":\"{key}\"}}"),
+                query_hash: format!("hash-{key}"),
+                data_version: 1,
+                data_fingerprint: "f".repeat(32),
+                cost: Amount::from_micro(cost_micro),
+                body: "{\"cells\":[1]}".into(),
+            }],
         }
+    }
+
+    fn refusal(who: &Consumer, code: &str) -> EntryBody {
+        EntryBody::about(
+            DATASET,
+            who,
+            Event::Refusal,
+            EntryOutcome::Refused(code.into()),
+        )
     }
 
     /// Commits one batch through the pool's writer task, or through the
@@ -382,8 +409,8 @@ mod tests {
             Writer::Pool => commit_batch(store, jobs).await,
             Writer::Sync => {
                 let mut conn =
-                    crate::budget::sqlite_writer::open(&dir.join("ledger.db")).expect("open");
-                let result = crate::budget::sqlite_writer::commit(&mut conn, &jobs);
+                    super::super::sqlite_writer::open(&dir.join("ledger.db")).expect("open");
+                let result = super::super::sqlite_writer::commit(&mut conn, &jobs);
                 answer(jobs, result);
             }
         }
@@ -421,7 +448,7 @@ mod tests {
                     };
                     committer.queue.send(job).await.expect("queue");
                     match outcome.await.expect("answer") {
-                        Outcome::Release(r) => r,
+                        Outcome::Release(r) => r.map(|mut receipts| receipts.remove(0)),
                         Outcome::Refusal(_) => panic!("a refusal outcome for a charge"),
                     }
                 })
@@ -432,11 +459,11 @@ mod tests {
         for t in tasks {
             match t.await.expect("task") {
                 Ok(r) => {
-                    assert_eq!(r.charged_micro, 100_000);
+                    assert_eq!(r.charged.micro(), 100_000);
                     charged += 1;
                 }
-                Err(ChargeError::Refused(Refusal::Consumer { remaining_micro })) => {
-                    assert_eq!(remaining_micro, 0);
+                Err(ChargeError::Refused(Refusal::Consumer { remaining, .. })) => {
+                    assert_eq!(remaining.micro(), 0);
                     refused += 1;
                 }
                 Err(e) => panic!("unexpected error: {e}"),
@@ -448,7 +475,7 @@ mod tests {
             .await
             .expect("budget")
             .expect("consumer exists");
-        assert_eq!(budget.spent_micro, 700_000);
+        assert_eq!(budget.spent.micro(), 700_000);
         assert_eq!(assert_ledger_verifies(&store).await, 7);
         let stats = committer.stats();
         assert_eq!(stats.jobs, 40);
@@ -477,7 +504,7 @@ mod tests {
             Work::Release(charge(&a, "r1", 100_000, 1_000_000)),
             // b is new: its row is created in this charge, which is refused.
             Work::Release(charge(&b, "r2", 2_000_000, 1_000_000)),
-            Work::Refusal(entry_for(DATASET, &b, "refusal", "budget.exhausted")),
+            Work::Refusal(refusal(&b, "budget.exhausted")),
             Work::Release(charge(&b, "r3", 300_000, 1_000_000)),
         ] {
             let (reply, outcome) = oneshot::channel();
@@ -489,14 +516,14 @@ mod tests {
         for answer in answers {
             outcomes.push(answer.await.expect("answered"));
         }
-        assert!(matches!(&outcomes[0], Outcome::Release(Ok(r)) if r.ledger_seq == 1));
+        assert!(matches!(&outcomes[0], Outcome::Release(Ok(r)) if r[0].ledger_seq == 1));
         assert!(matches!(
             &outcomes[1],
             Outcome::Release(Err(ChargeError::Refused(Refusal::Consumer { .. })))
         ));
         assert!(matches!(&outcomes[2], Outcome::Refusal(Ok(2))));
         assert!(
-            matches!(&outcomes[3], Outcome::Release(Ok(r)) if r.ledger_seq == 3 && r.spent_micro == 300_000)
+            matches!(&outcomes[3], Outcome::Release(Ok(r)) if r[0].ledger_seq == 3 && r[0].budget.spent.micro() == 300_000)
         );
         assert!(store.find_release("r2").await.expect("read").is_none());
         assert!(store.find_release("r3").await.expect("read").is_some());
@@ -527,7 +554,7 @@ mod tests {
             dir.path(),
             vec![
                 Job {
-                    work: Work::Refusal(entry_for(DATASET, &a, "refusal", "x")),
+                    work: Work::Refusal(refusal(&a, "x")),
                     reply,
                 },
                 Job {
@@ -569,7 +596,7 @@ mod tests {
                     reply,
                 },
                 Job {
-                    work: Work::Refusal(entry_for(DATASET, &a, "refusal", "x")),
+                    work: Work::Refusal(refusal(&a, "x")),
                     reply: reply2,
                 },
             ],

@@ -15,8 +15,9 @@
 //! waits.
 
 use super::group_commit::{BatchFailure, Counters, Job, answer, run_jobs};
-use super::{BatchRelease, Budgets, LedgerSql, sql, to_i64};
+use super::sql::{self, Budgets, LedgerSql};
 use crate::audit::chain::EntryBody;
+use crate::budget::ReleaseCharge;
 use crate::domain::Consumer;
 use crate::store::{StoreError, now_rfc3339};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
@@ -96,8 +97,8 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || {
-            let mut jobs = Vec::with_capacity(super::MAX_BATCH);
-            while queue.blocking_recv_many(&mut jobs, super::MAX_BATCH) > 0 {
+            let mut jobs = Vec::with_capacity(super::group_commit::MAX_BATCH);
+            while queue.blocking_recv_many(&mut jobs, super::group_commit::MAX_BATCH) > 0 {
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
                 let jobs = std::mem::take(&mut jobs);
@@ -222,7 +223,7 @@ impl LedgerSql for Sync<'_> {
     async fn insert_release(
         &mut self,
         dataset: &str,
-        r: &BatchRelease<'_>,
+        r: &ReleaseCharge<'_>,
     ) -> Result<i64, StoreError> {
         Ok(self.0.prepare_cached(sql::INSERT_RELEASE)?.query_row(
             params![
@@ -230,7 +231,7 @@ impl LedgerSql for Sync<'_> {
                 r.release_key,
                 r.canonical_query,
                 r.data_version,
-                to_i64(r.cost_micro),
+                r.cost.to_i64()?,
                 r.body,
                 now_rfc3339()
             ],
@@ -276,9 +277,9 @@ impl LedgerSql for Sync<'_> {
             body.at,
             body.dataset,
             body.consumer_id,
-            body.role,
-            body.event,
-            body.outcome,
+            body.role.code(),
+            body.event.code(),
+            body.outcome.as_str(),
             body.canonical_query,
             body.query_hash,
             body.cost_micro,

@@ -17,7 +17,7 @@ use crate::domain::case::YEAR_MIN;
 use crate::domain::{Country, Field, FieldKind, Role};
 use crate::engine::{Filter, GroupBy};
 use crate::policy::{Accounting, Dimension, Policy};
-use crate::release_error::ReleaseError;
+use crate::release::ReleaseError;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -126,7 +126,6 @@ impl CountQuery {
         consumer: &Consumer,
         req: &CountRequest,
     ) -> Result<CountQuery, ReleaseError> {
-        let unit = policy.budget_unit();
         if req.dimensions.is_empty() {
             return Err(ReleaseError::InvalidQuery(
                 "name at least one dimension to group by".into(),
@@ -138,180 +137,20 @@ impl CountQuery {
                 max: policy.limits.max_dimensions,
             });
         }
-        let lookup = |name: &str| -> Result<&Dimension, ReleaseError> {
-            let d = policy
-                .dimension(name)
-                .ok_or_else(|| ReleaseError::UnknownDimension {
-                    name: name.to_owned(),
-                    valid: policy
-                        .dimensions
-                        .iter()
-                        .filter(|d| d.allows(consumer.role))
-                        .map(|d| d.name.clone())
-                        .collect(),
-                })?;
-            if !d.allows(consumer.role) {
-                return Err(ReleaseError::ForbiddenDimension {
-                    name: name.to_owned(),
-                });
-            }
-            Ok(d)
-        };
-
-        // Government callers are pinned to their country on the chosen perspective.
-        let pinned = match (consumer.role, consumer.country) {
-            (Role::Government, Some(c)) => Some((c, req.perspective.unwrap_or_default())),
-            _ => {
-                if req.perspective.is_some() {
-                    return Err(ReleaseError::InvalidQuery(
-                        "perspective applies to government callers only".into(),
-                    ));
-                }
-                None
-            }
-        };
-
-        let mut filters: BTreeMap<String, (Field, Vec<u16>)> = BTreeMap::new();
-        for (name, spec) in &req.filters {
-            let dim = lookup(name)?;
-            let codes = parse_filter(dim, spec)?;
-            filters.insert(name.clone(), (dim.field, codes));
-        }
-        if let Some((country, perspective)) = pinned {
-            let field = perspective.field();
-            let code = u16::from(country.index());
-            let mut names_field = false;
-            for (name, (f, codes)) in &filters {
-                if *f == field {
-                    names_field = true;
-                    if codes.iter().any(|&c| c != code) {
-                        return Err(ReleaseError::CountryScope(country.code().into()));
-                    }
-                    let _ = name;
-                }
-            }
-            if !names_field {
-                filters.insert(field.code().to_owned(), (field, vec![code]));
-            }
-        }
-
-        let mut dimensions = Vec::new();
-        for name in &req.dimensions {
-            if dimensions.iter().any(|d: &QueryDim| &d.name == name) {
-                return Err(ReleaseError::InvalidQuery(format!(
-                    "dimension \"{name}\" is listed twice"
-                )));
-            }
-            let dim = lookup(name)?;
-            if dimensions.iter().any(|d: &QueryDim| d.field == dim.field) {
-                return Err(ReleaseError::InvalidQuery(format!(
-                    "two dimensions read the same field as \"{name}\""
-                )));
-            }
-            let mut codes = dim.values.clone();
-            if let Some((_, allowed)) = filters.remove(name) {
-                codes.retain(|c| allowed.contains(c));
-            } else if let Some(key) = filters
-                .iter()
-                .find(|(_, (f, _))| *f == dim.field)
-                .map(|(k, _)| k.clone())
-            {
-                // A pinned country filter on the grouped field restricts its cells.
-                if let Some((_, allowed)) = filters.remove(&key) {
-                    codes.retain(|c| allowed.contains(c));
-                }
-            }
-            let values = codes
-                .iter()
-                .filter_map(|&c| dim.field.value_code(usize::from(c)))
-                .collect();
-            dimensions.push(QueryDim {
-                name: name.clone(),
-                field: dim.field,
-                codes,
-                values,
-                max_values_per_case: dim.max_values_per_case,
-            });
-        }
-        let mut cells: usize = 1;
-        for d in &dimensions {
-            cells = cells.saturating_mul(d.codes.len());
-        }
+        let pinned = pinned_scope(consumer, req)?;
+        let mut filters = requested_filters(policy, consumer, req, pinned)?;
+        let dimensions = grouped_dimensions(policy, consumer, req, &mut filters)?;
+        let cells = dimensions
+            .iter()
+            .fold(1usize, |n, d| n.saturating_mul(d.codes.len()));
         if cells > policy.limits.max_cells {
             return Err(ReleaseError::TooManyCells {
                 cells,
                 max: policy.limits.max_cells,
             });
         }
-        let filters = filters
-            .into_iter()
-            .filter(|(_, (field, codes))| !lets_everything_through(policy, *field, codes))
-            .map(|(name, (field, mut codes))| {
-                codes.sort_unstable();
-                let values = codes
-                    .iter()
-                    .filter_map(|&c| field.value_code(usize::from(c)))
-                    .collect();
-                QueryFilter {
-                    name,
-                    field,
-                    codes,
-                    values,
-                }
-            })
-            .collect();
-
-        let given = match (policy.accounting, req.epsilon, req.rho) {
-            (_, Some(_), Some(_)) => {
-                return Err(ReleaseError::InvalidQuery(
-                    "give epsilon or rho, not both".into(),
-                ));
-            }
-            (Accounting::Pure, None, Some(_)) => {
-                return Err(ReleaseError::InvalidQuery(
-                    "this dataset uses pure DP: give epsilon, not rho".into(),
-                ));
-            }
-            (Accounting::Zcdp, Some(_), None) => {
-                return Err(ReleaseError::InvalidQuery(
-                    "this dataset uses zCDP: give rho, not epsilon".into(),
-                ));
-            }
-            (_, e, r) => e.or(r),
-        };
-        let (min, max) = (policy.cost.min_micro, policy.cost.max_micro);
-        let bounds_err = |requested: String| ReleaseError::CostOutOfRange {
-            requested,
-            min: min as f64 / 1e6,
-            max: max as f64 / 1e6,
-            unit,
-        };
-        let cost = match (given, req.accuracy) {
-            (Some(_), Some(_)) => {
-                return Err(ReleaseError::InvalidQuery(format!(
-                    "give {unit} or accuracy, not both"
-                )));
-            }
-            (Some(x), None) => {
-                let micro = crate::domain::budget::Epsilon::debit_from_f64(x)
-                    .map_err(|_| bounds_err(format!("{x}")))?
-                    .micro();
-                if !(min..=max).contains(&micro) {
-                    return Err(bounds_err(format!("{x}")));
-                }
-                CostChoice::Fixed(micro)
-            }
-            (None, Some(a)) => {
-                if a.margin == 0 {
-                    return Err(ReleaseError::InvalidQuery(
-                        "accuracy.margin must be a positive whole number".into(),
-                    ));
-                }
-                check_confidence(a.confidence, "accuracy.confidence")?;
-                CostChoice::Accuracy(a)
-            }
-            (None, None) => CostChoice::Fixed(policy.cost.default_micro),
-        };
+        let filters = restricting_filters(policy, filters);
+        let cost = cost_choice(policy, req)?;
         let confidence = match (req.confidence, req.accuracy) {
             (Some(c), _) => check_confidence(c, "confidence")?,
             (None, Some(a)) => a.confidence,
@@ -327,8 +166,6 @@ impl CountQuery {
         })
     }
 
-    /// Indices into `dimensions` in canonical order (by field): the order
-    /// the engine counts in and releases are stored in.
     fn canonical_order(&self) -> Vec<usize> {
         let mut order: Vec<usize> = (0..self.dimensions.len()).collect();
         order.sort_by_key(|&i| self.dimensions[i].field.index());
@@ -415,6 +252,209 @@ impl CountQuery {
             "round_to": policy.output.round_to,
         })
         .to_string()
+    }
+}
+
+/// Filters by field, under the request's names, before they are split
+/// between grouped dimensions and restrictions.
+type FilterMap = BTreeMap<String, (Field, Vec<u16>)>;
+
+/// The dimension `name`, if it exists and `consumer`'s role may use it.
+fn lookup<'p>(
+    policy: &'p Policy,
+    consumer: &Consumer,
+    name: &str,
+) -> Result<&'p Dimension, ReleaseError> {
+    let d = policy
+        .dimension(name)
+        .ok_or_else(|| ReleaseError::UnknownDimension {
+            name: name.to_owned(),
+            valid: policy
+                .dimensions
+                .iter()
+                .filter(|d| d.allows(consumer.role))
+                .map(|d| d.name.clone())
+                .collect(),
+        })?;
+    if !d.allows(consumer.role) {
+        return Err(ReleaseError::ForbiddenDimension {
+            name: name.to_owned(),
+        });
+    }
+    Ok(d)
+}
+
+/// Government callers are pinned to their country on the chosen
+/// perspective; nobody else may name a perspective.
+fn pinned_scope(
+    consumer: &Consumer,
+    req: &CountRequest,
+) -> Result<Option<(Country, Perspective)>, ReleaseError> {
+    match (consumer.role, consumer.country) {
+        (Role::Government, Some(c)) => Ok(Some((c, req.perspective.unwrap_or_default()))),
+        _ if req.perspective.is_some() => Err(ReleaseError::InvalidQuery(
+            "perspective applies to government callers only".into(),
+        )),
+        _ => Ok(None),
+    }
+}
+
+/// The request's filters, with a pinned country added (or checked, when the
+/// request names its field: another country is out of scope).
+fn requested_filters(
+    policy: &Policy,
+    consumer: &Consumer,
+    req: &CountRequest,
+    pinned: Option<(Country, Perspective)>,
+) -> Result<FilterMap, ReleaseError> {
+    let mut filters = FilterMap::new();
+    for (name, spec) in &req.filters {
+        let dim = lookup(policy, consumer, name)?;
+        let codes = parse_filter(dim, spec)?;
+        filters.insert(name.clone(), (dim.field, codes));
+    }
+    if let Some((country, perspective)) = pinned {
+        let field = perspective.field();
+        let code = u16::from(country.index());
+        let mut names_field = false;
+        for (f, codes) in filters.values() {
+            if *f == field {
+                names_field = true;
+                if codes.iter().any(|&c| c != code) {
+                    return Err(ReleaseError::CountryScope(country.code().into()));
+                }
+            }
+        }
+        if !names_field {
+            filters.insert(field.code().to_owned(), (field, vec![code]));
+        }
+    }
+    Ok(filters)
+}
+
+/// The grouped dimensions with their cells; a filter on a grouped field
+/// restricts its cells and leaves `filters`.
+fn grouped_dimensions(
+    policy: &Policy,
+    consumer: &Consumer,
+    req: &CountRequest,
+    filters: &mut FilterMap,
+) -> Result<Vec<QueryDim>, ReleaseError> {
+    let mut dimensions: Vec<QueryDim> = Vec::new();
+    for name in &req.dimensions {
+        if dimensions.iter().any(|d| &d.name == name) {
+            return Err(ReleaseError::InvalidQuery(format!(
+                "dimension \"{name}\" is listed twice"
+            )));
+        }
+        let dim = lookup(policy, consumer, name)?;
+        if dimensions.iter().any(|d| d.field == dim.field) {
+            return Err(ReleaseError::InvalidQuery(format!(
+                "two dimensions read the same field as \"{name}\""
+            )));
+        }
+        let mut codes = dim.values.clone();
+        if let Some((_, allowed)) = filters.remove(name) {
+            codes.retain(|c| allowed.contains(c));
+        } else if let Some(key) = filters
+            .iter()
+            .find(|(_, (f, _))| *f == dim.field)
+            .map(|(k, _)| k.clone())
+        {
+            // A pinned country filter on the grouped field restricts its cells.
+            if let Some((_, allowed)) = filters.remove(&key) {
+                codes.retain(|c| allowed.contains(c));
+            }
+        }
+        let values = codes
+            .iter()
+            .filter_map(|&c| dim.field.value_code(usize::from(c)))
+            .collect();
+        dimensions.push(QueryDim {
+            name: name.clone(),
+            field: dim.field,
+            codes,
+            values,
+            max_values_per_case: dim.max_values_per_case,
+        });
+    }
+    Ok(dimensions)
+}
+
+/// The filters that restrict anything: one that lets the whole published
+/// domain through is dropped, so equivalent queries read the same.
+fn restricting_filters(policy: &Policy, filters: FilterMap) -> Vec<QueryFilter> {
+    filters
+        .into_iter()
+        .filter(|(_, (field, codes))| !lets_everything_through(policy, *field, codes))
+        .map(|(name, (field, mut codes))| {
+            codes.sort_unstable();
+            let values = codes
+                .iter()
+                .filter_map(|&c| field.value_code(usize::from(c)))
+                .collect();
+            QueryFilter {
+                name,
+                field,
+                codes,
+                values,
+            }
+        })
+        .collect()
+}
+
+/// What the request asks to spend: a cost in the policy's accounting
+/// within its bounds, a target margin, or the policy's default.
+fn cost_choice(policy: &Policy, req: &CountRequest) -> Result<CostChoice, ReleaseError> {
+    let unit = policy.budget_unit();
+    let given = match (policy.accounting, req.epsilon, req.rho) {
+        (_, Some(_), Some(_)) => {
+            return Err(ReleaseError::InvalidQuery(
+                "give epsilon or rho, not both".into(),
+            ));
+        }
+        (Accounting::Pure, None, Some(_)) => {
+            return Err(ReleaseError::InvalidQuery(
+                "this dataset uses pure DP: give epsilon, not rho".into(),
+            ));
+        }
+        (Accounting::Zcdp, Some(_), None) => {
+            return Err(ReleaseError::InvalidQuery(
+                "this dataset uses zCDP: give rho, not epsilon".into(),
+            ));
+        }
+        (_, e, r) => e.or(r),
+    };
+    let (min, max) = (policy.cost.min_micro, policy.cost.max_micro);
+    let bounds_err = |requested: String| ReleaseError::CostOutOfRange {
+        requested,
+        min: min as f64 / 1e6,
+        max: max as f64 / 1e6,
+        unit,
+    };
+    match (given, req.accuracy) {
+        (Some(_), Some(_)) => Err(ReleaseError::InvalidQuery(format!(
+            "give {unit} or accuracy, not both"
+        ))),
+        (Some(x), None) => {
+            let micro = crate::domain::budget::Amount::debit_from_f64(x)
+                .map_err(|_| bounds_err(format!("{x}")))?
+                .micro();
+            if !(min..=max).contains(&micro) {
+                return Err(bounds_err(format!("{x}")));
+            }
+            Ok(CostChoice::Fixed(micro))
+        }
+        (None, Some(a)) => {
+            if a.margin == 0 {
+                return Err(ReleaseError::InvalidQuery(
+                    "accuracy.margin must be a positive whole number".into(),
+                ));
+            }
+            check_confidence(a.confidence, "accuracy.confidence")?;
+            Ok(CostChoice::Accuracy(a))
+        }
+        (None, None) => Ok(CostChoice::Fixed(policy.cost.default_micro)),
     }
 }
 

@@ -1,0 +1,234 @@
+//! Grouped counts for researchers: `POST /v1/counts` (a release through
+//! [`Pipeline::release`]) and `POST /v1/counts/estimate` (what it would
+//! cost; charges nothing, reads no case).
+
+use super::compute::StoredRelease;
+use super::error::ReleaseError;
+use super::plan::{Plan, plan};
+use super::views::{
+    CellKey, CellOut, CountResponse, EstimateResponse, approx_dp, budget_view, mechanism_view,
+};
+use super::{Charged, Format, Pipeline, Refused, Released, ledger_if_refused};
+use crate::audit::chain::{EntryBody, Event, Outcome};
+use crate::budget::{Idempotency, RenderResult};
+use crate::domain::Consumer;
+use crate::domain::budget::compose_amounts;
+use crate::release::query::{CountQuery, CountRequest, sha256_hex};
+
+/// Parses the body of a count request; a refusal is ledgered by the caller.
+pub fn parse_request(body: &[u8]) -> Result<CountRequest, ReleaseError> {
+    serde_json::from_slice(body)
+        .map_err(|e| ReleaseError::InvalidBody(format!("invalid JSON body: {e}")))
+}
+
+/// `POST /v1/counts`: validate, plan, replay an idempotent retry, or release.
+pub async fn release_counts(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    format: Format,
+) -> Result<Released, ReleaseError> {
+    let result = release_counts_inner(pipeline, consumer, body, idempotency_key, format).await;
+    ledger_if_refused(pipeline, consumer, result).await
+}
+
+async fn release_counts_inner(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    format: Format,
+) -> Result<Released, Refused> {
+    let policy = &pipeline.policy;
+    // 1. Validate and plan: policy only, no data.
+    let request = parse_request(body).map_err(Refused::bare)?;
+    let query = CountQuery::parse(policy, consumer, &request).map_err(Refused::bare)?;
+    let plan = plan(policy, query).map_err(Refused::bare)?;
+    let named = |e: ReleaseError| Refused::naming(e, &plan.canonical, &plan.query_id);
+
+    // 2. Idempotency: a retry gets the stored bytes; a reused key with another body is refused.
+    let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
+    if let Some(key) = idempotency_key
+        && let Some(stored) = pipeline
+            .store
+            .find_idempotent(&consumer.id, key)
+            .await
+            .map_err(|e| Refused::bare(e.into()))?
+    {
+        if stored.request_hash != request_hash {
+            return Err(named(ReleaseError::IdempotencyKeyReused));
+        }
+        let mut entry = EntryBody::about(
+            &policy.dataset,
+            consumer,
+            Event::Replay,
+            Outcome::IdempotentReplay,
+        );
+        entry.canonical_query = Some(plan.canonical.clone());
+        entry.query_hash = Some(plan.query_id.clone());
+        entry.idempotency_key = Some(key.to_owned());
+        pipeline
+            .store
+            .record_replay(entry)
+            .await
+            .map_err(|e| Refused::bare(e.into()))?;
+        return Ok(Released {
+            content_type: stored.content_type,
+            body: stored.body,
+            replayed: true,
+        });
+    }
+
+    // 3. The release: made, charged, rendered from its receipt.
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        request_hash: &request_hash,
+        content_type: format.content_type(),
+    });
+    let (receipts, bytes) = pipeline
+        .release(consumer, &[&plan], idempotency, |charged| {
+            render(pipeline, &plan, charged, format)
+        })
+        .await
+        .map_err(named)?;
+    if let Some(receipt) = receipts.first() {
+        tracing::info!(
+            consumer = %consumer.id,
+            query_id = %plan.query_id,
+            charged_micro = receipt.charged.micro(),
+            repeat = receipt.replay,
+            ledger_seq = receipt.ledger_seq,
+            "release"
+        );
+    }
+    Ok(Released {
+        content_type: format.content_type().into(),
+        body: bytes,
+        replayed: false,
+    })
+}
+
+/// Builds the response body from the receipt; a body that cannot be read
+/// or written is an error, never an empty answer.
+fn render(pipeline: &Pipeline, plan: &Plan, charged: &Charged<'_>, format: Format) -> RenderResult {
+    let policy = &pipeline.policy;
+    let (receipt, release_id) = charged.single()?;
+    let stored = StoredRelease::read(&receipt.release_body, plan)?;
+    let keys = CellKey::all(&plan.query);
+    if keys.len() != stored.cells.len() {
+        return Err(format!(
+            "a release of {} cells for a query of {}",
+            stored.cells.len(),
+            keys.len()
+        )
+        .into());
+    }
+    let names: Vec<String> = plan
+        .query
+        .dimensions
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    match format {
+        Format::Csv => {
+            let mut w = csv::Writer::from_writer(Vec::new());
+            let mut header: Vec<&str> = names.iter().map(String::as_str).collect();
+            header.extend(["count", "suppressed", "margin_of_error"]);
+            w.write_record(&header)?;
+            let margin = plan.margin.to_string();
+            for (key, cell) in keys.iter().zip(&stored.cells) {
+                let count = cell.map(|v| v.to_string()).unwrap_or_default();
+                let suppressed = if cell.is_none() { "true" } else { "false" };
+                let row = key
+                    .values()
+                    .chain([count.as_str(), suppressed, margin.as_str()]);
+                w.write_record(row)?;
+            }
+            Ok(w.into_inner().map_err(|e| e.into_error())?)
+        }
+        Format::Json => {
+            let cells = keys
+                .into_iter()
+                .zip(&stored.cells)
+                .map(|(key, cell)| CellOut {
+                    key,
+                    count: *cell,
+                    suppressed: cell.is_none(),
+                    margin_of_error: plan.margin,
+                })
+                .collect();
+            let mut notes = vec![
+                "counts are noisy; cells whose noisy count is below k are suppressed".to_string(),
+            ];
+            if policy.output.round_to > 1 {
+                notes.push(format!(
+                    "counts are rounded to multiples of {}; totals are not additive",
+                    policy.output.round_to
+                ));
+            }
+            let resp = CountResponse {
+                dataset: policy.dataset.clone(),
+                query_id: plan.query_id.clone(),
+                release_id: release_id.to_owned(),
+                data_version: charged.data_version,
+                dimensions: names,
+                cells,
+                cost: plan.cost.to_f64(),
+                cost_approx_dp: approx_dp(policy, plan.cost),
+                unit_of_privacy: policy.unit,
+                charged: receipt.charged.to_f64(),
+                repeat: receipt.replay,
+                mechanism: mechanism_view(&plan.mechanism, plan.sensitivity),
+                confidence: plan.query.confidence,
+                k: policy.k,
+                clamp_negative: policy.output.clamp_negative,
+                round_to: policy.output.round_to,
+                budget: budget_view(policy, receipt.budget),
+                ledger_seq: receipt.ledger_seq,
+                notes,
+            };
+            Ok(serde_json::to_vec(&resp)?)
+        }
+    }
+}
+
+/// `POST /v1/counts/estimate`: cost, margin and affordability; charges nothing, reads no case.
+pub async fn estimate(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    body: &[u8],
+) -> Result<EstimateResponse, ReleaseError> {
+    let policy = &pipeline.policy;
+    let request = parse_request(body)?;
+    let query = CountQuery::parse(policy, consumer, &request)?;
+    let cells = query.cells;
+    let plan = plan(policy, query)?;
+    let release_id = super::DataView::current(pipeline).release_key(&plan);
+    let outlook = pipeline
+        .store
+        .outlook(&policy.dataset, &consumer.id, &[&release_id])
+        .await?;
+    let items = outlook.charges(&[plan.cost]);
+    let arithmetic = |e| ReleaseError::internal("adding up an estimate", e);
+    let would_charge = compose_amounts(items.iter().map(|i| i.consumer)).map_err(arithmetic)?;
+    let global_charge = compose_amounts(items.iter().map(|i| i.global)).map_err(arithmetic)?;
+    let budget = outlook.consumer_budget(policy.role_budget(consumer.role));
+    Ok(EstimateResponse {
+        dataset: policy.dataset.clone(),
+        query_id: plan.query_id.clone(),
+        cost: plan.cost.to_f64(),
+        cost_approx_dp: approx_dp(policy, plan.cost),
+        unit_of_privacy: policy.unit,
+        would_charge: would_charge.to_f64(),
+        unit: policy.budget_unit(),
+        cells,
+        mechanism: mechanism_view(&plan.mechanism, plan.sensitivity),
+        margin_of_error: plan.margin,
+        confidence: plan.query.confidence,
+        k: policy.k,
+        affordable: budget.try_debit(would_charge).is_ok(),
+        global_affordable: outlook.global.try_debit(global_charge).is_ok(),
+        budget: budget_view(policy, budget),
+    })
+}
