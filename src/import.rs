@@ -355,13 +355,16 @@ pub fn read_cases_from(
     if headers.is_empty() || headers.iter().all(|h| h.trim().is_empty()) {
         return Err(ImportError::Empty { path: path.into() });
     }
-    let mut problems = Vec::new();
-    let mut total = 0usize;
-    let lay = layout(&headers, &mut problems);
-    total += problems.len();
-    if total > 0 {
-        return Err(ImportError::Invalid { problems, total });
+    let mut header_problems = Vec::new();
+    let lay = layout(&headers, &mut header_problems);
+    if !header_problems.is_empty() {
+        let total = header_problems.len();
+        return Err(ImportError::Invalid {
+            problems: header_problems,
+            total,
+        });
     }
+    let mut problems = Problems::default();
     let mut cases = Vec::new();
     let mut seen: HashMap<String, u64> = HashMap::new();
     let mut without_person = 0usize;
@@ -373,10 +376,7 @@ pub fn read_cases_from(
             Ok(true) => {}
             Err(e) => {
                 let line = e.position().map(|p| p.line()).unwrap_or(0);
-                total += 1;
-                if problems.len() < MAX_REPORTED {
-                    problems.push(format!("line {line}: unreadable CSV record"));
-                }
+                problems.add(format!("line {line}: unreadable CSV record"));
                 if matches!(e.kind(), csv::ErrorKind::Io(_)) {
                     break;
                 }
@@ -385,145 +385,22 @@ pub fn read_cases_from(
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         progress(record.position().map(|p| p.byte()).unwrap_or(0));
-        let bad = |col: &str, what: String, total: &mut usize, problems: &mut Vec<String>| {
-            *total += 1;
-            if problems.len() < MAX_REPORTED {
-                problems.push(format!("line {line}, column {col}: {what}"));
-            }
-        };
         if record.len() != headers.len() {
-            bad(
+            problems.at(
+                line,
                 "-",
                 format!(
                     "has {} fields, the header has {}",
                     record.len(),
                     headers.len()
                 ),
-                &mut total,
-                &mut problems,
             );
             continue;
         }
-        let mut case = Case {
-            case_id: String::new(),
-            person_key: String::new(),
-            registration_year: 0,
-            datasource: Datasource::CaseManagement,
-            gender: Gender::Unknown,
-            age_broad: AgeBroad::Unknown,
-            majority_status: MajorityStatus::Unknown,
-            citizenship: Country::unknown(),
-            country_of_exploitation: Country::unknown(),
-            education: Education::Unknown,
-            socio_economic_status: SocioEconomicStatus::Unknown,
-            traffick_months: TraffickMonths::Unknown,
-            type_of_exploitation: FlagSet::UNKNOWN,
-            type_of_labour: FlagSet::UNKNOWN,
-            means_of_control: FlagSet::UNKNOWN,
-            recruiter_relation: FlagSet::UNKNOWN,
-            assistance_received: FlagSet::UNKNOWN,
+        let Some(mut case) = read_row(&record, &lay, max_year, line, &mut problems) else {
+            continue;
         };
-        let mut row_ok = true;
-        for &(i, col, name) in &lay.single {
-            let v = record.get(i).unwrap_or("").trim();
-            let ok = match col {
-                Col::CaseId => {
-                    case.case_id = v.to_owned();
-                    (1..=64).contains(&v.len())
-                }
-                Col::PersonKey => {
-                    // Empty is judged after the row, by the unit of privacy.
-                    case.person_key = v.to_owned();
-                    v.len() <= 128
-                }
-                Col::Year => match v.parse::<u16>() {
-                    Ok(y) if (YEAR_MIN..=max_year).contains(&y) => {
-                        case.registration_year = y;
-                        true
-                    }
-                    Ok(_) => {
-                        bad(
-                            name,
-                            format!("year out of range: expected {YEAR_MIN} to {max_year}"),
-                            &mut total,
-                            &mut problems,
-                        );
-                        row_ok = false;
-                        continue;
-                    }
-                    Err(_) => {
-                        bad(
-                            name,
-                            "not a year: expected a whole number such as 2019".into(),
-                            &mut total,
-                            &mut problems,
-                        );
-                        row_ok = false;
-                        continue;
-                    }
-                },
-                Col::Datasource => parse_coded(v, Datasource::CaseManagement, Datasource::parse)
-                    .map(|x| case.datasource = x)
-                    .is_some(),
-                Col::Gender => parse_gender(v).map(|x| case.gender = x).is_some(),
-                Col::Age => parse_age(v).map(|x| case.age_broad = x).is_some(),
-                Col::Majority => parse_coded(v, MajorityStatus::Unknown, MajorityStatus::parse)
-                    .map(|x| case.majority_status = x)
-                    .is_some(),
-                Col::Citizenship => Country::parse_lenient(v)
-                    .map(|x| case.citizenship = x)
-                    .is_some(),
-                Col::Exploitation => Country::parse_lenient(v)
-                    .map(|x| case.country_of_exploitation = x)
-                    .is_some(),
-                Col::Education => parse_coded(v, Education::Unknown, Education::parse)
-                    .map(|x| case.education = x)
-                    .is_some(),
-                Col::Ses => {
-                    parse_coded(v, SocioEconomicStatus::Unknown, SocioEconomicStatus::parse)
-                        .map(|x| case.socio_economic_status = x)
-                        .is_some()
-                }
-                Col::Months => parse_coded(v, TraffickMonths::Unknown, TraffickMonths::parse)
-                    .map(|x| case.traffick_months = x)
-                    .is_some(),
-            };
-            if !ok {
-                bad(name, describe(col), &mut total, &mut problems);
-                row_ok = false;
-            }
-        }
-        let mut flag_sets = [FlagSet::UNKNOWN; 5];
-        for (g, cols) in lay.groups.iter().enumerate() {
-            for &(i, bit, name) in cols {
-                let v = record.get(i).unwrap_or("").trim();
-                match v {
-                    "1" | "true" | "TRUE" | "True" => {
-                        flag_sets[g].known = true;
-                        flag_sets[g].bits |= 1 << bit;
-                    }
-                    "0" | "false" | "FALSE" | "False" => flag_sets[g].known = true,
-                    "" | "-99" => {}
-                    _ => {
-                        bad(
-                            name,
-                            "flag must be 1, 0, or empty / -99 for missing".into(),
-                            &mut total,
-                            &mut problems,
-                        );
-                        row_ok = false;
-                    }
-                }
-            }
-        }
-        [
-            case.type_of_exploitation,
-            case.type_of_labour,
-            case.means_of_control,
-            case.recruiter_relation,
-            case.assistance_received,
-        ] = flag_sets;
-        if case.person_key.is_empty() && row_ok {
+        if case.person_key.is_empty() {
             match unit {
                 // Only under unit = "case" may a record stand for itself.
                 PrivacyUnit::Case => case.person_key = case.case_id.clone(),
@@ -535,29 +412,33 @@ pub fn read_cases_from(
                 }
             }
         }
-        if row_ok {
-            if let Some(first) = seen.get(&case.case_id) {
-                bad(
-                    "caseId",
-                    format!("duplicate case id (first on line {first})"),
-                    &mut total,
-                    &mut problems,
-                );
-                continue;
-            }
-            seen.insert(case.case_id.clone(), line);
-            cases.push(case);
+        if let Some(first) = seen.get(&case.case_id) {
+            problems.at(
+                line,
+                "caseId",
+                format!("duplicate case id (first on line {first})"),
+            );
+            continue;
         }
+        seen.insert(case.case_id.clone(), line);
+        cases.push(case);
     }
-    if total > 0 {
+    if problems.total > 0 {
+        let Problems {
+            mut list,
+            mut total,
+        } = problems;
         if without_person > 0 {
-            problems.push(render_missing_person_keys(
+            list.push(render_missing_person_keys(
                 without_person,
                 &without_person_lines,
             ));
             total += without_person;
         }
-        return Err(ImportError::Invalid { problems, total });
+        return Err(ImportError::Invalid {
+            problems: list,
+            total,
+        });
     }
     if without_person > 0 {
         return Err(ImportError::MissingPersonKeys {
@@ -569,6 +450,171 @@ pub fn read_cases_from(
         return Err(ImportError::Empty { path: path.into() });
     }
     Ok(cases)
+}
+
+/// Problems found in the rows: all counted, the first [`MAX_REPORTED`] kept.
+#[derive(Default)]
+struct Problems {
+    list: Vec<String>,
+    total: usize,
+}
+
+impl Problems {
+    fn add(&mut self, problem: String) {
+        self.total += 1;
+        if self.list.len() < MAX_REPORTED {
+            self.list.push(problem);
+        }
+    }
+
+    /// A problem of column `col` on `line`; the message never shows the value.
+    fn at(&mut self, line: u64, col: &str, what: impl std::fmt::Display) {
+        self.add(format!("line {line}, column {col}: {what}"));
+    }
+}
+
+/// A case with every field unknown, to be filled from a row.
+fn blank_case() -> Case {
+    Case {
+        case_id: String::new(),
+        person_key: String::new(),
+        registration_year: 0,
+        datasource: Datasource::CaseManagement,
+        gender: Gender::Unknown,
+        age_broad: AgeBroad::Unknown,
+        majority_status: MajorityStatus::Unknown,
+        citizenship: Country::unknown(),
+        country_of_exploitation: Country::unknown(),
+        education: Education::Unknown,
+        socio_economic_status: SocioEconomicStatus::Unknown,
+        traffick_months: TraffickMonths::Unknown,
+        type_of_exploitation: FlagSet::UNKNOWN,
+        type_of_labour: FlagSet::UNKNOWN,
+        means_of_control: FlagSet::UNKNOWN,
+        recruiter_relation: FlagSet::UNKNOWN,
+        assistance_received: FlagSet::UNKNOWN,
+    }
+}
+
+/// The case of one row, or `None` (with its problems recorded) when any
+/// field is invalid. The person key may be empty: the caller judges that by
+/// the unit of privacy.
+fn read_row(
+    record: &csv::StringRecord,
+    lay: &Layout,
+    max_year: u16,
+    line: u64,
+    problems: &mut Problems,
+) -> Option<Case> {
+    let mut case = blank_case();
+    let mut row_ok = true;
+    for &(i, col, name) in &lay.single {
+        let v = record.get(i).unwrap_or("").trim();
+        let ok = match col {
+            Col::CaseId => {
+                case.case_id = v.to_owned();
+                (1..=64).contains(&v.len())
+            }
+            Col::PersonKey => {
+                case.person_key = v.to_owned();
+                v.len() <= 128
+            }
+            Col::Year => match v.parse::<u16>() {
+                Ok(y) if (YEAR_MIN..=max_year).contains(&y) => {
+                    case.registration_year = y;
+                    true
+                }
+                Ok(_) => {
+                    problems.at(
+                        line,
+                        name,
+                        format!("year out of range: expected {YEAR_MIN} to {max_year}"),
+                    );
+                    row_ok = false;
+                    continue;
+                }
+                Err(_) => {
+                    problems.at(
+                        line,
+                        name,
+                        "not a year: expected a whole number such as 2019",
+                    );
+                    row_ok = false;
+                    continue;
+                }
+            },
+            Col::Datasource => parse_coded(v, Datasource::CaseManagement, Datasource::parse)
+                .map(|x| case.datasource = x)
+                .is_some(),
+            Col::Gender => parse_gender(v).map(|x| case.gender = x).is_some(),
+            Col::Age => parse_age(v).map(|x| case.age_broad = x).is_some(),
+            Col::Majority => parse_coded(v, MajorityStatus::Unknown, MajorityStatus::parse)
+                .map(|x| case.majority_status = x)
+                .is_some(),
+            Col::Citizenship => Country::parse_lenient(v)
+                .map(|x| case.citizenship = x)
+                .is_some(),
+            Col::Exploitation => Country::parse_lenient(v)
+                .map(|x| case.country_of_exploitation = x)
+                .is_some(),
+            Col::Education => parse_coded(v, Education::Unknown, Education::parse)
+                .map(|x| case.education = x)
+                .is_some(),
+            Col::Ses => parse_coded(v, SocioEconomicStatus::Unknown, SocioEconomicStatus::parse)
+                .map(|x| case.socio_economic_status = x)
+                .is_some(),
+            Col::Months => parse_coded(v, TraffickMonths::Unknown, TraffickMonths::parse)
+                .map(|x| case.traffick_months = x)
+                .is_some(),
+        };
+        if !ok {
+            problems.at(line, name, describe(col));
+            row_ok = false;
+        }
+    }
+    let flags = read_flags(record, lay, line, problems);
+    match flags {
+        Some(sets) if row_ok => {
+            [
+                case.type_of_exploitation,
+                case.type_of_labour,
+                case.means_of_control,
+                case.recruiter_relation,
+                case.assistance_received,
+            ] = sets;
+            Some(case)
+        }
+        _ => None,
+    }
+}
+
+/// The five multi-valued fields of a row, from their 0/1 columns; `None`
+/// (with its problems recorded) when a flag is neither.
+fn read_flags(
+    record: &csv::StringRecord,
+    lay: &Layout,
+    line: u64,
+    problems: &mut Problems,
+) -> Option<[FlagSet; 5]> {
+    let mut flag_sets = [FlagSet::UNKNOWN; 5];
+    let mut ok = true;
+    for (g, cols) in lay.groups.iter().enumerate() {
+        for &(i, bit, name) in cols {
+            match record.get(i).unwrap_or("").trim() {
+                "1" | "true" | "TRUE" | "True" => {
+                    flag_sets[g].known = true;
+                    flag_sets[g].bits |= 1 << bit;
+                }
+                "0" | "false" | "FALSE" | "False" => flag_sets[g].known = true,
+                "" | "-99" => {}
+                _ => {
+                    problems.at(line, name, "flag must be 1, 0, or empty / -99 for missing");
+                    ok = false;
+                }
+            }
+        }
+    }
+    ok.then_some(flag_sets)
 }
 
 /// The header line of the layout, for writing CSV files that import back.
@@ -623,11 +669,11 @@ mod tests {
 
     fn csv_of(cases: &[Case]) -> String {
         let mut w = csv::Writer::from_writer(Vec::new());
-        let _ = w.write_record(header());
+        w.write_record(header()).expect("header");
         for c in cases {
-            let _ = w.write_record(record(c));
+            w.write_record(record(c)).expect("record");
         }
-        String::from_utf8(w.into_inner().unwrap_or_default()).unwrap_or_default()
+        String::from_utf8(w.into_inner().expect("flush")).expect("utf-8")
     }
 
     fn read(s: &str) -> Result<Vec<Case>, ImportError> {

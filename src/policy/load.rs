@@ -145,6 +145,15 @@ pub fn parse_policy(file: &str, src: &str) -> Result<Policy, PolicyError> {
     cx.validate(raw)
 }
 
+/// The `[privacy]` section's model, validated.
+struct PrivacyModel {
+    accounting: Accounting,
+    unit: PrivacyUnit,
+    delta: f64,
+    k: u64,
+    max_cases_per_person: u64,
+}
+
 struct Cx<'a> {
     file: &'a str,
     src: &'a str,
@@ -196,7 +205,44 @@ impl Cx<'_> {
         Ok(x as u64)
     }
 
+    /// The whole policy, checked part by part; the first error names its
+    /// field and line.
     fn validate(&self, raw: RawPolicy) -> Result<Policy, PolicyError> {
+        let dataset = self.dataset(&raw)?;
+        let model = self.privacy_model(&raw.privacy)?;
+        let (cost, default_confidence_micro) = self.cost_bounds(&raw.privacy)?;
+        let (role_budgets_micro, global_budget_micro) = self.budgets(&raw)?;
+        let (limits, output) = self.limits_and_output(&raw)?;
+        let dimensions = self.dimensions(&raw)?;
+        let tables = self.tables(&raw, &dimensions, &limits, &cost)?;
+        let PrivacyModel {
+            accounting,
+            unit,
+            delta,
+            k,
+            max_cases_per_person,
+        } = model;
+        Ok(Policy {
+            dataset,
+            title: raw.title,
+            description: raw.description,
+            accounting,
+            unit,
+            delta,
+            k,
+            max_cases_per_person,
+            cost,
+            default_confidence_micro,
+            role_budgets_micro,
+            global_budget_micro,
+            limits,
+            output,
+            dimensions,
+            tables,
+        })
+    }
+
+    fn dataset(&self, raw: &RawPolicy) -> Result<String, PolicyError> {
         let dataset = raw.dataset.get_ref().clone();
         if dataset.is_empty()
             || !dataset
@@ -209,7 +255,11 @@ impl Cx<'_> {
                 "must be a non-empty identifier of a-z, 0-9 and _",
             ));
         }
-        let p = &raw.privacy;
+        Ok(dataset)
+    }
+
+    /// Accounting, unit of privacy, delta, k and the cases counted per person.
+    fn privacy_model(&self, p: &RawPrivacy) -> Result<PrivacyModel, PolicyError> {
         let accounting = match p.accounting.get_ref().as_str() {
             "pure" => Accounting::Pure,
             "zcdp" => Accounting::Zcdp,
@@ -281,6 +331,17 @@ impl Cx<'_> {
             }
             (_, PrivacyUnit::Case) => 1,
         };
+        Ok(PrivacyModel {
+            accounting,
+            unit,
+            delta,
+            k,
+            max_cases_per_person,
+        })
+    }
+
+    /// The bounds and grid of a release's cost, and the default confidence.
+    fn cost_bounds(&self, p: &RawPrivacy) -> Result<(CostBounds, u64), PolicyError> {
         let cost = CostBounds {
             default_micro: self.micro(&p.default, "privacy.default")?,
             min_micro: self.micro(&p.min, "privacy.min")?,
@@ -317,6 +378,11 @@ impl Cx<'_> {
         }
         let default_confidence_micro = self.micro(&p.confidence, "privacy.confidence")?;
 
+        Ok((cost, default_confidence_micro))
+    }
+
+    /// Lifetime budgets by role, and the dataset's global budget.
+    fn budgets(&self, raw: &RawPolicy) -> Result<(BTreeMap<Role, u64>, u64), PolicyError> {
         let mut role_budgets_micro = BTreeMap::new();
         let mut global = None;
         for (name, v) in &raw.budgets {
@@ -341,6 +407,10 @@ impl Cx<'_> {
             message: "missing: the global dataset budget is required".into(),
         })?;
 
+        Ok((role_budgets_micro, global_budget_micro))
+    }
+
+    fn limits_and_output(&self, raw: &RawPolicy) -> Result<(Limits, Output), PolicyError> {
         let l = &raw.limits;
         let limits = Limits {
             max_dimensions: self.positive(&l.max_dimensions, "limits.max_dimensions", 8)? as usize,
@@ -361,6 +431,11 @@ impl Cx<'_> {
             },
         };
 
+        Ok((limits, output))
+    }
+
+    /// The dimensions: each valid, each field and name declared once.
+    fn dimensions(&self, raw: &RawPolicy) -> Result<Vec<Dimension>, PolicyError> {
         let mut dimensions = Vec::new();
         let mut seen = HashSet::new();
         for (i, d) in raw.dimensions.iter().enumerate() {
@@ -392,6 +467,18 @@ impl Cx<'_> {
             });
         }
 
+        Ok(dimensions)
+    }
+
+    /// The national tables, over declared dimensions, within the limits and
+    /// cost bounds, each with the perspectives and total it may show.
+    fn tables(
+        &self,
+        raw: &RawPolicy,
+        dimensions: &[Dimension],
+        limits: &Limits,
+        cost: &CostBounds,
+    ) -> Result<Vec<Table>, PolicyError> {
         let mut tables = Vec::new();
         let mut table_ids = HashSet::new();
         for (i, t) in raw.tables.iter().enumerate() {
@@ -417,7 +504,7 @@ impl Cx<'_> {
                         format!("tables[{i}].dimensions"),
                         format!(
                             "unknown dimension \"{name}\"; declared: {}",
-                            names(&dimensions)
+                            names(dimensions)
                         ),
                     ));
                 }
@@ -437,7 +524,7 @@ impl Cx<'_> {
                     "must lie between privacy.min and privacy.max",
                 ));
             }
-            let (perspectives, total) = self.table_release_shape(i, t, &dimensions, &tables)?;
+            let (perspectives, total) = self.table_release_shape(i, t, dimensions, &tables)?;
             tables.push(Table {
                 id,
                 title: t.title.clone(),
@@ -461,24 +548,7 @@ impl Cx<'_> {
             ));
         }
 
-        Ok(Policy {
-            dataset,
-            title: raw.title,
-            description: raw.description,
-            accounting,
-            unit,
-            delta,
-            k,
-            max_cases_per_person,
-            cost,
-            default_confidence_micro,
-            role_budgets_micro,
-            global_budget_micro,
-            limits,
-            output,
-            dimensions,
-            tables,
-        })
+        Ok(tables)
     }
 
     fn dimension(&self, i: usize, d: &RawDimension) -> Result<Dimension, PolicyError> {
