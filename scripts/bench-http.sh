@@ -6,6 +6,9 @@
 #
 #   scripts/bench-http.sh [CASES] [CONNECTIONS] [SECONDS]
 #
+# BENCH_BIN=path/to/ctm-stats runs that binary instead of building this
+# checkout (to compare two builds side by side, in alternating runs).
+#
 # Installs wrk from Debian's packages if it is missing. Prints requests per
 # second and latency percentiles for each workload.
 set -euo pipefail
@@ -20,8 +23,12 @@ if ! command -v wrk >/dev/null; then
   (apt-get install -y wrk >/dev/null 2>&1 || (apt-get update >/dev/null && apt-get install -y wrk >/dev/null))
 fi
 
-cargo build --release --quiet
-BIN=target/release/ctm-stats
+if [ -n "${BENCH_BIN:-}" ]; then
+  BIN=$BENCH_BIN
+else
+  cargo build --release --quiet
+  BIN=target/release/ctm-stats
+fi
 WORK=$(mktemp -d /tmp/ctm-bench.XXXXXX)
 trap 'kill $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
 

@@ -10,18 +10,21 @@ use std::sync::Arc;
 
 /// The dimension values of one cell, in the query's dimension order.
 /// Serialised as a JSON object `{dimension: value}` with dimensions in
-/// alphabetical order. Cells share the strings: a response of many cells
-/// allocates one small vector each.
+/// alphabetical order. Cells share the strings and that order: a response
+/// of many cells allocates one small vector each.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CellKey(Vec<(Arc<str>, Arc<str>)>);
+pub struct CellKey {
+    pairs: Vec<(Arc<str>, Arc<str>)>,
+    /// Positions of `pairs` in alphabetical order of the dimension names.
+    sorted: Arc<[usize]>,
+}
 
 impl Serialize for CellKey {
     fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
-        let mut sorted: Vec<&(Arc<str>, Arc<str>)> = self.0.iter().collect();
-        sorted.sort_by(|a, b| a.0.cmp(&b.0));
-        let mut map = s.serialize_map(Some(sorted.len()))?;
-        for (dimension, value) in sorted {
+        let mut map = s.serialize_map(Some(self.pairs.len()))?;
+        for &i in self.sorted.iter() {
+            let (dimension, value) = &self.pairs[i];
             map.serialize_entry(&**dimension, &**value)?;
         }
         map.end()
@@ -31,8 +34,8 @@ impl Serialize for CellKey {
 impl CellKey {
     /// The keys of every cell of `query`, row-major in dimension order: the
     /// engine's order, and the order of a stored release's cells once
-    /// [`crate::release::query::CountQuery::cells_in_request_order`] has put them in
-    /// the request's order. The one listing of a query's cells.
+    /// [`crate::release::query::CountQuery::cells_in_request_order`] has put
+    /// them in the request's order. The one listing of a query's cells.
     pub fn all(query: &CountQuery) -> Vec<CellKey> {
         let dims: Vec<(Arc<str>, Vec<Arc<str>>)> = query
             .dimensions
@@ -42,28 +45,42 @@ impl CellKey {
                 (Arc::from(d.name.as_str()), values)
             })
             .collect();
+        let mut order: Vec<usize> = (0..dims.len()).collect();
+        order.sort_by(|&a, &b| dims[a].0.cmp(&dims[b].0));
+        let sorted: Arc<[usize]> = order.into();
         let sizes: Vec<usize> = dims.iter().map(|d| d.1.len()).collect();
         let cells: usize = sizes.iter().product();
-        (0..cells)
-            .map(|mut i| {
-                let mut key = vec![(Arc::from(""), Arc::from("")); sizes.len()];
-                for (d, &n) in sizes.iter().enumerate().rev() {
-                    key[d] = (Arc::clone(&dims[d].0), Arc::clone(&dims[d].1[i % n]));
-                    i /= n;
+        let mut digits = vec![0usize; sizes.len()];
+        let mut keys = Vec::with_capacity(cells);
+        for _ in 0..cells {
+            keys.push(CellKey {
+                pairs: dims
+                    .iter()
+                    .zip(&digits)
+                    .map(|((name, values), &i)| (Arc::clone(name), Arc::clone(&values[i])))
+                    .collect(),
+                sorted: Arc::clone(&sorted),
+            });
+            // The next cell: the last dimension varies fastest.
+            for (d, n) in sizes.iter().enumerate().rev() {
+                digits[d] += 1;
+                if digits[d] < *n {
+                    break;
                 }
-                CellKey(key)
-            })
-            .collect()
+                digits[d] = 0;
+            }
+        }
+        keys
     }
 
     /// The value of the dimension at `position` in the query's order.
     pub fn value(&self, position: usize) -> Option<&str> {
-        self.0.get(position).map(|(_, v)| &**v)
+        self.pairs.get(position).map(|(_, v)| &**v)
     }
 
     /// The values in the query's dimension order.
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        self.0.iter().map(|(_, v)| &**v)
+        self.pairs.iter().map(|(_, v)| &**v)
     }
 }
 
