@@ -27,6 +27,18 @@ const RELEASE_CACHE_ENTRIES: usize = 4096;
 /// `max_cases_per_person` cases per person when the unit of privacy is a
 /// person, multi-valued groups capped.
 pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Snapshot> {
+    let mut builder = snapshot_builder(policy);
+    let started = std::time::Instant::now();
+    let (store_id, version) = store
+        .load_cases(|c| builder.push(&c))
+        .await
+        .context("loading the case snapshot")?;
+    finish_snapshot(builder, &store_id, version, started)
+}
+
+/// An empty snapshot builder with the policy's bounds: published domains,
+/// cases per person, multi-valued caps.
+pub fn snapshot_builder(policy: &Policy) -> SnapshotBuilder {
     let caps: Vec<_> = policy
         .dimensions
         .iter()
@@ -46,12 +58,16 @@ pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Sna
             builder.restrict(d.field, &d.values);
         }
     }
-    let started = std::time::Instant::now();
-    let (store_id, version) = store
-        .load_cases(|c| builder.push(&c))
-        .await
-        .context("loading the case snapshot")?;
-    let snapshot = builder.finish(&store_id, version);
+    builder
+}
+
+fn finish_snapshot(
+    builder: SnapshotBuilder,
+    store_id: &str,
+    version: i64,
+    started: std::time::Instant,
+) -> anyhow::Result<Snapshot> {
+    let snapshot = builder.finish(store_id, version);
     // Memory in whole MiB only: the exact byte count would give the exact
     // number of persons counted (21 bytes each).
     tracing::info!(

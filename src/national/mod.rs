@@ -29,11 +29,12 @@
 //! - `total`: derived total rows and their margin of error;
 //! - [`sdmx`]: the `CTM_VICTIMS` structure, code mapping and SDMX-CSV writer.
 
+pub mod consistent;
 mod render;
 pub mod sdmx;
 mod total;
 
-use render::render;
+use render::{Consistency, PaidReport, render};
 pub use render::{NationalRelease, NationalTable};
 pub use total::NationalTotal;
 
@@ -338,9 +339,35 @@ async fn release_table_inner(
     let scope = resolve_scope(policy, consumer, country, params).map_err(Refused::bare)?;
     let table = find_table(policy, table_id, scope.perspective).map_err(Refused::bare)?;
     let tp = plan_table(policy, consumer, table, &scope).map_err(Refused::bare)?;
+    // A table of a report this consumer already paid for is published as
+    // in that report (consistent with its other tables).
+    let report_plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
+        .into_iter()
+        .map(|t| plan_table(policy, consumer, t, &scope))
+        .collect::<Result<_, _>>()
+        .map_err(Refused::bare)?;
+    let paid = paid_report(pipeline, consumer, &report_plans)
+        .await
+        .map_err(|e| Refused::naming(e, &tp.plan.canonical, &tp.plan.query_id))?;
+    let report = paid.as_ref().map(|(keys, bodies)| PaidReport {
+        plans: &report_plans,
+        keys,
+        bodies,
+    });
     let (receipts, body) = pipeline
         .release(consumer, &[&tp.plan], None, |charged| {
-            render(policy, &scope, std::slice::from_ref(&tp), charged, format)
+            let consistency = match &report {
+                Some(r) => Consistency::AsInReport(r),
+                None => Consistency::Independent,
+            };
+            render(
+                policy,
+                &scope,
+                std::slice::from_ref(&tp),
+                charged,
+                format,
+                consistency,
+            )
         })
         .await
         .map_err(|e| Refused::naming(e, &tp.plan.canonical, &tp.plan.query_id))?;
@@ -361,6 +388,31 @@ async fn release_table_inner(
         body,
         replayed: false,
     })
+}
+
+/// The release keys and stored bodies of the report made of `plans`, if
+/// `consumer` paid for every one of its tables on the current data.
+async fn paid_report(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    plans: &[TablePlan<'_>],
+) -> Result<Option<(Vec<String>, Vec<String>)>, ReleaseError> {
+    if plans.is_empty() {
+        return Ok(None);
+    }
+    let data = release::DataView::current(pipeline);
+    let keys: Vec<String> = plans.iter().map(|tp| data.release_key(&tp.plan)).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let outlook = pipeline
+        .store
+        .outlook(&pipeline.policy.dataset, &consumer.id, &refs)
+        .await?;
+    let bodies: Option<Vec<String>> = outlook
+        .releases
+        .into_iter()
+        .map(|known| known.filter(|k| k.paid).map(|k| k.body))
+        .collect();
+    Ok(bodies.map(|b| (keys, b)))
 }
 
 /// `GET /v1/national/{country}/report`: every table of the perspective in one
@@ -416,7 +468,7 @@ async fn release_report_inner(
     let table_plans: Vec<&Plan> = plans.iter().map(|tp| &tp.plan).collect();
     let (receipts, body) = pipeline
         .release(consumer, &table_plans, None, |charged| {
-            render(policy, &scope, &plans, charged, format)
+            render(policy, &scope, &plans, charged, format, Consistency::Report)
         })
         .await
         .map_err(|e| Refused::naming(e, &canonical, &hash))?;

@@ -2,6 +2,7 @@
 //! then the derived total row) and the SDMX-CSV observations. Everything here
 //! reads the noisy cells of receipts, so it only runs after the charge.
 
+use super::consistent;
 use super::total::{NationalTotal, derived_total};
 use super::{Format, Scope, TablePlan, perspective_name, sdmx};
 use crate::budget::{Receipt, RenderResult};
@@ -26,8 +27,12 @@ pub struct NationalTable {
     pub release_id: String,
     /// Every cell of the declared domain, suppressed ones included.
     pub cells: Vec<CellOut>,
-    /// The total row, derived from the released cells; null when the table has none.
+    /// The total row; null when the table has none. In a consistent table it
+    /// is the report's one total, which the table's cells add up to.
     pub total: Option<NationalTotal>,
+    /// True when the cells are the report's consistent estimate: this table
+    /// and every other consistent table add up to the same total.
+    pub consistent: bool,
     pub cost: f64,
     /// What this request charged you for this table (0 if you had paid for it).
     pub charged: f64,
@@ -59,6 +64,13 @@ pub struct NationalRelease {
     pub k: u64,
     pub clamp_negative: bool,
     pub round_to: u64,
+    /// True when the tables that partition the population (those with a
+    /// total row) were estimated together: one total, agreeing marginals,
+    /// non-negative integers.
+    pub consistent: bool,
+    /// How, when `consistent`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consistency_method: Option<&'static str>,
     pub tables: Vec<NationalTable>,
     /// Sum of the tables' costs.
     pub cost: f64,
@@ -80,8 +92,16 @@ struct Rendered<'a> {
     tp: &'a TablePlan<'a>,
     release_id: &'a str,
     keys: Vec<CellKey>,
-    /// In the request's dimension order, as `keys`.
+    /// In the request's dimension order, as `keys`: what is published.
     cells: Vec<Option<i64>>,
+    /// The noisy counts the cells were made from (never published).
+    noisy: Option<Vec<i64>>,
+    /// Each cell's margin of error.
+    margins: Vec<u64>,
+    /// The total row, when the table has one.
+    total: Option<NationalTotal>,
+    /// Whether the cells are the report's consistent estimate.
+    consistent: bool,
     charged: Amount,
     repeat: bool,
     ledger_seq: i64,
@@ -92,6 +112,7 @@ impl<'a> Rendered<'a> {
         tp: &'a TablePlan<'a>,
         release_id: &'a str,
         receipt: &Receipt,
+        round_to: u64,
     ) -> Result<Self, Box<dyn std::error::Error + Send + Sync>> {
         let stored = StoredRelease::read(&receipt.release_body, &tp.plan)?;
         let keys = CellKey::all(&tp.plan.query);
@@ -104,11 +125,20 @@ impl<'a> Rendered<'a> {
             )
             .into());
         }
+        let plan = &tp.plan;
+        let total = tp
+            .table
+            .total
+            .then(|| derived_total(plan, &stored.cells, plan.query.confidence, round_to));
         Ok(Rendered {
             tp,
             release_id,
+            margins: vec![plan.margin; keys.len()],
             keys,
+            total,
+            consistent: false,
             cells: stored.cells,
+            noisy: stored.noisy,
             charged: receipt.charged,
             repeat: receipt.replay,
             ledger_seq: receipt.ledger_seq,
@@ -132,15 +162,156 @@ fn strip_nulls(v: Value) -> Value {
     }
 }
 
+/// One table as post-processing across tables sees it.
+struct Source<'a> {
+    tp: &'a TablePlan<'a>,
+    keys: &'a [CellKey],
+    noisy: Option<&'a [i64]>,
+}
+
+/// The consistent estimate ([`consistent`]) of the tables of `sources`
+/// that partition the population, in order (`None` for the others: tables
+/// with a multi-valued dimension, or released before noisy counts were
+/// stored).
+fn consistent_outputs(
+    policy: &Policy,
+    sources: &[Source<'_>],
+) -> Result<Vec<Option<consistent::Output>>, Box<dyn std::error::Error + Send + Sync>> {
+    let taking_part: Vec<(usize, consistent::Input<'_>)> = sources
+        .iter()
+        .enumerate()
+        .filter(|(_, s)| {
+            s.tp.table.total
+                && s.tp
+                    .plan
+                    .query
+                    .dimensions
+                    .iter()
+                    .all(|d| d.field.kind() == crate::domain::FieldKind::Single)
+        })
+        .filter_map(|(i, s)| {
+            s.noisy.map(|noisy| {
+                (
+                    i,
+                    consistent::Input {
+                        plan: &s.tp.plan,
+                        keys: s.keys,
+                        noisy,
+                    },
+                )
+            })
+        })
+        .collect();
+    let inputs: Vec<consistent::Input<'_>> = taking_part.iter().map(|(_, i)| *i).collect();
+    let outputs = consistent::estimate(&inputs, policy.k)?;
+    let mut out: Vec<Option<consistent::Output>> = sources.iter().map(|_| None).collect();
+    for ((i, _), o) in taking_part.iter().zip(outputs) {
+        out[*i] = Some(o);
+    }
+    Ok(out)
+}
+
+impl Rendered<'_> {
+    fn take_consistent(&mut self, out: consistent::Output) {
+        self.cells = out.cells;
+        self.margins = out.margins;
+        self.total = Some(out.total);
+        self.consistent = true;
+    }
+}
+
+/// The report a single table belongs to, already paid for by the consumer:
+/// every table's plan, release key and stored body. A table asked for on
+/// its own is then published as in that report.
+pub(super) struct PaidReport<'a> {
+    pub plans: &'a [TablePlan<'a>],
+    pub keys: &'a [String],
+    pub bodies: &'a [String],
+}
+
+/// How the tables of a national release are published.
+pub(super) enum Consistency<'a> {
+    /// Each table as released (a single table nobody paid a report for).
+    Independent,
+    /// A report: its tables estimated together.
+    Report,
+    /// A single table of a report the consumer already paid for, as published there.
+    AsInReport(&'a PaidReport<'a>),
+}
+
+/// Makes `items` consistent: a report's own tables, or a single table as
+/// in the `report` it belongs to.
+fn make_consistent(
+    policy: &Policy,
+    items: &mut [Rendered<'_>],
+    report: Option<&PaidReport<'_>>,
+) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+    match report {
+        None => {
+            let outputs = {
+                let sources: Vec<Source<'_>> = items
+                    .iter()
+                    .map(|it| Source {
+                        tp: it.tp,
+                        keys: &it.keys,
+                        noisy: it.noisy.as_deref(),
+                    })
+                    .collect();
+                consistent_outputs(policy, &sources)?
+            };
+            for (it, out) in items.iter_mut().zip(outputs) {
+                if let Some(out) = out {
+                    it.take_consistent(out);
+                }
+            }
+        }
+        Some(report) => {
+            let stored: Vec<(Vec<CellKey>, StoredRelease)> = report
+                .plans
+                .iter()
+                .zip(report.bodies)
+                .map(|(tp, body)| {
+                    Ok((
+                        CellKey::all(&tp.plan.query),
+                        StoredRelease::read(body, &tp.plan)?,
+                    ))
+                })
+                .collect::<Result<_, serde_json::Error>>()?;
+            let sources: Vec<Source<'_>> = report
+                .plans
+                .iter()
+                .zip(&stored)
+                .map(|(tp, (keys, s))| Source {
+                    tp,
+                    keys,
+                    noisy: s.noisy.as_deref(),
+                })
+                .collect();
+            let mut outputs = consistent_outputs(policy, &sources)?;
+            for it in items.iter_mut() {
+                // The same release as the report's (same data), or nothing.
+                if let Some(i) = report.keys.iter().position(|k| k == it.release_id)
+                    && let Some(out) = outputs[i].take()
+                {
+                    it.take_consistent(out);
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
 /// The response of a national release of `plans` (one table or a report),
-/// built from the receipts of its charge. Any failure is an error, never an
-/// empty or partial body.
+/// built from the receipts of its charge; a report (`consistent`) publishes
+/// its tables' consistent estimate. Any failure is an error, never an empty
+/// or partial body.
 pub(super) fn render(
     policy: &Policy,
     scope: &Scope,
     plans: &[TablePlan<'_>],
     charged: &Charged<'_>,
     format: Format,
+    consistency: Consistency<'_>,
 ) -> RenderResult {
     if plans.len() != charged.receipts.len() || plans.len() != charged.release_ids.len() {
         return Err(format!(
@@ -150,12 +321,21 @@ pub(super) fn render(
         )
         .into());
     }
-    let items: Vec<Rendered<'_>> = plans
+    let mut items: Vec<Rendered<'_>> = plans
         .iter()
         .zip(charged.release_ids)
         .zip(charged.receipts)
-        .map(|((tp, id), receipt)| Rendered::new(tp, id, receipt))
+        .map(|((tp, id), receipt)| Rendered::new(tp, id, receipt, policy.output.round_to))
         .collect::<Result<_, _>>()?;
+    // Controlled rounding keeps sums in whole units; a policy that rounds
+    // to a coarser base publishes its tables as they are.
+    if policy.output.round_to <= 1 {
+        match consistency {
+            Consistency::Independent => {}
+            Consistency::Report => make_consistent(policy, &mut items, None)?,
+            Consistency::AsInReport(report) => make_consistent(policy, &mut items, Some(report))?,
+        }
+    }
     let budget = charged
         .receipts
         .first()
@@ -195,11 +375,12 @@ fn json_release(
                 .iter()
                 .cloned()
                 .zip(&it.cells)
-                .map(|(key, cell)| CellOut {
+                .zip(&it.margins)
+                .map(|((key, cell), margin)| CellOut {
                     key,
                     count: *cell,
                     suppressed: cell.is_none(),
-                    margin_of_error: plan.margin,
+                    margin_of_error: *margin,
                 })
                 .collect();
             Ok(NationalTable {
@@ -209,19 +390,13 @@ fn json_release(
                 query_id: plan.query_id.clone(),
                 release_id: it.release_id.to_owned(),
                 cells,
-                total: it.tp.table.total.then(|| {
-                    derived_total(
-                        plan,
-                        &it.cells,
-                        plan.query.confidence,
-                        policy.output.round_to,
-                    )
-                }),
+                total: it.total.clone(),
+                consistent: it.consistent,
                 cost: plan.cost.to_f64(),
                 charged: it.charged.to_f64(),
                 repeat: it.repeat,
                 mechanism: release::mechanism_view(&plan.mechanism, plan.sensitivity),
-                margin_of_error: plan.margin,
+                margin_of_error: it.margins.iter().copied().max().unwrap_or(plan.margin),
                 ledger_seq: it.ledger_seq,
                 count_request: strip_nulls(serde_json::to_value(&it.tp.request)?),
             })
@@ -229,11 +404,18 @@ fn json_release(
         .collect::<Result<_, serde_json::Error>>()?;
     let cost = compose_amounts(items.iter().map(|it| it.tp.plan.cost))?;
     let charged = compose_amounts(items.iter().map(|it| it.charged))?;
-    let mut notes = vec![
-        "counts are noisy; cells whose noisy count is below k are suppressed".to_string(),
-        "totals are derived from the released noisy cells (free post-processing, never true counts); a total that leaves out suppressed cells has complete = false and understates".to_string(),
-        "each table is the same release as POST /v1/counts with its count_request: repeats through either route are free and identical".to_string(),
-    ];
+    let consistent = items.iter().any(|it| it.consistent);
+    let mut notes =
+        vec!["counts are noisy; cells whose noisy count is below k are suppressed".to_string()];
+    if consistent {
+        notes.push("the tables with a total row are consistent: estimated together from all the tables' noisy counts (weighted least squares, then non-negative integers by controlled rounding), they add up to one total and agree on the dimensions they share; a cell below k is suppressed after that, and the total stays published. This is post-processing: free, and no true count is read".to_string());
+        notes.push("margins of consistent cells come from the exact variance of the estimate (usually smaller than one table's alone), plus one for the rounding".to_string());
+        notes.push("tables with a multi-valued dimension (a victim in several cells) have no total and keep their own noisy cells".to_string());
+        notes.push("each table is measured by the same release as POST /v1/counts with its count_request (repeats through either route are free); the report publishes the consistent estimate made from them, so its cells may differ from that release's by up to their margins".to_string());
+    } else {
+        notes.push("totals are derived from the released noisy cells (free post-processing, never true counts); a total that leaves out suppressed cells has complete = false and understates".to_string());
+        notes.push("each table is the same release as POST /v1/counts with its count_request: repeats through either route are free and identical".to_string());
+    }
     if policy.output.round_to > 1 {
         notes.push(format!(
             "counts are rounded to multiples of {}; totals add the rounded cells",
@@ -251,6 +433,8 @@ fn json_release(
         k: policy.k,
         clamp_negative: policy.output.clamp_negative,
         round_to: policy.output.round_to,
+        consistent,
+        consistency_method: consistent.then_some(consistent::METHOD),
         tables,
         cost: cost.to_f64(),
         cost_approx_dp: release::approx_dp(policy, cost),
@@ -305,7 +489,7 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
             r.extend([count, margin, status.to_owned()]);
             r
         };
-        for (key, cell) in it.keys.iter().zip(&it.cells) {
+        for ((key, cell), margin) in it.keys.iter().zip(&it.cells).zip(&it.margins) {
             let values = dims
                 .iter()
                 .map(|d| {
@@ -315,18 +499,12 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
                 })
                 .collect();
             let r = match cell {
-                Some(v) => row(values, v.to_string(), plan.margin.to_string(), CSV_RELEASED),
+                Some(v) => row(values, v.to_string(), margin.to_string(), CSV_RELEASED),
                 None => row(values, String::new(), String::new(), CSV_SUPPRESSED),
             };
             w.write_record(&r)?;
         }
-        if it.tp.table.total {
-            let t = derived_total(
-                plan,
-                &it.cells,
-                plan.query.confidence,
-                cx.policy.output.round_to,
-            );
+        if let Some(t) = &it.total {
             let values = dims
                 .iter()
                 .map(|d| {
@@ -363,7 +541,7 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
             .dimensions
             .iter()
             .position(|d| d.field == Field::RegistrationYear);
-        for (key, cell) in it.keys.iter().zip(&it.cells) {
+        for ((key, cell), margin) in it.keys.iter().zip(&it.cells).zip(&it.margins) {
             let codes = fields
                 .iter()
                 .map(|&f| {
@@ -390,7 +568,7 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
                 key: codes,
                 time_period,
                 value: *cell,
-                margin_of_error: it.tp.plan.margin,
+                margin_of_error: *margin,
             });
         }
     }

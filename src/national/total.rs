@@ -31,7 +31,10 @@ pub struct NationalTotal {
     pub cells_suppressed: usize,
     /// False when suppressed cells were left out: the total then understates.
     pub complete: bool,
-    /// `sum_of_released_cells`: post-processing of the release, free, never from true counts.
+    /// `sum_of_released_cells` (the table's own cells added up), or
+    /// `consistent_total` (the one total every consistent table of a report
+    /// adds up to, estimated from all of them). Post-processing either way:
+    /// free, never from true counts.
     pub method: &'static str,
 }
 

@@ -269,6 +269,44 @@ impl CountMechanism {
             Self::DiscreteGaussian(m) => m.margin_of_error(confidence),
         }
     }
+
+    /// The variance of one noise draw: `2e^(-1/b) / (1 - e^(-1/b))²` for
+    /// the discrete Laplace of scale `b`; `σ²` for the discrete Gaussian,
+    /// an upper bound of its variance (close to exact for the scales used).
+    pub fn variance(&self) -> f64 {
+        match self {
+            Self::DiscreteLaplace(m) => {
+                let b = m.scale.num() as f64 / m.scale.den().get() as f64;
+                let q = (-1.0 / b).exp();
+                2.0 * q / ((1.0 - q) * (1.0 - q))
+            }
+            Self::DiscreteGaussian(m) => {
+                m.sigma_squared.num() as f64 / m.sigma_squared.den().get() as f64
+            }
+        }
+    }
+
+    /// The margin at `confidence` of an estimate whose error has `variance`
+    /// and is a linear combination of this mechanism's kind of noise (a
+    /// consistent cell): this mechanism's margin scaled by the ratio of
+    /// standard deviations, rounded up. Exact for a scaled draw; for a
+    /// combination of several independent draws, whose tails are lighter
+    /// than one draw's at the same variance, it is conservative (tested
+    /// empirically in [`super::consistency`]).
+    pub fn scaled_margin(
+        &self,
+        confidence: Confidence,
+        variance: f64,
+    ) -> Result<u64, PrivacyError> {
+        let own = self.margin_of_error(confidence)?;
+        let ratio = (variance.max(0.0) / self.variance()).sqrt();
+        if !ratio.is_finite() {
+            return Err(PrivacyError::InvalidParameter(
+                "a variance that is not finite",
+            ));
+        }
+        Ok((own as f64 * ratio).ceil() as u64)
+    }
 }
 
 #[cfg(test)]

@@ -12,6 +12,8 @@
 //! - [`sensitivity`]: L1 and squared L2 sensitivity from the query's shape.
 //! - [`suppress`](mod@suppress): the noisy-threshold rule and post-processing.
 //! - [`accuracy`]: margins of error and the ε or ρ for a target margin.
+//! - [`consistency`]: one consistent, non-negative integer set of tables
+//!   from independent noisy tables (post-processing), with exact variances.
 //! - [`rational`]: exact noise parameters.
 //!
 //! # A release, cell by cell
@@ -28,6 +30,7 @@
 //! later steps take [`NoisyCount`], which nothing else can construct.
 
 pub mod accuracy;
+pub mod consistency;
 pub mod mechanism;
 pub mod rational;
 pub mod rng;

@@ -11,11 +11,17 @@ use crate::privacy::{self, Cell};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-/// The noisy cells of a release as stored: `null` for a suppressed cell.
-/// Only noisy, post-processed values ever enter this type.
+/// A release as stored: its cells as published (`null` for a suppressed
+/// cell) and the noisy counts they were made from. Only noisy values ever
+/// enter this type. The noisy counts are never sent: they are what
+/// post-processing across tables (consistent reports) starts from.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct StoredRelease {
     pub cells: Vec<Option<i64>>,
+    /// Before suppression, clamping and rounding; absent in releases stored
+    /// before consistent reports existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub noisy: Option<Vec<i64>>,
 }
 
 impl StoredRelease {
@@ -25,6 +31,7 @@ impl StoredRelease {
         let stored: StoredRelease = serde_json::from_str(body)?;
         Ok(StoredRelease {
             cells: plan.query.cells_in_request_order(&stored.cells),
+            noisy: stored.noisy.map(|n| plan.query.cells_in_request_order(&n)),
         })
     }
 }
@@ -87,6 +94,7 @@ fn compute_release(
         .map_err(privacy_err)?;
     drop(true_counts);
     let post = post_process(policy);
+    let raw = noisy.iter().map(|n| n.value()).collect();
     let cells = noisy
         .into_iter()
         .map(|n| match privacy::release_cell(n, policy.k, &post) {
@@ -94,7 +102,10 @@ fn compute_release(
             Cell::Suppressed => None,
         })
         .collect();
-    Ok(StoredRelease { cells })
+    Ok(StoredRelease {
+        cells,
+        noisy: Some(raw),
+    })
 }
 
 /// The noisy bodies of the releases `plans` ask for on `data` (keys in

@@ -166,6 +166,134 @@ fn json_cells(body: &Value) -> Vec<(String, Option<i64>)> {
         .collect()
 }
 
+/// A consistent table of a report: id, cells, total, margins.
+type ConsistentTable = (String, Vec<Option<i64>>, i64, Vec<u64>);
+
+/// The report's tables with a total row.
+fn consistent_tables(report: &Value) -> Vec<ConsistentTable> {
+    report["tables"]
+        .as_array()
+        .expect("tables")
+        .iter()
+        .filter(|t| t["consistent"] == true)
+        .map(|t| {
+            let cells = t["cells"].as_array().expect("cells");
+            (
+                t["id"].as_str().expect("id").to_owned(),
+                cells.iter().map(|c| c["count"].as_i64()).collect(),
+                t["total"]["count"].as_i64().expect("total"),
+                cells
+                    .iter()
+                    .map(|c| c["margin_of_error"].as_u64().expect("margin"))
+                    .collect(),
+            )
+        })
+        .collect()
+}
+
+on_both_backends!(
+    a_report_adds_up_to_one_total_in_non_negative_integers,
+    |backend| async move {
+        // k = 1: only zeros are suppressed, so the published cells add up exactly.
+        let policy = POLICY.replacen("k = 10 ", "k = 1  ", 1);
+        let Some(app) = TestApp::spawn_policy(backend, policy).await else {
+            return;
+        };
+        let gov = app.government_token("gov-usa", "USA");
+        for path in [
+            "/v1/national/USA/report",
+            "/v1/national/USA/report?year=2019",
+            "/v1/national/USA/report?perspective=citizenship",
+        ] {
+            let report = json_body(fetch(&app, path, &gov, None).await).await;
+            assert_eq!(report["consistent"], true, "{path}");
+            assert!(report["consistency_method"].is_string());
+            let tables = consistent_tables(&report);
+            assert!(
+                tables.len() >= 4,
+                "{path}: {} consistent tables",
+                tables.len()
+            );
+            let total = tables[0].2;
+            assert!(total > 0);
+            for (id, cells, table_total, margins) in &tables {
+                assert_eq!(*table_total, total, "{path} {id}: one total");
+                assert!(cells.iter().flatten().all(|v| *v >= 1), "{path} {id}");
+                let sum: i64 = cells.iter().flatten().sum();
+                assert_eq!(sum, total, "{path} {id}: the cells add up to the total");
+                assert!(margins.iter().all(|m| *m > 0), "{path} {id}");
+            }
+            // Multi-valued tables keep their own cells and have no total.
+            let multi = report["tables"]
+                .as_array()
+                .expect("tables")
+                .iter()
+                .filter(|t| t["consistent"] == false)
+                .collect::<Vec<_>>();
+            assert!(multi.iter().all(|t| t["total"].is_null()), "{path}");
+
+            // The CSV's total rows carry the same one total.
+            let csv = body_of(
+                fetch(
+                    &app,
+                    &format!(
+                        "{path}{}format=csv",
+                        if path.contains('?') { "&" } else { "?" }
+                    ),
+                    &gov,
+                    None,
+                )
+                .await,
+                "text/csv",
+            )
+            .await;
+            let (header, rows) = parse_csv(&csv);
+            let status = header.len() - 1;
+            let count = header.len() - 3;
+            let totals: HashSet<&str> = rows
+                .iter()
+                .filter(|r| r[status] == "total")
+                .map(|r| r[count].as_str())
+                .collect();
+            assert_eq!(
+                totals,
+                HashSet::from([total.to_string().as_str()]),
+                "{path}"
+            );
+        }
+    }
+);
+
+on_both_backends!(
+    a_table_of_a_paid_report_is_published_as_in_the_report,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let gov = app.government_token("gov-usa", "USA");
+        let table = "/v1/national/USA/tables/by_sex_and_age?from_year=2019&to_year=2019";
+        // Bought alone first: the table's own release, not consistent.
+        let alone = json_body(fetch(&app, table, &gov, None).await).await;
+        assert_eq!(alone["tables"][0]["consistent"], false);
+        assert_eq!(alone["consistent"], false);
+        let report =
+            json_body(fetch(&app, "/v1/national/USA/report?year=2019", &gov, None).await).await;
+        let spent = app.budget("gov-usa").await.0;
+        // Asked again once the report is paid: its cells as in the report, free.
+        let again = json_body(fetch(&app, table, &gov, None).await).await;
+        assert_eq!(again["tables"][0]["consistent"], true);
+        assert_eq!(again["tables"][0]["cells"], report["tables"][1]["cells"]);
+        assert_eq!(again["tables"][0]["total"], report["tables"][1]["total"]);
+        assert_eq!(again["tables"][0]["charged"], 0.0);
+        assert_eq!(app.budget("gov-usa").await.0, spent);
+        // Another government that never paid the report gets the table alone.
+        let other = app.government_token("gov-usa-2", "USA");
+        let theirs = json_body(fetch(&app, table, &other, None).await).await;
+        assert_eq!(theirs["tables"][0]["consistent"], false);
+        assert_eq!(theirs["tables"][0]["cells"], alone["tables"][0]["cells"]);
+    }
+);
+
 on_both_backends!(
     a_government_reads_its_own_report_in_each_format,
     |backend| async move {
@@ -205,7 +333,8 @@ on_both_backends!(
             json!(["USA"])
         );
         let total = &report["tables"][0]["total"];
-        assert_eq!(total["method"], "sum_of_released_cells");
+        assert_eq!(total["method"], "consistent_total");
+        assert_eq!(report["consistent"], true);
         assert!(
             report["tables"][2]["total"].is_null(),
             "multi-valued: no total"
@@ -380,8 +509,11 @@ on_both_backends!(
         let counts = app.post_json("/v1/counts", &gov, &body).await;
         let counts: Value = counts.json().await.expect("json");
         assert_eq!(counts["query_id"], first["tables"][1]["query_id"]);
-        assert_eq!(counts["cells"], first["tables"][1]["cells"]);
+        assert_eq!(counts["release_id"], first["tables"][1]["release_id"]);
         assert_eq!(counts["charged"], 0.0);
+        // The count is that table's own release; the report publishes the
+        // consistent estimate made from it and the other tables.
+        assert_eq!(first["tables"][1]["consistent"], true);
         // A government's own pinned count query (no country filter) is that release too.
         let pinned = app
             .post_json(
