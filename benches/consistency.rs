@@ -4,7 +4,7 @@
 //! mechanism over many seeds, and each is published two ways: on its own
 //! (noisy cells clamped at zero, as an independent table is published,
 //! suppression aside) and as the report's consistent estimate
-//! (`national::consistent`, suppression aside). Prints, per table, the mean
+//! (`release::consistent`, suppression aside). Prints, per table, the mean
 //! absolute error and the root mean squared error of a cell, and the same
 //! for the total (each independent table's own sum of noisy cells, which is
 //! unbiased, against the one consistent total).
@@ -13,11 +13,11 @@
 //!   CTM_BENCH_SEEDS=1000 cargo bench --bench consistency
 
 use ctm_stats::domain::{Consumer, Role};
-use ctm_stats::national::{self, Params, consistent};
+use ctm_stats::national::{self, Params};
 use ctm_stats::policy::parse_policy;
 use ctm_stats::privacy::{NoiseKey, keyed_rng};
 use ctm_stats::release::query::CountQuery;
-use ctm_stats::release::{self, CellKey, Plan};
+use ctm_stats::release::{self, CellKey, Plan, consistent};
 
 const CASES: usize = 200_000;
 
@@ -124,7 +124,7 @@ fn main() {
             }
             independent_total[t].add(own_total as f64, true_total as f64);
         }
-        consistent_total.add(out[0].total.count as f64, true_total as f64);
+        consistent_total.add(out[0].total as f64, true_total as f64);
     }
 
     println!(

@@ -231,6 +231,7 @@ fn release_status(e: &ReleaseError) -> StatusCode {
         | AccuracyUnreachable { .. }
         | TooManyCells { .. }
         | TooManyDimensions { .. }
+        | TooManyGroupings { .. }
         | InvalidQuery(_)
         | IdempotencyKeyReused
         | UnknownCountry(_) => StatusCode::UNPROCESSABLE_ENTITY,

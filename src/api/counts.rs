@@ -5,7 +5,8 @@ use crate::api::AppState;
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
 use crate::release::query::CountRequest;
-use crate::release::{self, CountResponse, EstimateResponse, Format};
+use crate::release::workload::WorkloadResponse;
+use crate::release::{self, CountResponse, Estimate, Format};
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 
@@ -73,6 +74,14 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     }
 }
 
+/// The answer of `POST /v1/counts`: one grouping, or a workload (documentation only).
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum CountAnswer {
+    Single(CountResponse),
+    Workload(WorkloadResponse),
+}
+
 /// Grouped noisy counts, charged to your budget before they are sent.
 ///
 /// Every cell of the declared domain of the requested dimensions is returned,
@@ -82,7 +91,7 @@ fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
 #[utoipa::path(post, path = "/v1/counts", tag = "counts", request_body = CountRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: a retry replays the stored response byte for byte")),
     responses(
-        (status = 200, description = "Noisy counts (JSON, or CSV with Accept: text/csv)", body = CountResponse, content_type = "application/json"),
+        (status = 200, description = "Noisy counts (JSON, or CSV with Accept: text/csv): one grouping, or a workload's consistent groupings", body = CountAnswer, content_type = "application/json"),
         (status = 400, description = "Malformed body or unknown field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
@@ -115,7 +124,7 @@ pub async fn post_counts(
 /// What a count query would cost and how accurate it would be; charges nothing and reads no case.
 #[utoipa::path(post, path = "/v1/counts/estimate", tag = "counts", request_body = CountRequest,
     responses(
-        (status = 200, description = "Cost, margin of error and affordability", body = EstimateResponse),
+        (status = 200, description = "Cost, margins of error and affordability, of one grouping or a workload", body = Estimate),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "query.* validation errors", body = Problem, content_type = "application/problem+json"),

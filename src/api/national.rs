@@ -38,7 +38,7 @@ pub struct TableQuery {
     pub from_year: Option<i64>,
     /// Last registration year (default: the dataset's last).
     pub to_year: Option<i64>,
-    /// `json` (default), `csv` or `sdmx`; overrides the Accept header.
+    /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
     pub format: Option<String>,
 }
 
@@ -55,7 +55,7 @@ pub struct ReportQuery {
     pub from_year: Option<i64>,
     /// Last registration year, instead of `year`.
     pub to_year: Option<i64>,
-    /// `json` (default), `csv` or `sdmx`; overrides the Accept header.
+    /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
     pub format: Option<String>,
 }
 
@@ -68,7 +68,7 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
 /// Chooses the format: `?format=` first, else the first media range of
 /// `Accept` that can be served (q-values are not weighed), else JSON.
 pub fn negotiate(req: &HttpRequest, format: Option<&str>) -> Result<Format, ApiError> {
-    let offered = "application/json, text/csv or application/vnd.sdmx.data+csv;version=1.0.0 (?format=json, csv or sdmx)";
+    let offered = "application/json, text/csv, application/vnd.sdmx.data+csv;version=1.0.0 or application/vnd.sdmx.data+csv;version=2.0.0 (?format=json, csv, sdmx or sdmx2)";
     if let Some(name) = format {
         return Format::parse(name).ok_or(ApiError::NotAcceptableOf(offered));
     }
@@ -95,6 +95,13 @@ pub fn negotiate(req: &HttpRequest, format: Option<&str>) -> Result<Format, ApiE
                     .is_none_or(|v| v == "1.0.0" || v == "1.0") =>
             {
                 Some(Format::Sdmx)
+            }
+            "application/vnd.sdmx.data+csv"
+                if version
+                    .as_deref()
+                    .is_some_and(|v| v == "2.0.0" || v == "2.0") =>
+            {
+                Some(Format::Sdmx2)
             }
             "text/csv" => Some(Format::Csv),
             "application/json" | "application/*" | "*/*" => Some(Format::Json),
@@ -127,7 +134,11 @@ fn file_stem(country: &str, what: &str, format: Format) -> String {
             .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
             .collect()
     };
-    let suffix = if format == Format::Sdmx { "-sdmx" } else { "" };
+    let suffix = match format {
+        Format::Sdmx => "-sdmx",
+        Format::Sdmx2 => "-sdmx2",
+        Format::Json | Format::Csv => "",
+    };
     format!(
         "ctm-{}-{}{suffix}",
         clean(&country.to_ascii_uppercase()),
@@ -182,10 +193,11 @@ pub async fn list_tables(
         TableQuery,
     ),
     responses(
-        (status = 200, description = "The released table: JSON, CSV (one row per cell) or SDMX-CSV 1.0", content(
+        (status = 200, description = "The released table: JSON, CSV (one row per cell), SDMX-CSV 1.0 or 2.0", content(
             (NationalRelease = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.sdmx.data+csv;version=1.0.0"),
+            (String = "application/vnd.sdmx.data+csv;version=2.0.0"),
         )),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
@@ -232,10 +244,11 @@ pub async fn get_table(
 #[utoipa::path(get, path = "/v1/national/{country}/report", tag = "national",
     params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"), ReportQuery),
     responses(
-        (status = 200, description = "Every table: JSON, CSV (one row per cell) or SDMX-CSV 1.0", content(
+        (status = 200, description = "Every table: JSON, CSV (one row per cell), SDMX-CSV 1.0 or 2.0", content(
             (NationalRelease = "application/json"),
             (String = "text/csv"),
             (String = "application/vnd.sdmx.data+csv;version=1.0.0"),
+            (String = "application/vnd.sdmx.data+csv;version=2.0.0"),
         )),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "budget.exhausted, budget.global_exhausted (nothing charged), auth.forbidden_role, auth.country_scope", body = Problem, content_type = "application/problem+json"),

@@ -29,7 +29,6 @@
 //! - `total`: derived total rows and their margin of error;
 //! - [`sdmx`]: the `CTM_VICTIMS` structure, code mapping and SDMX-CSV writer.
 
-pub mod consistent;
 mod render;
 pub mod sdmx;
 mod total;
@@ -58,17 +57,20 @@ pub enum Format {
     Csv,
     /// SDMX-CSV 1.0 of the `CTM_VICTIMS` dataflow.
     Sdmx,
+    /// SDMX-CSV 2.0 of the same dataflow.
+    Sdmx2,
 }
 
 impl Format {
     /// Every format as `?format=` names it.
-    pub const NAMES: &'static str = "json, csv or sdmx";
+    pub const NAMES: &'static str = "json, csv, sdmx or sdmx2";
 
     pub fn parse(name: &str) -> Option<Format> {
         match name {
             "json" => Some(Format::Json),
             "csv" => Some(Format::Csv),
             "sdmx" => Some(Format::Sdmx),
+            "sdmx2" => Some(Format::Sdmx2),
             _ => None,
         }
     }
@@ -78,6 +80,7 @@ impl Format {
             Format::Json => "application/json",
             Format::Csv => "text/csv; charset=utf-8; header=present",
             Format::Sdmx => sdmx::MEDIA_TYPE,
+            Format::Sdmx2 => sdmx::MEDIA_TYPE_V2,
         }
     }
 }
@@ -280,6 +283,7 @@ pub fn count_request(
         Accounting::Zcdp => (None, cost),
     };
     CountRequest {
+        workload: None,
         dimensions: table.dimensions.clone(),
         filters,
         epsilon,

@@ -2,7 +2,6 @@
 //! then the derived total row) and the SDMX-CSV observations. Everything here
 //! reads the noisy cells of receipts, so it only runs after the charge.
 
-use super::consistent;
 use super::total::{NationalTotal, derived_total};
 use super::{Format, Scope, TablePlan, perspective_name, sdmx};
 use crate::budget::{Receipt, RenderResult};
@@ -10,7 +9,9 @@ use crate::domain::Field;
 use crate::domain::budget::{Amount, Budget, compose_amounts};
 use crate::policy::Policy;
 use crate::release::query::Perspective;
-use crate::release::{self, BudgetView, CellKey, CellOut, Charged, MechanismView, StoredRelease};
+use crate::release::{
+    self, BudgetView, CellKey, CellOut, Charged, MechanismView, StoredRelease, consistent,
+};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -213,9 +214,17 @@ fn consistent_outputs(
 
 impl Rendered<'_> {
     fn take_consistent(&mut self, out: consistent::Output) {
+        let suppressed = out.cells.iter().filter(|c| c.is_none()).count();
+        self.total = Some(NationalTotal {
+            count: out.total,
+            margin_of_error: out.total_margin,
+            cells_summed: out.cells.len(),
+            cells_suppressed: suppressed,
+            complete: true,
+            method: "consistent_total",
+        });
         self.cells = out.cells;
         self.margins = out.margins;
-        self.total = Some(out.total);
         self.consistent = true;
     }
 }
@@ -350,7 +359,16 @@ pub(super) fn render(
     Ok(match format {
         Format::Json => serde_json::to_vec(&json_release(&cx, &items)?)?,
         Format::Csv => csv_release(&cx, &items)?,
-        Format::Sdmx => sdmx::write_csv(cx.policy, &sdmx_observations(&cx, &items))?,
+        Format::Sdmx => sdmx::write_csv(
+            cx.policy,
+            &sdmx_observations(&cx, &items),
+            sdmx::CsvVersion::V1,
+        )?,
+        Format::Sdmx2 => sdmx::write_csv(
+            cx.policy,
+            &sdmx_observations(&cx, &items),
+            sdmx::CsvVersion::V2,
+        )?,
     })
 }
 

@@ -37,6 +37,36 @@ pub const DATAFLOW_ID: &str = "CTM_VICTIMS";
 pub const VERSION: &str = "1.0";
 /// Media type of SDMX-CSV 1.0.
 pub const MEDIA_TYPE: &str = "application/vnd.sdmx.data+csv;version=1.0.0";
+
+/// SDMX-CSV 2.0: the same observations, named by `STRUCTURE`,
+/// `STRUCTURE_ID` and `ACTION` columns instead of `DATAFLOW`.
+pub const MEDIA_TYPE_V2: &str = "application/vnd.sdmx.data+csv;version=2.0.0";
+
+/// Which SDMX-CSV.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CsvVersion {
+    V1,
+    V2,
+}
+
+impl CsvVersion {
+    /// The columns that name the dataflow, before the dimensions.
+    fn leading_columns(self) -> &'static [&'static str] {
+        match self {
+            CsvVersion::V1 => &["DATAFLOW"],
+            CsvVersion::V2 => &["STRUCTURE", "STRUCTURE_ID", "ACTION"],
+        }
+    }
+
+    /// Their values on every row.
+    fn leading_values(self) -> Vec<String> {
+        match self {
+            CsvVersion::V1 => vec![dataflow_ref()],
+            // A data message of a dataflow, whose observations are information (I).
+            CsvVersion::V2 => vec!["dataflow".into(), dataflow_ref(), "I".into()],
+        }
+    }
+}
 /// Code of a dimension that is not broken down.
 pub const TOTAL: &str = "_T";
 /// Code of an unknown value.
@@ -157,7 +187,16 @@ pub fn structure_fields(policy: &Policy) -> Vec<Field> {
 
 /// The header of every SDMX-CSV file for `policy`.
 pub fn header(policy: &Policy) -> Vec<String> {
-    let mut h = vec!["DATAFLOW".to_owned()];
+    header_of(policy, CsvVersion::V1)
+}
+
+/// The columns of an SDMX-CSV file of `version`.
+pub fn header_of(policy: &Policy, version: CsvVersion) -> Vec<String> {
+    let mut h: Vec<String> = version
+        .leading_columns()
+        .iter()
+        .map(|c| (*c).to_owned())
+        .collect();
     h.extend(
         structure_fields(policy)
             .into_iter()
@@ -179,16 +218,20 @@ pub struct Observation {
     pub margin_of_error: u64,
 }
 
-/// Writes observations as SDMX-CSV 1.0 (RFC 4180, CRLF line ends).
-pub fn write_csv(policy: &Policy, observations: &[Observation]) -> Result<Vec<u8>, csv::Error> {
+/// Writes observations as SDMX-CSV of `version` (RFC 4180, CRLF line ends).
+pub fn write_csv(
+    policy: &Policy,
+    observations: &[Observation],
+    version: CsvVersion,
+) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
-    w.write_record(header(policy))?;
-    let dataflow = dataflow_ref();
+    w.write_record(header_of(policy, version))?;
+    let leading = version.leading_values();
     for o in observations {
-        let mut row: Vec<String> = Vec::with_capacity(o.key.len() + 7);
-        row.push(dataflow.clone());
+        let mut row: Vec<String> = Vec::with_capacity(o.key.len() + 9);
+        row.extend(leading.iter().cloned());
         row.extend(o.key.iter().cloned());
         row.push(o.time_period.clone());
         match o.value {
@@ -364,6 +407,7 @@ pub fn structure(policy: &Policy) -> SdmxStructure {
         notes: vec![
             "Observations are the released cells of the national tables; derived totals are not observations (they would repeat keys of other tables), so aggregate released observations yourself or read the JSON and CSV totals.".into(),
             "REF_AREA is the country of exploitation and CITIZENSHIP the country of citizenship; a national release fixes one of them to its country.".into(),
+            format!("SDMX-CSV 2.0 ({MEDIA_TYPE_V2}, or ?format=sdmx2) carries the same observations with STRUCTURE=dataflow, STRUCTURE_ID={} and ACTION=I in place of the DATAFLOW column.", dataflow_ref()),
         ],
     }
 }

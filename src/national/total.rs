@@ -164,6 +164,7 @@ mod tests {
             country: None,
         };
         let req = CountRequest {
+            workload: None,
             dimensions: vec!["gender".into()],
             filters: Default::default(),
             epsilon: Some(epsilon),

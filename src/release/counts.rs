@@ -8,6 +8,7 @@ use super::plan::{Plan, plan};
 use super::views::{
     CellKey, CellOut, CountResponse, EstimateResponse, approx_dp, budget_view, mechanism_view,
 };
+use super::workload::{self, WorkloadEstimate, WorkloadEstimateTable};
 use super::{Charged, Format, Pipeline, Refused, Released, ledger_if_refused};
 use crate::audit::chain::{EntryBody, Event, Outcome};
 use crate::budget::{Idempotency, RenderResult};
@@ -43,6 +44,9 @@ async fn release_counts_inner(
     let policy = &pipeline.policy;
     // 1. Validate and plan: policy only, no data.
     let request = parse_request(body).map_err(Refused::bare)?;
+    if request.workload.is_some() {
+        return release_workload(pipeline, consumer, &request, body, idempotency_key, format).await;
+    }
     let query = CountQuery::parse(policy, consumer, &request).map_err(Refused::bare)?;
     let plan = plan(policy, query).map_err(Refused::bare)?;
     let named = |e: ReleaseError| Refused::naming(e, &plan.canonical, &plan.query_id);
@@ -50,34 +54,17 @@ async fn release_counts_inner(
     // 2. Idempotency: a retry gets the stored bytes; a reused key with another body is refused.
     let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
     if let Some(key) = idempotency_key
-        && let Some(stored) = pipeline
-            .store
-            .find_idempotent(&consumer.id, key)
-            .await
-            .map_err(|e| Refused::bare(e.into()))?
-    {
-        if stored.request_hash != request_hash {
-            return Err(named(ReleaseError::IdempotencyKeyReused));
-        }
-        let mut entry = EntryBody::about(
-            &policy.dataset,
+        && let Some(done) = replay(
+            pipeline,
             consumer,
-            Event::Replay,
-            Outcome::IdempotentReplay,
-        );
-        entry.canonical_query = Some(plan.canonical.clone());
-        entry.query_hash = Some(plan.query_id.clone());
-        entry.idempotency_key = Some(key.to_owned());
-        pipeline
-            .store
-            .record_replay(entry)
-            .await
-            .map_err(|e| Refused::bare(e.into()))?;
-        return Ok(Released {
-            content_type: stored.content_type,
-            body: stored.body,
-            replayed: true,
-        });
+            key,
+            &request_hash,
+            &plan.canonical,
+            &plan.query_id,
+        )
+        .await?
+    {
+        return Ok(done);
     }
 
     // 3. The release: made, charged, rendered from its receipt.
@@ -102,6 +89,101 @@ async fn release_counts_inner(
             "release"
         );
     }
+    Ok(Released {
+        content_type: format.content_type().into(),
+        body: bytes,
+        replayed: false,
+    })
+}
+
+/// An idempotent retry: the stored bytes of the first answer, or a refusal
+/// when the key was used with another request. `None` when the key is new.
+async fn replay(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    key: &str,
+    request_hash: &str,
+    canonical: &str,
+    query_id: &str,
+) -> Result<Option<Released>, Refused> {
+    let named = |e: ReleaseError| Refused::naming(e, canonical, query_id);
+    let Some(stored) = pipeline
+        .store
+        .find_idempotent(&consumer.id, key)
+        .await
+        .map_err(|e| Refused::bare(e.into()))?
+    else {
+        return Ok(None);
+    };
+    if stored.request_hash != request_hash {
+        return Err(named(ReleaseError::IdempotencyKeyReused));
+    }
+    let mut entry = EntryBody::about(
+        &pipeline.policy.dataset,
+        consumer,
+        Event::Replay,
+        Outcome::IdempotentReplay,
+    );
+    entry.canonical_query = Some(canonical.to_owned());
+    entry.query_hash = Some(query_id.to_owned());
+    entry.idempotency_key = Some(key.to_owned());
+    pipeline
+        .store
+        .record_replay(entry)
+        .await
+        .map_err(|e| Refused::bare(e.into()))?;
+    Ok(Some(Released {
+        content_type: stored.content_type,
+        body: stored.body,
+        replayed: true,
+    }))
+}
+
+/// A workload: its groupings released together, answered as consistent tables.
+async fn release_workload(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    request: &CountRequest,
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    format: Format,
+) -> Result<Released, Refused> {
+    let policy = &pipeline.policy;
+    let wp = workload::plan_workload(policy, consumer, request).map_err(Refused::bare)?;
+    let named = |e: ReleaseError| Refused::naming(e, &wp.canonical, &wp.query_id);
+    let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
+    if let Some(key) = idempotency_key
+        && let Some(done) = replay(
+            pipeline,
+            consumer,
+            key,
+            &request_hash,
+            &wp.canonical,
+            &wp.query_id,
+        )
+        .await?
+    {
+        return Ok(done);
+    }
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        request_hash: &request_hash,
+        content_type: format.content_type(),
+    });
+    let plans: Vec<&Plan> = wp.groupings.iter().collect();
+    let (receipts, bytes) = pipeline
+        .release(consumer, &plans, idempotency, |charged| {
+            workload::render(policy, &wp, charged, format)
+        })
+        .await
+        .map_err(named)?;
+    tracing::info!(
+        consumer = %consumer.id,
+        query_id = %wp.query_id,
+        groupings = receipts.len(),
+        charged_micro = receipts.iter().map(|r| r.charged.micro()).sum::<u64>(),
+        "workload"
+    );
     Ok(Released {
         content_type: format.content_type().into(),
         body: bytes,
@@ -193,15 +275,89 @@ fn render(pipeline: &Pipeline, plan: &Plan, charged: &Charged<'_>, format: Forma
     }
 }
 
-/// `POST /v1/counts/estimate`: cost, margin and affordability; charges nothing, reads no case.
+/// What `POST /v1/counts/estimate` answers: for one grouping or a workload.
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum Estimate {
+    Single(EstimateResponse),
+    Workload(WorkloadEstimate),
+}
+
+/// `POST /v1/counts/estimate`: cost, margins and affordability; charges nothing, reads no case.
 pub async fn estimate(
     pipeline: &Pipeline,
     consumer: &Consumer,
     body: &[u8],
+) -> Result<Estimate, ReleaseError> {
+    let request = parse_request(body)?;
+    if request.workload.is_some() {
+        return estimate_workload(pipeline, consumer, &request)
+            .await
+            .map(Estimate::Workload);
+    }
+    estimate_single(pipeline, consumer, &request)
+        .await
+        .map(Estimate::Single)
+}
+
+async fn estimate_workload(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    request: &CountRequest,
+) -> Result<WorkloadEstimate, ReleaseError> {
+    let policy = &pipeline.policy;
+    let wp = workload::plan_workload(policy, consumer, request)?;
+    let data = super::DataView::current(pipeline);
+    let keys: Vec<String> = wp.groupings.iter().map(|p| data.release_key(p)).collect();
+    let refs: Vec<&str> = keys.iter().map(String::as_str).collect();
+    let outlook = pipeline
+        .store
+        .outlook(&policy.dataset, &consumer.id, &refs)
+        .await?;
+    let costs: Vec<_> = wp.groupings.iter().map(|p| p.cost).collect();
+    let items = outlook.charges(&costs);
+    let arithmetic = |e| ReleaseError::internal("adding up an estimate", e);
+    let would_charge = compose_amounts(items.iter().map(|i| i.consumer)).map_err(arithmetic)?;
+    let global_charge = compose_amounts(items.iter().map(|i| i.global)).map_err(arithmetic)?;
+    let budget = outlook.consumer_budget(policy.role_budget(consumer.role));
+    let margins = workload::consistent_margins(&wp)
+        .map_err(|e| ReleaseError::internal("estimating consistent margins", e))?;
+    let cost = wp.cost()?;
+    Ok(WorkloadEstimate {
+        dataset: policy.dataset.clone(),
+        query_id: wp.query_id.clone(),
+        tables: wp
+            .groupings
+            .iter()
+            .zip(margins)
+            .map(|(p, consistent)| WorkloadEstimateTable {
+                dimensions: p.query.dimensions.iter().map(|d| d.name.clone()).collect(),
+                query_id: p.query_id.clone(),
+                cells: p.query.cells,
+                cost: p.cost.to_f64(),
+                margin_of_error: p.margin,
+                consistent_margin_of_error: consistent,
+            })
+            .collect(),
+        cost: cost.to_f64(),
+        cost_approx_dp: approx_dp(policy, cost),
+        unit_of_privacy: policy.unit,
+        would_charge: would_charge.to_f64(),
+        unit: policy.budget_unit(),
+        confidence: wp.groupings.first().map_or(0.95, |p| p.query.confidence),
+        affordable: budget.try_debit(would_charge).is_ok(),
+        global_affordable: outlook.global.try_debit(global_charge).is_ok(),
+        budget: budget_view(policy, budget),
+    })
+}
+
+async fn estimate_single(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    request: &CountRequest,
 ) -> Result<EstimateResponse, ReleaseError> {
     let policy = &pipeline.policy;
-    let request = parse_request(body)?;
-    let query = CountQuery::parse(policy, consumer, &request)?;
+    let query = CountQuery::parse(policy, consumer, request)?;
     let cells = query.cells;
     let plan = plan(policy, query)?;
     let release_id = super::DataView::current(pipeline).release_key(&plan);

@@ -115,6 +115,10 @@ pub enum ReleaseError {
         count: usize,
         max: usize,
     },
+    TooManyGroupings {
+        count: usize,
+        max: usize,
+    },
     InvalidQuery(String),
     InvalidBody(String),
     RateLimited {
@@ -152,6 +156,7 @@ impl ReleaseError {
             AccuracyUnreachable { .. } => "query.accuracy_unreachable",
             TooManyCells { .. } => "query.too_many_cells",
             TooManyDimensions { .. } => "query.too_many_dimensions",
+            TooManyGroupings { .. } => "query.too_many_groupings",
             InvalidQuery(_) => "query.invalid",
             InvalidBody(_) => "request.invalid_body",
             RateLimited { .. } => "rate.limited",
@@ -179,6 +184,7 @@ impl ReleaseError {
             AccuracyUnreachable { .. } => "Accuracy not reachable",
             TooManyCells { .. } => "Too many cells",
             TooManyDimensions { .. } => "Too many dimensions",
+            TooManyGroupings { .. } => "Too many groupings",
             InvalidQuery(_) => "Invalid query",
             InvalidBody(_) => "Invalid request body",
             RateLimited { .. } => "Too many requests",
@@ -260,6 +266,12 @@ impl ReleaseError {
             }
             TooManyDimensions { count, max } => {
                 format!("the query groups by {count} dimensions; at most {max} are allowed")
+            }
+            TooManyGroupings { count, max } => {
+                extra.insert("max_groupings".into(), json!(max));
+                format!(
+                    "the workload has {count} groupings; at most {max} are allowed in one request"
+                )
             }
             InvalidQuery(m) | InvalidBody(m) => m.clone(),
             RateLimited { retry_after_secs } => {

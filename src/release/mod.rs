@@ -31,14 +31,16 @@
 //! Errors are [`ReleaseError`]s; the HTTP edge maps them to problem+json.
 
 mod compute;
+pub mod consistent;
 pub mod counts;
 pub mod error;
 mod plan;
 pub mod query;
 pub mod views;
+pub mod workload;
 
 pub use compute::{DataView, StoredRelease};
-pub use counts::{estimate, parse_request, release_counts};
+pub use counts::{Estimate, estimate, parse_request, release_counts};
 pub use error::ReleaseError;
 pub use plan::{Plan, plan, post_process};
 pub use views::{

@@ -28,8 +28,15 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct CountRequest {
     /// Dimensions to group by, in output order (see `GET /v1/catalog`).
+    #[serde(default)]
     #[schema(example = json!(["gender", "age_broad"]))]
     pub dimensions: Vec<String>,
+    /// Instead of `dimensions`: several groupings over the same filters,
+    /// released together as one charge and answered as consistent tables.
+    /// The cost (`epsilon` or `rho`) is the workload's, split equally.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(example = json!([["gender", "age_broad"], ["gender", "registration_year"], ["age_broad"]]))]
+    pub workload: Option<Vec<Vec<String>>>,
     /// Per dimension: a list of values, or `{"from": Y1, "to": Y2}` for registration_year.
     #[serde(default)]
     #[schema(value_type = Object, example = json!({"registration_year": {"from": 2015, "to": 2020}, "citizenship": ["UKR", "MDA"]}))]

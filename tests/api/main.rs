@@ -12,3 +12,4 @@ mod openapi;
 mod oracle;
 mod privacy;
 mod race;
+mod workload;

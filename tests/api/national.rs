@@ -8,6 +8,7 @@ use serde_json::{Value, json};
 use std::collections::{HashMap, HashSet};
 
 const SDMX: &str = "application/vnd.sdmx.data+csv;version=1.0.0";
+const SDMX2: &str = "application/vnd.sdmx.data+csv;version=2.0.0";
 
 async fn fetch(app: &TestApp, path: &str, token: &str, accept: Option<&str>) -> reqwest::Response {
     let mut req = app.client.get(app.url(path)).bearer_auth(token);
@@ -387,6 +388,26 @@ on_both_backends!(
         let values: Vec<Option<i64>> = obs.iter().map(|m| m["OBS_VALUE"].parse().ok()).collect();
         assert_eq!(values, cells.iter().map(|c| c.1).collect::<Vec<_>>());
         assert!(obs.iter().all(|m| m["REF_AREA"] == "USA"));
+
+        // SDMX-CSV 2.0, by Accept or by name: STRUCTURE, STRUCTURE_ID and
+        // ACTION instead of DATAFLOW, the same observations otherwise.
+        let v1 = parse_csv(&text);
+        for (accept, path) in [
+            (Some(SDMX2), "/v1/national/USA/report"),
+            (None, "/v1/national/USA/report?format=sdmx2"),
+        ] {
+            let text2 = body_of(fetch(&app, path, &gov, accept).await, SDMX2).await;
+            let (header2, rows2) = parse_csv(&text2);
+            assert_eq!(&header2[..3], ["STRUCTURE", "STRUCTURE_ID", "ACTION"]);
+            assert_eq!(&header2[3..], &v1.0[1..], "the same columns after them");
+            assert_eq!(rows2.len(), v1.1.len());
+            for (r2, r1) in rows2.iter().zip(&v1.1) {
+                assert_eq!(r2[0], "dataflow");
+                assert_eq!(r2[1], r1[0], "STRUCTURE_ID is the 1.0 DATAFLOW");
+                assert_eq!(r2[2], "I");
+                assert_eq!(&r2[3..], &r1[1..]);
+            }
+        }
 
         assert_eq!(
             app.budget("gov-usa").await.0,

@@ -1,8 +1,9 @@
-//! Consistent national reports: the tables that partition the population
-//! (single-valued dimensions over their whole domain, the ones with a total
-//! row) are estimated together, so that they add up to one total, share
-//! their common marginals, and publish non-negative integers. Post-processing
-//! of the tables' noisy counts: free, and no true count is read.
+//! Consistent tables: tables that partition one population (single-valued
+//! dimensions over the same filters: a national report's tables with a total
+//! row, or a researcher's workload) are estimated together, so that they add
+//! up to one total, share their common marginals, and publish non-negative
+//! integers. Post-processing of the tables' noisy counts: free, and no true
+//! count is read.
 //!
 //! 1. Weighted least squares over every measured cell
 //!    ([`crate::privacy::consistency`]), under the constraints: every table
@@ -19,13 +20,12 @@
 //! non-negativity step is not in them (it moves only cells that came out
 //! negative, towards zero, and spreads the difference over the table).
 
-use super::total::NationalTotal;
+use super::{CellKey, Plan};
 use crate::privacy::consistency::{
     CellRef, ConsistencyError, Measurement, SumsEqual, non_negative_integers,
     weighted_least_squares,
 };
 use crate::privacy::{Confidence, PrivacyError};
-use crate::release::{CellKey, Plan};
 use std::collections::BTreeMap;
 
 /// The name of the method, as reports state it.
@@ -46,7 +46,10 @@ pub struct Output {
     /// `None` where the consistent value is below `k`.
     pub cells: Vec<Option<i64>>,
     pub margins: Vec<u64>,
-    pub total: NationalTotal,
+    /// The one total every consistent table adds up to (suppressed cells
+    /// included), and its margin.
+    pub total: i64,
+    pub total_margin: u64,
 }
 
 /// Why a report could not be made consistent.
@@ -185,16 +188,9 @@ pub fn estimate(inputs: &[Input<'_>], k: u64) -> Result<Vec<Output>, Error> {
                 .iter()
                 .map(|&v| (v >= 0 && v as u64 >= k).then_some(v))
                 .collect();
-            let suppressed = cells.iter().filter(|c| c.is_none()).count();
             Ok(Output {
-                total: NationalTotal {
-                    count: total,
-                    margin_of_error: total_margin,
-                    cells_summed: cells.len(),
-                    cells_suppressed: suppressed,
-                    complete: true,
-                    method: "consistent_total",
-                },
+                total,
+                total_margin,
                 cells,
                 margins,
             })
