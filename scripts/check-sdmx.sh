@@ -57,7 +57,11 @@ curl -sf "$BASE/v1/national/sdmx" -o "$WORK/structure.json"
 fetch "/v1/national/USA/report" "$WORK/usa-report.csv"
 fetch "/v1/national/USA/report?perspective=citizenship&year=2019" "$WORK/usa-nationals-2019.csv"
 fetch "/v1/national/USA/tables/by_sex_and_age?from_year=2015&to_year=2020" "$WORK/usa-sex-age-2015-2020.csv"
+# SDMX-CSV 2.0, read by sdmx1 as served.
+curl -sf "$BASE/v1/national/USA/report" -H "Authorization: Bearer $GOVERNMENT_TOKEN" \
+  -H 'Accept: application/vnd.sdmx.data+csv;version=2.0.0' -o "$WORK/usa-report-v2.csv"
 
 "$VENV/bin/python" scripts/check_sdmx.py "$WORK/structure.json" \
-  "$WORK/usa-report.csv" "$WORK/usa-nationals-2019.csv" "$WORK/usa-sex-age-2015-2020.csv"
+  "$WORK/usa-report.csv" "$WORK/usa-nationals-2019.csv" "$WORK/usa-sex-age-2015-2020.csv" \
+  "$WORK/usa-report-v2.csv"
 echo "check-sdmx: OK"

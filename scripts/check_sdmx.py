@@ -1,5 +1,5 @@
-"""Reads SDMX-CSV 1.0 files of the CTM_VICTIMS dataflow with the `sdmx1`
-SDMX client library and checks them against the published structure.
+"""Reads SDMX-CSV 1.0 and 2.0 files of the CTM_VICTIMS dataflow with the
+`sdmx1` SDMX client library and checks them against the published structure.
 
 Usage: check_sdmx.py STRUCTURE_JSON DATA_CSV [DATA_CSV ...]
 
@@ -12,13 +12,13 @@ What it does, per file:
 2. checks the SDMX-CSV 1.0 header: DATAFLOW, the dimensions in structure
    order, OBS_VALUE, the attributes;
 3. reads the observations with sdmx1's SDMX-CSV reader. sdmx1 reads SDMX-CSV
-   2.x only, so the file is lifted first: the 1.0 `DATAFLOW` column becomes the
-   2.0 `STRUCTURE,STRUCTURE_ID,ACTION` columns (`dataflow`, the same id, `I`);
-   every other column is passed through unchanged;
+   2.x only: a 2.0 file (as served with ?format=sdmx2) is read as it is; a
+   1.0 file is lifted first (its `DATAFLOW` column becomes the 2.0
+   `STRUCTURE,STRUCTURE_ID,ACTION` columns: `dataflow`, the same id, `I`);
 4. checks every key value and attribute value against its code list, that
    keys are unique, and that CONF_STATUS=C goes with an empty OBS_VALUE;
-5. writes the observations back with sdmx1's own SDMX-CSV 1.0 writer and
-   checks that the result equals the input, row for row.
+5. for a 1.0 file, writes the observations back with sdmx1's own SDMX-CSV
+   1.0 writer and checks that the result equals the input, row for row.
 
 Exit status 0 when every file passes. Also writes the structure as an
 SDMX-ML 2.1 structure message next to the first data file
@@ -94,11 +94,17 @@ def check(structure, dsd, dfd, codelists, path):
     header, body = rows[0], rows[1:]
     dims = [d["id"] for d in structure["dimensions"]]
     attrs = [a["id"] for a in structure["attributes"]]
-    expected = ["DATAFLOW"] + dims + [structure["measure"]["id"]] + attrs
+    v2 = header[:1] == ["STRUCTURE"]
+    lead = ["STRUCTURE", "STRUCTURE_ID", "ACTION"] if v2 else ["DATAFLOW"]
+    expected = lead + dims + [structure["measure"]["id"]] + attrs
     assert header == expected, f"{path}: header {header} != {expected}"
-    assert all(r[0] == structure["dataflow"] for r in body), "DATAFLOW column"
+    if v2:
+        assert all(r[:3] == ["dataflow", structure["dataflow"], "I"] for r in body), "2.0 columns"
+    else:
+        assert all(r[0] == structure["dataflow"] for r in body), "DATAFLOW column"
 
-    msg = sdmx.read_sdmx(io.BytesIO(lift_to_v2(text)), format="csv", structure=dfd)
+    data = text.encode() if v2 else lift_to_v2(text)
+    msg = sdmx.read_sdmx(io.BytesIO(data), format="csv", structure=dfd)
     assert len(msg.data) == 1, "one data set"
     ds = msg.data[0]
     assert len(ds.obs) == len(body), f"{len(ds.obs)} observations for {len(body)} rows"
@@ -123,6 +129,12 @@ def check(structure, dsd, dfd, codelists, path):
             assert attr["CONF_STATUS"] == "F" and int(obs.value) >= 0
             released += 1
 
+    if v2:
+        print(
+            f"{path}: OK: {len(ds.obs)} observations ({released} released, "
+            f"{suppressed} suppressed) read as SDMX-CSV 2.0 by sdmx1 {sdmx.__version__}"
+        )
+        return
     # sdmx1's own SDMX-CSV 1.0 writer must give back the same rows.
     for obs in ds.obs:
         if obs.value == "":

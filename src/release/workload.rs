@@ -11,7 +11,9 @@
 //! reconciled ([`super::consistent`]): one total, equal marginals where
 //! they share dimensions, non-negative integers. A grouping with a
 //! multi-valued dimension has no sum to agree on; it may stand alone in a
-//! workload but may not share a dimension with another grouping.
+//! workload but may not share a dimension with another grouping. Shared
+//! marginals are reconciled along a tree: each grouping may share
+//! dimensions with at most one earlier grouping.
 
 use super::consistent::{self, Input};
 use super::error::ReleaseError;
@@ -157,6 +159,28 @@ pub fn plan_workload(
                     groupings[i], groupings[j]
                 )));
             }
+        }
+    }
+    // Marginals are reconciled along a tree: each grouping agrees with the
+    // one earlier grouping it shares dimensions with. Sharing with two would
+    // close a cycle that controlled rounding cannot keep exact.
+    for (t, p) in plans.iter().enumerate() {
+        let sharing: Vec<usize> = (0..t)
+            .filter(|&u| {
+                single[u]
+                    && p.query
+                        .dimensions
+                        .iter()
+                        .any(|d| plans[u].query.dimensions.iter().any(|e| e.field == d.field))
+            })
+            .collect();
+        if single[t] && sharing.len() > 1 {
+            return Err(invalid(format!(
+                "the grouping {:?} shares dimensions with {} earlier groupings ({:?}); consistent tables need each grouping to share dimensions with at most one earlier grouping: split the workload or drop a grouping",
+                groupings[t],
+                sharing.len(),
+                sharing.iter().map(|&u| &groupings[u]).collect::<Vec<_>>()
+            )));
         }
     }
     let canonical = json!({
