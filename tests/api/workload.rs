@@ -227,6 +227,11 @@ on_both_backends!(
                 "query.invalid",
             ),
             (
+                json!({"workload": [["gender", "age_broad"], ["gender", "education"], ["age_broad", "education"]], "epsilon": 0.6}),
+                422,
+                "query.invalid",
+            ),
+            (
                 json!({"workload": [["gender"], ["age_broad"]], "epsilon": 0.06}),
                 422,
                 "query.epsilon_out_of_range",
