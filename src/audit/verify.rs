@@ -494,15 +494,10 @@ pub enum ExportError {
 
 const CHECKPOINT_PREFIX: &[u8] = b"{\"checkpoint\":";
 
+/// The lines of an export, split at `\n` only: the service writes no
+/// `\r`, so a line ending in one (a CRLF copy) is not its encoding and fails.
 fn lines<R: BufRead>(reader: R) -> impl Iterator<Item = std::io::Result<Vec<u8>>> {
-    reader.split(b'\n').map(|r| {
-        r.map(|mut l| {
-            if l.last() == Some(&b'\r') {
-                l.pop();
-            }
-            l
-        })
-    })
+    reader.split(b'\n')
 }
 
 /// Verifies an export (JSON Lines: entries in sequence order, then
@@ -532,13 +527,24 @@ pub fn verify_export<R: BufRead>(
     let exported_cp: Result<Option<Checkpoint>, Failure> = match &final_line {
         None => Ok(None),
         Some(l) => serde_json::from_slice::<CheckpointLine>(l)
-            .map(|c| c.checkpoint)
             .map_err(|_| {
                 fail(
                     entry_lines as i64,
                     FailureKind::Checkpoint,
                     "the final checkpoint line cannot be read",
                 )
+            })
+            .and_then(|c| {
+                // Exactly the service's bytes, as for entries.
+                if serde_json::to_vec(&c).ok().as_deref() == Some(l.as_slice()) {
+                    Ok(c.checkpoint)
+                } else {
+                    Err(fail(
+                        entry_lines as i64,
+                        FailureKind::NonCanonical,
+                        "the final checkpoint line is not the service's encoding of a checkpoint",
+                    ))
+                }
             }),
     };
     let exported_cp = exported_cp?;
@@ -763,6 +769,41 @@ mod tests {
             reconcile_tables(s, &rows, &[("ctm".into(), 999_999)]).map_err(|f| f.kind),
             Err(FailureKind::TableMismatch)
         );
+    }
+
+    #[test]
+    fn carriage_returns_are_refused_wherever_they_are() {
+        let entries = chain_of(workload());
+        let cp = head_checkpoint(&entries);
+        let lines = export_of(&entries, Some(&cp));
+        // A CRLF copy of the whole export.
+        let mut crlf = Vec::new();
+        for l in &lines {
+            crlf.extend_from_slice(l);
+            crlf.extend_from_slice(b"\r\n");
+        }
+        assert!(
+            failing_seq(&crlf, None).is_some_and(|(_, kind)| kind == FailureKind::NonCanonical),
+            "a CRLF export is refused"
+        );
+        // One entry line with a trailing CR.
+        let mut one = lines.clone();
+        one[2].push(b'\r');
+        assert_eq!(
+            failing_seq(&join(&one), None),
+            Some((3, FailureKind::NonCanonical))
+        );
+        // The final checkpoint line with a trailing CR.
+        let mut last = lines.clone();
+        if let Some(l) = last.last_mut() {
+            l.push(b'\r');
+        }
+        assert_eq!(
+            failing_seq(&join(&last), None),
+            Some((6, FailureKind::NonCanonical))
+        );
+        // The export as written verifies.
+        assert_eq!(failing_seq(&join(&lines), None), None);
     }
 
     #[test]
