@@ -527,25 +527,23 @@ pub fn verify_export<R: BufRead>(
     let exported_cp: Result<Option<Checkpoint>, Failure> = match &final_line {
         None => Ok(None),
         Some(l) => serde_json::from_slice::<CheckpointLine>(l)
+            .map(|c| c.checkpoint)
             .map_err(|_| {
                 fail(
                     entry_lines as i64,
                     FailureKind::Checkpoint,
                     "the final checkpoint line cannot be read",
                 )
-            })
-            .and_then(|c| {
-                // Exactly the service's bytes, as for entries.
-                if serde_json::to_vec(&c).ok().as_deref() == Some(l.as_slice()) {
-                    Ok(c.checkpoint)
-                } else {
-                    Err(fail(
-                        entry_lines as i64,
-                        FailureKind::NonCanonical,
-                        "the final checkpoint line is not the service's encoding of a checkpoint",
-                    ))
-                }
             }),
+    };
+    // The final line must be exactly the service's bytes too (checked after
+    // its signature, so a forged checkpoint is reported as such).
+    let final_canonical = match &final_line {
+        None => true,
+        Some(l) => serde_json::from_slice::<CheckpointLine>(l)
+            .ok()
+            .and_then(|c| serde_json::to_vec(&c).ok())
+            .is_some_and(|bytes| bytes == *l),
     };
     let exported_cp = exported_cp?;
 
@@ -587,6 +585,14 @@ pub fn verify_export<R: BufRead>(
             format!("the export's checkpoint: {e}"),
         )
     })?;
+    if !final_canonical {
+        return Err(fail(
+            entry_lines as i64,
+            FailureKind::NonCanonical,
+            "the final checkpoint line is not the service's encoding of its checkpoint (a byte was added or changed)",
+        )
+        .into());
+    }
     Ok(ExportReport {
         unsigned_tail: summary.size - cp.size,
         checkpoint: cp,
