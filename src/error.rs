@@ -211,6 +211,10 @@ impl ResponseError for ApiError {
             ApiError::Release(ReleaseError::RateLimited { retry_after_secs }) => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));
             }
+            // Worth retrying soon: the store or the entropy source was briefly away.
+            ApiError::Release(ReleaseError::Unavailable(_) | ReleaseError::EntropyUnavailable) => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+            }
             _ => {}
         }
         res.body(serde_json::to_vec(&problem).unwrap_or_default())

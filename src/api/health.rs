@@ -1,9 +1,24 @@
-//! `GET /health`: liveness and readiness, never a count.
+//! Health for people and orchestrators, never a count: `GET /health` (a
+//! summary), `GET /health/live` (the process answers) and `GET
+//! /health/ready` (it can serve: store reachable, snapshot loaded, ledger
+//! writer alive). Each store probe waits at most a second.
 
 use crate::api::AppState;
 use crate::store::Backend;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use std::time::Duration;
+
+/// How long a health probe waits for the store.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Whether the store answers a trivial read within [`PROBE_TIMEOUT`].
+async fn store_reachable(state: &AppState) -> bool {
+    matches!(
+        tokio::time::timeout(PROBE_TIMEOUT, state.pipeline.store.data_version()).await,
+        Ok(Ok(_))
+    )
+}
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Health {
@@ -21,7 +36,7 @@ pub struct Health {
     (status = 503, description = "Database unreachable", body = Health),
 ))]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
-    let db_ok = state.pipeline.store.data_version().await.is_ok();
+    let db_ok = store_reachable(&state).await;
     let body = Health {
         status: if db_ok { "ok" } else { "degraded" },
         store: state.pipeline.store.backend(),
@@ -32,5 +47,66 @@ pub async fn health(state: web::Data<AppState>) -> HttpResponse {
         HttpResponse::Ok().json(body)
     } else {
         HttpResponse::ServiceUnavailable().json(body)
+    }
+}
+
+/// Liveness: the process runs and answers.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Live {
+    /// Always `ok`.
+    pub status: &'static str,
+}
+
+/// Readiness: whether this replica can serve releases now.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Ready {
+    /// `ready`, or `not_ready` with the checks that failed.
+    pub status: &'static str,
+    /// The store answered a read within a second.
+    pub store: bool,
+    /// A case snapshot of this store is loaded.
+    pub snapshot: bool,
+    /// The ledger writer takes work.
+    pub ledger_writer: bool,
+}
+
+/// Liveness for orchestrators: 200 while the process answers. Public, no token.
+#[utoipa::path(get, path = "/health/live", tag = "public", responses(
+    (status = 200, description = "The process answers", body = Live),
+))]
+pub async fn live() -> HttpResponse {
+    HttpResponse::Ok().json(Live { status: "ok" })
+}
+
+/// Readiness for load balancers: 200 when this replica can serve releases,
+/// 503 (with `Retry-After`) when the store is unreachable, no snapshot is
+/// loaded or the ledger writer has stopped. Public, no token.
+#[utoipa::path(get, path = "/health/ready", tag = "public", responses(
+    (status = 200, description = "Ready to serve", body = Ready),
+    (status = 503, description = "Not ready: see which check failed", body = Ready),
+))]
+pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
+    let store = store_reachable(&state).await;
+    let snapshot = !state
+        .pipeline
+        .snapshots
+        .current()
+        .identity()
+        .store_id
+        .is_empty();
+    let ledger_writer = state.pipeline.committer.is_alive();
+    let ok = store && snapshot && ledger_writer;
+    let body = Ready {
+        status: if ok { "ready" } else { "not_ready" },
+        store,
+        snapshot,
+        ledger_writer,
+    };
+    if ok {
+        HttpResponse::Ok().json(body)
+    } else {
+        HttpResponse::ServiceUnavailable()
+            .insert_header(("Retry-After", "1"))
+            .json(body)
     }
 }

@@ -46,6 +46,8 @@ impl AppState {
     ),
     paths(
         health::health,
+        health::live,
+        health::ready,
         catalog::catalog,
         counts::post_counts,
         counts::post_estimate,
@@ -103,6 +105,8 @@ pub fn openapi_json() -> String {
 pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
     cfg.app_data(state.clone())
         .route("/health", web::get().to(health::health))
+        .route("/health/live", web::get().to(health::live))
+        .route("/health/ready", web::get().to(health::ready))
         .route(
             "/openapi.json",
             web::get().to(|| async {

@@ -31,7 +31,7 @@ pub enum StoreError {
     #[error("database migration failed: {0}")]
     Migration(String),
     #[error("database error: {0}")]
-    Database(#[from] sqlx::Error),
+    Database(sqlx::Error),
     /// An error of the SQLite ledger writer's own connection.
     #[error("database error: {0}")]
     Embedded(String),
@@ -44,6 +44,37 @@ pub enum StoreError {
     /// The store could not take writes for a while (the cause is logged, not shown).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+}
+
+/// A database error, told apart by whether retrying later can help: an
+/// unreachable or overloaded database, or a connection it dropped, makes
+/// the store [`StoreError::Unavailable`] (503 with `Retry-After`), never an
+/// internal error.
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        let transient = match &e {
+            sqlx::Error::PoolTimedOut
+            | sqlx::Error::PoolClosed
+            | sqlx::Error::Io(_)
+            | sqlx::Error::Tls(_)
+            | sqlx::Error::WorkerCrashed => true,
+            // Connection exceptions (class 08), too many connections (53300),
+            // shutdown or crash of the server (57P01-57P03).
+            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+                c.starts_with("08")
+                    || c == "53300"
+                    || matches!(&*c, "57P01" | "57P02" | "57P03")
+                    // The database was closed to connections (ALLOW_CONNECTIONS false).
+                    || (c == "55000" && db.message().contains("accepting connections"))
+            }),
+            _ => false,
+        };
+        if transient {
+            StoreError::Unavailable(e.to_string())
+        } else {
+            StoreError::Database(e)
+        }
+    }
 }
 
 /// Which database holds the cases, budgets and ledger.
@@ -83,9 +114,11 @@ impl Store {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
                 .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+            // A request waits at most a second for a connection: when the
+            // database is down it is refused with 503 quickly, not held.
             let pool = PgPoolOptions::new()
                 .max_connections(16)
-                .acquire_timeout(Duration::from_secs(10))
+                .acquire_timeout(Duration::from_secs(1))
                 .connect_with(opts)
                 .await
                 .map_err(|e| StoreError::Unreachable(e.to_string()))?;

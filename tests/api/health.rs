@@ -85,3 +85,92 @@ on_both_backends!(the_docs_page_works_offline, |backend| async move {
     let doc: serde_json::Value = spec.json().await.expect("json");
     assert!(doc["paths"]["/v1/counts"].is_object());
 });
+
+/// PostgreSQL closed to this service (an outage): requests are refused with
+/// 503 `service.unavailable` and `Retry-After`, never 500; readiness says
+/// so while liveness stays up; and everything recovers without a restart.
+#[tokio::test]
+async fn a_database_outage_is_refused_with_retry_after_and_recovers() {
+    let Some(app) = TestApp::spawn(Backend::Postgres).await else {
+        return;
+    };
+    let Ok(server) = std::env::var("CTM_TEST_POSTGRES_URL") else {
+        return;
+    };
+    let db = app
+        .database_url
+        .rsplit('/')
+        .next()
+        .expect("database name")
+        .to_owned();
+    let admin = sqlx::PgPool::connect(&server).await.expect("admin");
+    let r = app.token(ctm_stats::domain::Role::Researcher, "alice");
+    let get = |path: &str| {
+        let req = app.client.get(app.url(path)).bearer_auth(&r);
+        async move { req.send().await.expect("request") }
+    };
+    assert_eq!(get("/health/ready").await.status().as_u16(), 200);
+    assert_eq!(get("/health/live").await.status().as_u16(), 200);
+
+    // The outage: no new connection, and the open ones dropped.
+    for sql in [
+        format!("ALTER DATABASE {db} ALLOW_CONNECTIONS false"),
+        format!(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{db}' AND pid <> pg_backend_pid()"
+        ),
+    ] {
+        sqlx::query(sqlx::AssertSqlSafe(sql))
+            .execute(&admin)
+            .await
+            .expect("outage");
+    }
+    for res in [
+        get("/v1/budget").await,
+        app.post_json(
+            "/v1/counts",
+            &r,
+            &serde_json::json!({"dimensions": ["gender"], "epsilon": 0.5}),
+        )
+        .await,
+    ] {
+        assert_eq!(
+            res.headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok()),
+            Some("1")
+        );
+        assert_problem(res, 503, "service.unavailable").await;
+    }
+    let ready = get("/health/ready").await;
+    assert_eq!(ready.status().as_u16(), 503);
+    assert!(ready.headers().contains_key("retry-after"));
+    let ready: serde_json::Value = ready.json().await.expect("json");
+    assert_eq!(ready["store"], false);
+    assert_eq!(get("/health/live").await.status().as_u16(), 200);
+
+    // Back: the same server serves again.
+    sqlx::query(sqlx::AssertSqlSafe(format!(
+        "ALTER DATABASE {db} ALLOW_CONNECTIONS true"
+    )))
+    .execute(&admin)
+    .await
+    .expect("recover");
+    let mut recovered = false;
+    for _ in 0..50 {
+        if get("/health/ready").await.status().as_u16() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(recovered, "ready again once the database is back");
+    let res = app
+        .post_json(
+            "/v1/counts",
+            &r,
+            &serde_json::json!({"dimensions": ["gender"], "epsilon": 0.5}),
+        )
+        .await;
+    assert_eq!(res.status().as_u16(), 200);
+    admin.close().await;
+}

@@ -175,6 +175,11 @@ impl Committer {
         })
     }
 
+    /// Whether the writer still takes work (its task or thread has not stopped).
+    pub fn is_alive(&self) -> bool {
+        !self.queue.is_closed()
+    }
+
     pub fn stats(&self) -> CommitStats {
         CommitStats {
             batches: self.stats.batches.load(Ordering::Relaxed),

@@ -98,6 +98,6 @@ impl From<Decline> for ChargeError {
 
 impl From<sqlx::Error> for ChargeError {
     fn from(e: sqlx::Error) -> Self {
-        ChargeError::Store(StoreError::Database(e))
+        ChargeError::Store(e.into())
     }
 }
