@@ -40,6 +40,10 @@ pub enum ApiError {
     TooLarge {
         max: usize,
     },
+    /// The request body did not arrive in time (a stalled or trickling client).
+    BodyTimeout {
+        secs: u64,
+    },
     UnsupportedMediaType,
     NotAcceptable,
     /// Like [`ApiError::NotAcceptable`], on an endpoint with other formats (named).
@@ -72,6 +76,7 @@ impl ApiError {
             MissingToken | InvalidToken(_) => "auth.invalid_token",
             ForbiddenRole { .. } => "auth.forbidden_role",
             TooLarge { .. } => "request.too_large",
+            BodyTimeout { .. } => "request.timeout",
             UnsupportedMediaType => "request.unsupported_media_type",
             NotAcceptable | NotAcceptableOf(_) => "request.not_acceptable",
             InvalidIdempotencyKey => "idempotency.invalid_key",
@@ -90,6 +95,7 @@ impl ApiError {
             MissingToken | InvalidToken(_) => "Invalid or missing token",
             ForbiddenRole { .. } => "Role not allowed",
             TooLarge { .. } => "Request too large",
+            BodyTimeout { .. } => "Request body too slow",
             UnsupportedMediaType => "Unsupported media type",
             NotAcceptable | NotAcceptableOf(_) => "Not acceptable",
             InvalidIdempotencyKey => "Invalid idempotency key",
@@ -112,6 +118,9 @@ impl ApiError {
                 format!("role {role} may not use this endpoint; allowed: {allowed}")
             }
             TooLarge { max } => format!("the request body exceeds {max} bytes"),
+            BodyTimeout { secs } => format!(
+                "the request body did not arrive within {secs} s; nothing was read or charged"
+            ),
             UnsupportedMediaType => "send the body as application/json".into(),
             NotAcceptable => "this endpoint answers application/json or text/csv".into(),
             NotAcceptableOf(formats) => format!("this endpoint answers {formats}"),
@@ -179,6 +188,7 @@ impl ResponseError for ApiError {
             InvalidIdempotencyKey | BadCursor | BadAuditFilter(_) => StatusCode::BAD_REQUEST,
             LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable | NotAcceptableOf(_) => StatusCode::NOT_ACCEPTABLE,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

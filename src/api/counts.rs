@@ -95,8 +95,12 @@ pub enum CountAnswer {
         (status = 400, description = "Malformed body or unknown field", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
-        (status = 413, description = "request.too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "request.not_acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "request.timeout: the body did not arrive in time", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "request.too_large (a declared Content-Length above the limit is refused before reading)", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "request.unsupported_media_type", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "query.* validation errors, idempotency.key_reused", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "service.unavailable, service.entropy_unavailable (see Retry-After); nothing charged", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
@@ -107,7 +111,7 @@ pub async fn post_counts(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
-    let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     let format = negotiate(&req)?;
     let key = idempotency_key(&req)?;
     state.admit(&consumer)?;
@@ -125,7 +129,13 @@ pub async fn post_counts(
 #[utoipa::path(post, path = "/v1/counts/estimate", tag = "counts", request_body = CountRequest,
     responses(
         (status = 200, description = "Cost, margins of error and affordability, of one grouping or a workload", body = Estimate),
+        (status = 400, description = "request.invalid_body", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 408, description = "request.timeout: the body did not arrive in time", body = Problem, content_type = "application/problem+json"),
+        (status = 413, description = "request.too_large", body = Problem, content_type = "application/problem+json"),
+        (status = 415, description = "request.unsupported_media_type", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+        (status = 503, description = "service.unavailable (see Retry-After)", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "query.* validation errors", body = Problem, content_type = "application/problem+json"),
     ),
@@ -137,7 +147,7 @@ pub async fn post_estimate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
-    let body = super::read_body(payload, state.pipeline.policy.limits.max_body_bytes).await?;
+    let body = super::read_body(&state, &req, payload).await?;
     state.admit(&consumer)?;
     let est = release::estimate(&state.pipeline, &consumer, &body).await?;
     Ok(HttpResponse::Ok().json(est))

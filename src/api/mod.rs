@@ -157,18 +157,39 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
-/// Reads a request body up to `max` bytes; larger bodies are refused with
-/// `request.too_large` before they are buffered.
-pub async fn read_body(mut payload: web::Payload, max: usize) -> Result<web::Bytes, ApiError> {
+/// Reads a request body of at most the policy's `max_body_bytes`: a
+/// declared `Content-Length` above it is refused before anything is read,
+/// and a body that does not arrive within the configured time (a stalled or
+/// trickling client) is refused with 408, releasing the connection.
+pub async fn read_body(
+    state: &AppState,
+    req: &HttpRequest,
+    mut payload: web::Payload,
+) -> Result<web::Bytes, ApiError> {
     use futures_util::StreamExt;
-    let mut buf = web::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk = chunk
-            .map_err(|_| ApiError::invalid_body("the request body could not be read".into()))?;
-        if buf.len() + chunk.len() > max {
-            return Err(ApiError::TooLarge { max });
-        }
-        buf.extend_from_slice(&chunk);
+    let max = state.pipeline.policy.limits.max_body_bytes;
+    let declared = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    if declared.is_some_and(|n| n > max as u64) {
+        return Err(ApiError::TooLarge { max });
     }
-    Ok(buf.freeze())
+    let secs = state.settings.body_timeout_secs;
+    let read = async {
+        let mut buf = web::BytesMut::new();
+        while let Some(chunk) = payload.next().await {
+            let chunk = chunk
+                .map_err(|_| ApiError::invalid_body("the request body could not be read".into()))?;
+            if buf.len() + chunk.len() > max {
+                return Err(ApiError::TooLarge { max });
+            }
+            buf.extend_from_slice(&chunk);
+        }
+        Ok(buf.freeze())
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(secs), read)
+        .await
+        .map_err(|_| ApiError::BodyTimeout { secs })?
 }

@@ -174,3 +174,70 @@ async fn a_database_outage_is_refused_with_retry_after_and_recovers() {
     assert_eq!(res.status().as_u16(), 200);
     admin.close().await;
 }
+
+/// Sends `head` (request line and headers) and `body` on a raw connection
+/// and returns the status line of the answer (or what came before the
+/// connection closed).
+async fn raw_request(addr: &str, head: &str, body: &[u8]) -> (tokio::net::TcpStream, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    s.write_all(head.as_bytes()).await.expect("head");
+    s.write_all(body).await.expect("body");
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(std::time::Duration::from_secs(30), s.read(&mut buf))
+        .await
+        .expect("an answer before the test gives up")
+        .unwrap_or(0);
+    let text = String::from_utf8_lossy(&buf[..n]).into_owned();
+    (s, text.lines().next().unwrap_or("").to_owned())
+}
+
+on_both_backends!(
+    stalled_and_oversized_bodies_are_refused_and_the_service_stays_up,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        let token = app.token(ctm_stats::domain::Role::Researcher, "slow");
+        let head = |length: u64| {
+            format!(
+                "POST /v1/counts HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\nContent-Type: application/json\r\nContent-Length: {length}\r\n\r\n"
+            )
+        };
+        // Declared larger than the policy allows: refused before the body is read.
+        let (_, status) = raw_request(&addr, &head(20_000_000), b"").await;
+        assert!(status.starts_with("HTTP/1.1 413"), "{status}");
+
+        // Ten stalled clients: 10 bytes of 100, then nothing.
+        let stalled: Vec<_> = (0..10)
+            .map(|_| {
+                let addr = addr.clone();
+                let head = head(100);
+                tokio::spawn(async move { raw_request(&addr, &head, b"{\"dimensio").await })
+            })
+            .collect();
+        // Meanwhile the service answers others.
+        let health = app
+            .client
+            .get(app.url("/health"))
+            .send()
+            .await
+            .expect("health");
+        assert_eq!(health.status().as_u16(), 200);
+        let ok = app
+            .post_json(
+                "/v1/counts",
+                &token,
+                &serde_json::json!({"dimensions": ["gender"], "epsilon": 0.5}),
+            )
+            .await;
+        assert_eq!(ok.status().as_u16(), 200);
+        // Each stalled client is answered 408 once its time is up.
+        for s in stalled {
+            let (_, status) = s.await.expect("task");
+            assert!(status.starts_with("HTTP/1.1 408"), "{status}");
+        }
+        assert_eq!(app.budget("slow").await.0, 500_000, "only the real request was charged");
+    }
+);

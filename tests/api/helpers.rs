@@ -181,6 +181,8 @@ impl TestApp {
         settings.jwt_secret_file = data.join("jwt.secret");
         settings.ledger_key_file = data.join("ledger-signing.key");
         settings.snapshot_poll_secs = 1;
+        // Short, so the stalled-client test is quick; test bodies arrive at once.
+        settings.body_timeout_secs = 2;
         if let Some(key) = noise_key_file {
             settings.noise_key_file = key;
         }
