@@ -204,7 +204,7 @@ async fn set_budget(
         ));
     }
     require_json(req)?;
-    let body = super::read_body(&state, &req, payload).await?;
+    let body = super::read_body(state, req, payload).await?;
     let SetBudget { limit, role } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
     let limit = limit_amount(limit)?;

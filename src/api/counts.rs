@@ -26,22 +26,17 @@ pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
         .unwrap_or("*/*");
-    let wants = |t: &str| {
-        accept
-            .split(',')
-            .any(|part| part.trim().split(';').next().map(str::trim) == Some(t))
-    };
-    if wants("text/csv") {
-        Ok(Format::Csv)
-    } else if wants("application/json")
-        || wants("*/*")
-        || wants("application/*")
-        || accept.trim().is_empty()
-    {
-        Ok(Format::Json)
-    } else {
-        Err(ApiError::NotAcceptable)
+    if accept.trim().is_empty() {
+        return Ok(Format::Json);
     }
+    for range in super::accepted(accept) {
+        match range.mime.as_str() {
+            "text/csv" => return Ok(Format::Csv),
+            "application/json" | "application/*" | "*/*" => return Ok(Format::Json),
+            _ => {}
+        }
+    }
+    Err(ApiError::NotAcceptable)
 }
 
 fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
@@ -147,6 +142,7 @@ pub async fn post_estimate(
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
     require_json(&req)?;
+    super::accepts_json(&req)?;
     let body = super::read_body(&state, &req, payload).await?;
     state.admit(&consumer)?;
     let est = release::estimate(&state.pipeline, &consumer, &body).await?;

@@ -157,6 +157,68 @@ async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
     )))
 }
 
+/// One media range of an `Accept` header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MediaRange {
+    /// Lower-cased `type/subtype`.
+    pub mime: String,
+    /// The `version` parameter, if any.
+    pub version: Option<String>,
+}
+
+/// The media ranges of `accept`, most wanted first (by q-value, then by
+/// order), leaving out those with `q=0` ("not this", RFC 9110 §12.4.2).
+pub fn accepted(accept: &str) -> Vec<MediaRange> {
+    let mut ranges: Vec<(f32, usize, MediaRange)> = Vec::new();
+    for (i, range) in accept.split(',').enumerate() {
+        let mut parts = range.split(';').map(str::trim);
+        let mime = parts.next().unwrap_or("").to_ascii_lowercase();
+        if mime.is_empty() {
+            continue;
+        }
+        let mut q = 1.0f32;
+        let mut version = None;
+        for p in parts {
+            if let Some((k, v)) = p.split_once('=') {
+                let (k, v) = (k.trim(), v.trim().trim_matches('"'));
+                if k.eq_ignore_ascii_case("q") {
+                    q = v.parse().unwrap_or(0.0);
+                } else if k.eq_ignore_ascii_case("version") {
+                    version = Some(v.to_owned());
+                }
+            }
+        }
+        if q > 0.0 {
+            ranges.push((q, i, MediaRange { mime, version }));
+        }
+    }
+    ranges.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+    ranges.into_iter().map(|(_, _, r)| r).collect()
+}
+
+/// Refuses (406) a request whose `Accept` rules out JSON, on endpoints that
+/// answer only JSON. No `Accept`, or an empty one, accepts anything.
+pub fn accepts_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let accept = req
+        .headers()
+        .get(actix_web::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .trim();
+    if accept.is_empty()
+        || accepted(accept).iter().any(|r| {
+            matches!(
+                r.mime.as_str(),
+                "application/json" | "application/problem+json" | "application/*" | "*/*"
+            )
+        })
+    {
+        Ok(())
+    } else {
+        Err(ApiError::NotAcceptable)
+    }
+}
+
 /// Reads a request body of at most the policy's `max_body_bytes`: a
 /// declared `Content-Length` above it is refused before anything is read,
 /// and a body that does not arrive within the configured time (a stalled or

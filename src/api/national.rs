@@ -65,8 +65,9 @@ fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiErro
         .map_err(|e| ApiError::invalid_query(format!("invalid query parameters: {e}")))
 }
 
-/// Chooses the format: `?format=` first, else the first media range of
-/// `Accept` that can be served (q-values are not weighed), else JSON.
+/// Chooses the format: `?format=` first, else the most wanted media range
+/// of `Accept` that can be served (q-values weighed, `q=0` excluded), else
+/// 406; JSON when there is no `Accept`.
 pub fn negotiate(req: &HttpRequest, format: Option<&str>) -> Result<Format, ApiError> {
     let offered = "application/json, text/csv, application/vnd.sdmx.data+csv;version=1.0.0 or application/vnd.sdmx.data+csv;version=2.0.0 (?format=json, csv, sdmx or sdmx2)";
     if let Some(name) = format {
@@ -81,25 +82,16 @@ pub fn negotiate(req: &HttpRequest, format: Option<&str>) -> Result<Format, ApiE
     if accept.is_empty() {
         return Ok(Format::Json);
     }
-    for range in accept.split(',') {
-        let mut parts = range.split(';').map(str::trim);
-        let mime = parts.next().unwrap_or("").to_ascii_lowercase();
-        let version = parts
-            .filter_map(|p| p.split_once('='))
-            .find(|(k, _)| k.trim().eq_ignore_ascii_case("version"))
-            .map(|(_, v)| v.trim().trim_matches('"').to_owned());
-        let found = match mime.as_str() {
+    for range in super::accepted(accept) {
+        let version = range.version.as_deref();
+        let found = match range.mime.as_str() {
             "application/vnd.sdmx.data+csv"
-                if version
-                    .as_deref()
-                    .is_none_or(|v| v == "1.0.0" || v == "1.0") =>
+                if version.is_none_or(|v| v == "1.0.0" || v == "1.0") =>
             {
                 Some(Format::Sdmx)
             }
             "application/vnd.sdmx.data+csv"
-                if version
-                    .as_deref()
-                    .is_some_and(|v| v == "2.0.0" || v == "2.0") =>
+                if version.is_some_and(|v| v == "2.0.0" || v == "2.0") =>
             {
                 Some(Format::Sdmx2)
             }
@@ -167,6 +159,7 @@ pub async fn list_tables(
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let q: ListQuery = query(&req)?;
+    super::accepts_json(&req)?;
     let params = Params {
         perspective: q.perspective,
         from_year: q.from_year,

@@ -73,6 +73,19 @@ impl PartialEq for Cause {
     }
 }
 
+/// At most this many characters of a client's input are echoed in a message.
+const ECHO_MAX: usize = 64;
+
+/// `text` as a message may quote it: whole when short, else its first
+/// [`ECHO_MAX`] characters and an ellipsis (a client's 15,000-character
+/// name is not sent back, nor logged, whole).
+pub fn bounded(text: &str) -> String {
+    match text.char_indices().nth(ECHO_MAX) {
+        None => text.to_owned(),
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+    }
+}
+
 /// A refusal or failure of the release core.
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReleaseError {
@@ -229,14 +242,21 @@ impl ReleaseError {
             UnknownDimension { name, valid } => {
                 extra.insert("valid_dimensions".into(), json!(valid));
                 format!(
-                    "unknown dimension \"{name}\"; valid dimensions: {}",
+                    "unknown dimension \"{}\"; valid dimensions: {}",
+                    bounded(name),
                     valid.join(", ")
                 )
             }
             UnknownValue { dimension, value } => {
-                format!("\"{value}\" is not a declared value of {dimension}; see GET /v1/catalog")
+                format!(
+                    "\"{}\" is not a declared value of {}; see GET /v1/catalog",
+                    bounded(value),
+                    bounded(dimension)
+                )
             }
-            ForbiddenDimension { name } => format!("your role may not use dimension \"{name}\""),
+            ForbiddenDimension { name } => {
+                format!("your role may not use dimension \"{}\"", bounded(name))
+            }
             CostOutOfRange {
                 requested,
                 min,
@@ -246,7 +266,8 @@ impl ReleaseError {
                 extra.insert("min".into(), json!(min));
                 extra.insert("max".into(), json!(max));
                 format!(
-                    "{unit} {requested} is not allowed: it must be a finite number between {min} and {max}"
+                    "{unit} {} is not allowed: it must be a finite number between {min} and {max}",
+                    bounded(requested)
                 )
             }
             AccuracyUnreachable {
@@ -273,7 +294,7 @@ impl ReleaseError {
                     "the workload has {count} groupings; at most {max} are allowed in one request"
                 )
             }
-            InvalidQuery(m) | InvalidBody(m) => m.clone(),
+            InvalidQuery(m) | InvalidBody(m) => bounded_message(m),
             RateLimited { retry_after_secs } => {
                 extra.insert("retry_after".into(), json!(retry_after_secs));
                 format!("too many requests; retry after {retry_after_secs} s")
@@ -283,11 +304,18 @@ impl ReleaseError {
             }
             NotFound(what) => what.clone(),
             UnknownCountry(c) => {
-                format!("\"{c}\" is not an ISO 3166-1 alpha-3 code of the catalog")
+                format!(
+                    "\"{}\" is not an ISO 3166-1 alpha-3 code of the catalog",
+                    bounded(c)
+                )
             }
             UnknownTable { table, valid } => {
                 extra.insert("valid_tables".into(), json!(valid));
-                format!("unknown table \"{table}\"; available: {}", valid.join(", "))
+                format!(
+                    "unknown table \"{}\"; available: {}",
+                    bounded(table),
+                    valid.join(", ")
+                )
             }
             EntropyUnavailable => {
                 "the service could not obtain secure randomness; nothing was released or charged"
@@ -310,6 +338,14 @@ impl ReleaseError {
                 | ReleaseError::EntropyUnavailable
                 | ReleaseError::Unavailable(_)
         )
+    }
+}
+
+/// A message that may quote client input: kept to a few hundred characters.
+fn bounded_message(m: &str) -> String {
+    match m.char_indices().nth(4 * ECHO_MAX) {
+        None => m.to_owned(),
+        Some((cut, _)) => format!("{}…", &m[..cut]),
     }
 }
 

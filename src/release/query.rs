@@ -546,6 +546,21 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ReleaseError>
                 )));
             }
             let (from, to) = (year("from")?, year("to")?);
+            // The same bounds as the national endpoints' from_year and to_year.
+            let years = dim
+                .values
+                .iter()
+                .map(|&c| i64::from(c) + i64::from(YEAR_MIN));
+            if let (Some(first), Some(last)) = (years.clone().min(), years.max()) {
+                for (name, y) in [("from", from), ("to", to)] {
+                    if !(first..=last).contains(&y) {
+                        return Err(ReleaseError::InvalidQuery(format!(
+                            "filter on {}: {name} must be a registration year from {first} to {last}",
+                            dim.name
+                        )));
+                    }
+                }
+            }
             if from > to {
                 return Err(ReleaseError::InvalidQuery(format!(
                     "filter on {}: from must not be after to",

@@ -246,6 +246,17 @@ on_both_backends!(
                 422,
                 "query.accuracy_unreachable",
             ),
+            // Years outside the declared domain, as the national endpoints refuse them.
+            (
+                json!({"dimensions": ["gender"], "filters": {"registration_year": {"from": -1, "to": 1_000_000_000_000_000_000u64}}}),
+                422,
+                "query.invalid",
+            ),
+            (
+                json!({"dimensions": ["gender"], "filters": {"registration_year": {"from": 1990, "to": 2020}}}),
+                422,
+                "query.invalid",
+            ),
         ];
         for (body, status, code) in cases {
             let res = app.post_json("/v1/counts", &t, &body).await;
@@ -498,3 +509,76 @@ on_both_backends!(
         assert_eq!(v2["query_id"], v1["query_id"]);
     }
 );
+
+on_both_backends!(
+    accept_weighs_q_values_and_q_zero_means_not_this,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let t = app.token(Role::Researcher, "quinn");
+        let ask = |accept: &'static str| {
+            let req = app
+                .client
+                .post(app.url("/v1/counts"))
+                .bearer_auth(&t)
+                .header("Accept", accept)
+                .json(&json!({"dimensions": ["gender"], "epsilon": 0.5}));
+            async move { req.send().await.expect("request") }
+        };
+        // Nothing acceptable: 406, and nothing charged.
+        assert_problem(
+            ask("application/json;q=0, text/csv;q=0").await,
+            406,
+            "request.not_acceptable",
+        )
+        .await;
+        assert_problem(ask("image/png").await, 406, "request.not_acceptable").await;
+        assert_eq!(app.budget("quinn").await.0, 0);
+        // The higher q wins, whatever the order.
+        let csv = ask("application/json;q=0.2, text/csv;q=0.9").await;
+        assert!(
+            csv.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.starts_with("text/csv"))
+        );
+        let json = ask("text/csv;q=0, */*").await;
+        assert!(
+            json.headers()
+                .get("content-type")
+                .and_then(|v| v.to_str().ok())
+                .is_some_and(|c| c.starts_with("application/json"))
+        );
+        // National figures too.
+        let gov = app.government_token("gov-usa", "USA");
+        let res = app
+            .client
+            .get(app.url("/v1/national/USA/tables"))
+            .bearer_auth(&gov)
+            .header("Accept", "application/json;q=0")
+            .send()
+            .await
+            .expect("request");
+        assert_problem(res, 406, "request.not_acceptable").await;
+    }
+);
+
+on_both_backends!(long_input_is_not_echoed_whole, |backend| async move {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let t = app.token(Role::Researcher, "long");
+    let name = "d".repeat(15_000);
+    for body in [
+        json!({"dimensions": [name.clone()], "epsilon": 0.5}),
+        json!({"dimensions": ["gender"], "filters": {"gender": [name.clone()]}, "epsilon": 0.5}),
+    ] {
+        let res = app.post_json("/v1/counts", &t, &body).await;
+        let status = res.status().as_u16();
+        let text = res.text().await.expect("body");
+        assert_eq!(status, 422, "{}", &text[..text.len().min(200)]);
+        assert!(text.len() < 2_000, "a {} byte problem", text.len());
+        assert!(!text.contains(&"d".repeat(100)));
+    }
+});

@@ -238,6 +238,10 @@ on_both_backends!(
             let (_, status) = s.await.expect("task");
             assert!(status.starts_with("HTTP/1.1 408"), "{status}");
         }
-        assert_eq!(app.budget("slow").await.0, 500_000, "only the real request was charged");
+        assert_eq!(
+            app.budget("slow").await.0,
+            500_000,
+            "only the real request was charged"
+        );
     }
 );
