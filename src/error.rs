@@ -64,7 +64,10 @@ pub enum ApiError {
         stored: String,
         requested: String,
     },
-    MethodNotAllowed,
+    /// The resource exists but not with this method; `allow` lists its methods.
+    MethodNotAllowed {
+        allow: &'static str,
+    },
     /// A refusal or failure of the release core.
     Release(ReleaseError),
 }
@@ -84,7 +87,7 @@ impl ApiError {
             BadAuditFilter(_) => "audit.bad_filter",
             LimitBelowSpent { .. } => "admin.limit_below_spent",
             RoleMismatch { .. } => "admin.role_mismatch",
-            MethodNotAllowed => "request.method_not_allowed",
+            MethodNotAllowed { .. } => "request.method_not_allowed",
             Release(e) => e.code(),
         }
     }
@@ -103,7 +106,7 @@ impl ApiError {
             BadAuditFilter(_) => "Invalid audit filter",
             LimitBelowSpent { .. } => "Limit below spent",
             RoleMismatch { .. } => "Role mismatch",
-            MethodNotAllowed => "Method not allowed",
+            MethodNotAllowed { .. } => "Method not allowed",
             Release(e) => e.title(),
         }
     }
@@ -150,7 +153,9 @@ impl ApiError {
                     "this consumer exists with role {stored}, not {requested}; a role cannot be changed here; nothing was changed"
                 )
             }
-            MethodNotAllowed => "this method is not allowed on this resource".into(),
+            MethodNotAllowed { allow } => {
+                format!("this method is not allowed on this resource; it allows {allow}")
+            }
             Release(e) => {
                 let (detail, more) = e.detail_and_extra();
                 extra = more;
@@ -191,7 +196,7 @@ impl ResponseError for ApiError {
             BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             NotAcceptable | NotAcceptableOf(_) => StatusCode::NOT_ACCEPTABLE,
-            MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
+            MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             Release(e) => release_status(e),
         }
     }
@@ -217,6 +222,9 @@ impl ResponseError for ApiError {
                     header::WWW_AUTHENTICATE,
                     "Bearer realm=\"ctm-stats\", error=\"invalid_token\"",
                 ));
+            }
+            ApiError::MethodNotAllowed { allow } => {
+                res.insert_header((header::ALLOW, *allow));
             }
             ApiError::Release(ReleaseError::RateLimited { retry_after_secs }) => {
                 res.insert_header((header::RETRY_AFTER, retry_after_secs.to_string()));

@@ -149,11 +149,56 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         .default_service(web::to(not_found));
 }
 
+/// Every resource and the methods it allows (`{}` is one path segment),
+/// so that a known path asked with another method gets 405 and `Allow`.
+/// A test sends every other method to each of them.
+pub const RESOURCES: &[(&str, &str)] = &[
+    ("/health", "GET"),
+    ("/health/live", "GET"),
+    ("/health/ready", "GET"),
+    ("/openapi.json", "GET"),
+    ("/docs", "GET"),
+    ("/v1/catalog", "GET"),
+    ("/v1/counts", "POST"),
+    ("/v1/counts/estimate", "POST"),
+    ("/v1/budget", "GET"),
+    ("/v1/audit/entries", "GET"),
+    ("/v1/audit/checkpoints", "GET, POST"),
+    ("/v1/audit/checkpoints/latest", "GET"),
+    ("/v1/audit/consumers", "GET"),
+    ("/v1/audit/export", "GET"),
+    ("/v1/audit/verify", "GET"),
+    ("/v1/audit/public-key", "GET"),
+    ("/v1/admin/consumers", "GET"),
+    ("/v1/admin/consumers/{}/budget", "PUT"),
+    ("/v1/national/sdmx", "GET"),
+    ("/v1/national/{}/tables", "GET"),
+    ("/v1/national/{}/tables/{}", "GET"),
+    ("/v1/national/{}/report", "GET"),
+];
+
+/// The methods the resource at `path` allows, if there is one.
+fn allowed_methods(path: &str) -> Option<&'static str> {
+    let segments: Vec<&str> = path.trim_end_matches('/').split('/').collect();
+    RESOURCES.iter().find_map(|(pattern, allow)| {
+        let parts: Vec<&str> = pattern.split('/').collect();
+        (parts.len() == segments.len()
+            && parts
+                .iter()
+                .zip(&segments)
+                .all(|(p, s)| *p == *s || (*p == "{}" && !s.is_empty())))
+        .then_some(*allow)
+    })
+}
+
 async fn not_found(req: HttpRequest) -> Result<HttpResponse, ApiError> {
+    if let Some(allow) = allowed_methods(req.path()) {
+        return Err(ApiError::MethodNotAllowed { allow });
+    }
     Err(ApiError::not_found(format!(
         "no resource at {} {}",
         req.method(),
-        req.path()
+        crate::release::error::bounded(req.path())
     )))
 }
 

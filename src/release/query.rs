@@ -38,7 +38,7 @@ pub struct CountRequest {
     #[schema(example = json!([["gender", "age_broad"], ["gender", "registration_year"], ["age_broad"]]))]
     pub workload: Option<Vec<Vec<String>>>,
     /// Per dimension: a list of values, or `{"from": Y1, "to": Y2}` for registration_year.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "unique_keys")]
     #[schema(value_type = Object, example = json!({"registration_year": {"from": 2015, "to": 2020}, "citizenship": ["UKR", "MDA"]}))]
     pub filters: BTreeMap<String, Value>,
     /// Privacy cost in epsilon (pure accounting). Omit for the policy default.
@@ -52,6 +52,38 @@ pub struct CountRequest {
     /// Government callers: pin to victims identified in your country (`country_of_exploitation`,
     /// the default) or to your nationals identified anywhere (`citizenship`).
     pub perspective: Option<Perspective>,
+}
+
+/// A JSON object whose keys must be distinct: a filter named twice is
+/// refused, as a field named twice at the top level is, rather than the last
+/// one silently winning.
+fn unique_keys<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<BTreeMap<String, Value>, D::Error> {
+    struct Unique;
+    impl<'de> serde::de::Visitor<'de> for Unique {
+        type Value = BTreeMap<String, Value>;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an object of filters by dimension")
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(
+            self,
+            mut map: A,
+        ) -> Result<Self::Value, A::Error> {
+            let mut out = BTreeMap::new();
+            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+                if out.contains_key(&k) {
+                    return Err(serde::de::Error::custom(format!(
+                        "the filter \"{}\" is given twice",
+                        crate::release::error::bounded(&k)
+                    )));
+                }
+                out.insert(k, v);
+            }
+            Ok(out)
+        }
+    }
+    d.deserialize_map(Unique)
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema, PartialEq)]

@@ -582,3 +582,29 @@ on_both_backends!(long_input_is_not_echoed_whole, |backend| async move {
         assert!(!text.contains(&"d".repeat(100)));
     }
 });
+
+on_both_backends!(a_filter_given_twice_is_refused, |backend| async move {
+    let Some(app) = TestApp::spawn(backend).await else {
+        return;
+    };
+    let t = app.token(Role::Researcher, "twice");
+    for path in ["/v1/counts", "/v1/counts/estimate"] {
+        let res = app
+            .client
+            .post(app.url(path))
+            .bearer_auth(&t)
+            .header("Content-Type", "application/json")
+            .body(r#"{"dimensions":["age_broad"],"filters":{"gender":["woman"],"gender":["man"]},"epsilon":0.5}"#)
+            .send()
+            .await
+            .expect("request");
+        let p = assert_problem(res, 400, "request.invalid_body").await;
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("given twice")),
+            "{p}"
+        );
+    }
+    assert_eq!(app.budget("twice").await.0, 0);
+});

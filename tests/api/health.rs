@@ -245,3 +245,66 @@ on_both_backends!(
         );
     }
 );
+
+on_both_backends!(
+    an_unsupported_method_is_405_with_allow,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        // Every resource, asked with a method it does not allow.
+        for (pattern, allow) in ctm_stats::api::RESOURCES {
+            let path = pattern.replace("{}", "USA");
+            let res = app
+                .client
+                .request(reqwest::Method::DELETE, app.url(&path))
+                .send()
+                .await
+                .expect("request");
+            assert_eq!(
+                res.headers().get("allow").and_then(|v| v.to_str().ok()),
+                Some(*allow),
+                "DELETE {path}"
+            );
+            assert_problem(res, 405, "request.method_not_allowed").await;
+        }
+        // The table lists every documented operation, with its method.
+        let doc: serde_json::Value = app
+            .client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .expect("doc")
+            .json()
+            .await
+            .expect("json");
+        for (path, ops) in doc["paths"].as_object().expect("paths") {
+            let mut pattern = String::new();
+            for (i, seg) in path.split('/').enumerate() {
+                if i > 0 {
+                    pattern.push('/');
+                }
+                pattern.push_str(if seg.starts_with('{') { "{}" } else { seg });
+            }
+            let allow = ctm_stats::api::RESOURCES
+                .iter()
+                .find(|(p, _)| *p == pattern)
+                .map(|(_, a)| *a)
+                .unwrap_or_else(|| panic!("{path} is not in api::RESOURCES"));
+            for method in ops.as_object().expect("ops").keys() {
+                assert!(
+                    allow.split(", ").any(|m| m.eq_ignore_ascii_case(method)),
+                    "{method} {path} is not in api::RESOURCES"
+                );
+            }
+        }
+        // A path that is no resource stays 404.
+        let res = app
+            .client
+            .request(reqwest::Method::DELETE, app.url("/v1/nothing"))
+            .send()
+            .await
+            .expect("request");
+        assert_problem(res, 404, "resource.not_found").await;
+    }
+);
