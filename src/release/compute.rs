@@ -24,7 +24,21 @@ pub struct StoredRelease {
     pub noisy: Option<Vec<i64>>,
 }
 
+/// The published cells of a stored body, without its noisy counts: what a
+/// single release's answer needs (serde skips the rest unbuilt).
+#[derive(Deserialize)]
+struct PublishedCells {
+    cells: Vec<Option<i64>>,
+}
+
 impl StoredRelease {
+    /// The published cells of a body as stored, in the request's dimension
+    /// order; the noisy counts are skipped, not read.
+    pub fn read_cells(body: &str, plan: &Plan) -> Result<Vec<Option<i64>>, serde_json::Error> {
+        let stored: PublishedCells = serde_json::from_str(body)?;
+        Ok(plan.query.cells_in_request_order(&stored.cells))
+    }
+
     /// A body as stored, with its cells in the request's dimension order.
     /// A body that does not read back is an error, never an empty answer.
     pub fn read(body: &str, plan: &Plan) -> Result<StoredRelease, serde_json::Error> {

@@ -196,12 +196,12 @@ async fn release_workload(
 fn render(pipeline: &Pipeline, plan: &Plan, charged: &Charged<'_>, format: Format) -> RenderResult {
     let policy = &pipeline.policy;
     let (receipt, release_id) = charged.single()?;
-    let stored = StoredRelease::read(&receipt.release_body, plan)?;
+    let cells = StoredRelease::read_cells(&receipt.release_body, plan)?;
     let keys = CellKey::all(&plan.query);
-    if keys.len() != stored.cells.len() {
+    if keys.len() != cells.len() {
         return Err(format!(
             "a release of {} cells for a query of {}",
-            stored.cells.len(),
+            cells.len(),
             keys.len()
         )
         .into());
@@ -219,7 +219,7 @@ fn render(pipeline: &Pipeline, plan: &Plan, charged: &Charged<'_>, format: Forma
             header.extend(["count", "suppressed", "margin_of_error"]);
             w.write_record(&header)?;
             let margin = plan.margin.to_string();
-            for (key, cell) in keys.iter().zip(&stored.cells) {
+            for (key, cell) in keys.iter().zip(&cells) {
                 let count = cell.map(|v| v.to_string()).unwrap_or_default();
                 let suppressed = if cell.is_none() { "true" } else { "false" };
                 let row = key
@@ -232,7 +232,7 @@ fn render(pipeline: &Pipeline, plan: &Plan, charged: &Charged<'_>, format: Forma
         Format::Json => {
             let cells = keys
                 .into_iter()
-                .zip(&stored.cells)
+                .zip(&cells)
                 .map(|(key, cell)| CellOut {
                     key,
                     count: *cell,
