@@ -49,36 +49,23 @@ async fn release_counts_inner(
     }
     let query = CountQuery::parse(policy, consumer, &request).map_err(Refused::bare)?;
     let plan = plan(policy, query).map_err(Refused::bare)?;
-    let named = |e: ReleaseError| Refused::naming(e, &plan.canonical, &plan.query_id);
 
-    // 2. Idempotency: a retry gets the stored bytes; a reused key with another body is refused.
-    let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
-    if let Some(key) = idempotency_key
-        && let Some(done) = replay(
-            pipeline,
-            consumer,
-            key,
-            &request_hash,
-            &plan.canonical,
-            &plan.query_id,
-        )
-        .await?
+    // 2. An idempotent retry, or the release: made, charged, rendered from its receipt.
+    let (receipts, bytes) = match release_or_replay(
+        pipeline,
+        consumer,
+        &[&plan],
+        (&plan.canonical, &plan.query_id),
+        body,
+        idempotency_key,
+        format,
+        |charged| render(pipeline, &plan, charged, format),
+    )
+    .await?
     {
-        return Ok(done);
-    }
-
-    // 3. The release: made, charged, rendered from its receipt.
-    let idempotency = idempotency_key.map(|key| Idempotency {
-        key,
-        request_hash: &request_hash,
-        content_type: format.content_type(),
-    });
-    let (receipts, bytes) = pipeline
-        .release(consumer, &[&plan], idempotency, |charged| {
-            render(pipeline, &plan, charged, format)
-        })
-        .await
-        .map_err(named)?;
+        Answer::Replayed(done) => return Ok(done),
+        Answer::Released(receipts, bytes) => (receipts, bytes),
+    };
     if let Some(receipt) = receipts.first() {
         tracing::info!(
             consumer = %consumer.id,
@@ -94,6 +81,52 @@ async fn release_counts_inner(
         body: bytes,
         replayed: false,
     })
+}
+
+/// What a count request got: the stored bytes of an idempotent retry, or a
+/// release with its receipts and rendered bytes.
+enum Answer {
+    Replayed(Released),
+    Released(Vec<crate::budget::Receipt>, Vec<u8>),
+}
+
+/// The one way a count request (one grouping or a workload) is answered:
+/// an idempotent retry replays its stored bytes (a reused key with another
+/// request is refused); otherwise `plans` are released through
+/// [`Pipeline::release`], the bytes stored with the key when there is one.
+/// `named` is the canonical query and its hash, for a refusal's ledger entry.
+#[expect(
+    clippy::too_many_arguments,
+    reason = "one request's parts, passed through once"
+)]
+async fn release_or_replay(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    plans: &[&Plan],
+    named: (&str, &str),
+    body: &[u8],
+    idempotency_key: Option<&str>,
+    format: Format,
+    render: impl FnOnce(&Charged<'_>) -> RenderResult,
+) -> Result<Answer, Refused> {
+    let (canonical, query_id) = named;
+    let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
+    if let Some(key) = idempotency_key
+        && let Some(done) =
+            replay(pipeline, consumer, key, &request_hash, canonical, query_id).await?
+    {
+        return Ok(Answer::Replayed(done));
+    }
+    let idempotency = idempotency_key.map(|key| Idempotency {
+        key,
+        request_hash: &request_hash,
+        content_type: format.content_type(),
+    });
+    let (receipts, bytes) = pipeline
+        .release(consumer, plans, idempotency, render)
+        .await
+        .map_err(|e| Refused::naming(e, canonical, query_id))?;
+    Ok(Answer::Released(receipts, bytes))
 }
 
 /// An idempotent retry: the stored bytes of the first answer, or a refusal
@@ -150,33 +183,22 @@ async fn release_workload(
 ) -> Result<Released, Refused> {
     let policy = &pipeline.policy;
     let wp = workload::plan_workload(policy, consumer, request).map_err(Refused::bare)?;
-    let named = |e: ReleaseError| Refused::naming(e, &wp.canonical, &wp.query_id);
-    let request_hash = sha256_hex(&[body, format.content_type().as_bytes()].concat());
-    if let Some(key) = idempotency_key
-        && let Some(done) = replay(
-            pipeline,
-            consumer,
-            key,
-            &request_hash,
-            &wp.canonical,
-            &wp.query_id,
-        )
-        .await?
-    {
-        return Ok(done);
-    }
-    let idempotency = idempotency_key.map(|key| Idempotency {
-        key,
-        request_hash: &request_hash,
-        content_type: format.content_type(),
-    });
     let plans: Vec<&Plan> = wp.groupings.iter().collect();
-    let (receipts, bytes) = pipeline
-        .release(consumer, &plans, idempotency, |charged| {
-            workload::render(policy, &wp, charged, format)
-        })
-        .await
-        .map_err(named)?;
+    let (receipts, bytes) = match release_or_replay(
+        pipeline,
+        consumer,
+        &plans,
+        (&wp.canonical, &wp.query_id),
+        body,
+        idempotency_key,
+        format,
+        |charged| workload::render(policy, &wp, charged, format),
+    )
+    .await?
+    {
+        Answer::Replayed(done) => return Ok(done),
+        Answer::Released(receipts, bytes) => (receipts, bytes),
+    };
     tracing::info!(
         consumer = %consumer.id,
         query_id = %wp.query_id,
