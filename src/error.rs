@@ -64,6 +64,9 @@ pub enum ApiError {
         stored: String,
         requested: String,
     },
+    /// A path that is not UTF-8 once percent-decoded (`%ff%fe`): refused
+    /// rather than decoded lossily into another name.
+    InvalidPath,
     /// The resource exists but not with this method; `allow` lists its methods.
     MethodNotAllowed {
         allow: &'static str,
@@ -88,6 +91,7 @@ impl ApiError {
             LimitBelowSpent { .. } => "admin.limit_below_spent",
             RoleMismatch { .. } => "admin.role_mismatch",
             MethodNotAllowed { .. } => "request.method_not_allowed",
+            InvalidPath => "request.invalid_path",
             Release(e) => e.code(),
         }
     }
@@ -107,6 +111,7 @@ impl ApiError {
             LimitBelowSpent { .. } => "Limit below spent",
             RoleMismatch { .. } => "Role mismatch",
             MethodNotAllowed { .. } => "Method not allowed",
+            InvalidPath => "Invalid path",
             Release(e) => e.title(),
         }
     }
@@ -156,6 +161,9 @@ impl ApiError {
             MethodNotAllowed { allow } => {
                 format!("this method is not allowed on this resource; it allows {allow}")
             }
+            InvalidPath => {
+                "the path is not UTF-8 text once percent-decoded; encode names as UTF-8".into()
+            }
             Release(e) => {
                 let (detail, more) = e.detail_and_extra();
                 extra = more;
@@ -190,7 +198,9 @@ impl ResponseError for ApiError {
         match self {
             MissingToken | InvalidToken(_) => StatusCode::UNAUTHORIZED,
             ForbiddenRole { .. } => StatusCode::FORBIDDEN,
-            InvalidIdempotencyKey | BadCursor | BadAuditFilter(_) => StatusCode::BAD_REQUEST,
+            InvalidIdempotencyKey | BadCursor | BadAuditFilter(_) | InvalidPath => {
+                StatusCode::BAD_REQUEST
+            }
             LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,

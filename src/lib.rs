@@ -54,6 +54,7 @@ pub mod engine;
 pub mod error;
 pub mod files;
 pub mod import;
+pub mod metrics;
 pub mod national;
 pub mod policy;
 pub mod privacy;

@@ -68,6 +68,7 @@ fn finish_snapshot(
     started: std::time::Instant,
 ) -> anyhow::Result<Snapshot> {
     let snapshot = builder.finish(store_id, version);
+    crate::metrics::METRICS.snapshot_loaded(version, started.elapsed().as_secs_f64());
     // Memory in whole MiB only: the exact byte count would give the exact
     // number of persons counted (21 bytes each).
     tracing::info!(
@@ -255,7 +256,7 @@ impl Application {
             let state = state.clone();
             HttpServer::new(move || {
                 App::new()
-                    .wrap(tracing_actix_web::TracingLogger::default())
+                    .wrap(actix_web::middleware::from_fn(crate::api::observe::observe))
                     .app_data(state.clone())
                     .app_data(verifier.clone())
                     .configure(|cfg| crate::api::configure(cfg, &state))

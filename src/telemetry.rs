@@ -8,8 +8,15 @@ use tracing_subscriber::EnvFilter;
 pub fn init(format: LogFormat) {
     let filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+    // Colours only for a person at a terminal, never into a file or a collector.
+    // A log line that cannot be written (standard error on a full disk) is
+    // dropped: by default the subscriber reports it with `eprintln!`, which
+    // panics when standard error is unwritable, and a panic on the ledger
+    // writer's thread would stop every release until a restart.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .log_internal_errors(false)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
     let _ = match format {
         LogFormat::Json => builder.json().flatten_event(true).try_init(),

@@ -7,7 +7,9 @@ pub mod budget;
 pub mod catalog;
 pub mod counts;
 pub mod health;
+pub mod metrics;
 pub mod national;
+pub mod observe;
 
 use crate::error::ApiError;
 use crate::release::Pipeline;
@@ -48,6 +50,7 @@ impl AppState {
         health::health,
         health::live,
         health::ready,
+        metrics::metrics,
         catalog::catalog,
         counts::post_counts,
         counts::post_estimate,
@@ -74,6 +77,7 @@ impl AppState {
         (name = "counts", description = "Researchers and governments"),
         (name = "audit", description = "Auditors: the hash-chained privacy-budget ledger, signed checkpoints, export and verification"),
         (name = "admin", description = "Admins: consumer budgets (every change is a ledger entry)"),
+        (name = "operations", description = "Operators: Prometheus metrics (admin token)"),
         (name = "national", description = "National figures: a country's standard tables and annual report as JSON, CSV or SDMX-CSV (governments: own country only)"),
     )
 )]
@@ -107,6 +111,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
         .route("/health", web::get().to(health::health))
         .route("/health/live", web::get().to(health::live))
         .route("/health/ready", web::get().to(health::ready))
+        .route("/metrics", web::get().to(metrics::metrics))
         .route(
             "/openapi.json",
             web::get().to(|| async {
@@ -156,6 +161,7 @@ pub const RESOURCES: &[(&str, &str)] = &[
     ("/health", "GET"),
     ("/health/live", "GET"),
     ("/health/ready", "GET"),
+    ("/metrics", "GET"),
     ("/openapi.json", "GET"),
     ("/docs", "GET"),
     ("/v1/catalog", "GET"),

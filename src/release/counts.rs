@@ -165,6 +165,7 @@ async fn replay(
         .record_replay(entry)
         .await
         .map_err(|e| Refused::bare(e.into()))?;
+    crate::metrics::METRICS.released(crate::metrics::Served::Repeat, 1);
     Ok(Some(Released {
         content_type: stored.content_type,
         body: stored.body,

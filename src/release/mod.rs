@@ -48,6 +48,7 @@ pub use views::{
     MechanismView, approx_dp, budget_view, mechanism_view,
 };
 
+use crate::metrics::Served;
 use crate::audit::chain::{EntryBody, Event, Outcome};
 use crate::budget::{Charge, Idempotency, Receipt, ReleaseCharge, RenderResult};
 use crate::cache::ReleaseCache;
@@ -175,6 +176,9 @@ impl Pipeline {
         for (key, receipt) in keys.iter().zip(&receipts) {
             self.releases.insert(key, &receipt.release_body);
         }
+        let repeats = receipts.iter().filter(|r| r.replay).count();
+        crate::metrics::METRICS.released(Served::Repeat, repeats);
+        crate::metrics::METRICS.released(Served::Fresh, receipts.len() - repeats);
         Ok((receipts, bytes))
     }
 }

@@ -71,7 +71,7 @@ fn unique_keys<'de, D: serde::Deserializer<'de>>(
             mut map: A,
         ) -> Result<Self::Value, A::Error> {
             let mut out = BTreeMap::new();
-            while let Some((k, v)) = map.next_entry::<String, Value>()? {
+            while let Some((k, Strict(v))) = map.next_entry::<String, Strict>()? {
                 if out.contains_key(&k) {
                     return Err(serde::de::Error::custom(format!(
                         "the filter \"{}\" is given twice",
@@ -84,6 +84,77 @@ fn unique_keys<'de, D: serde::Deserializer<'de>>(
         }
     }
     d.deserialize_map(Unique)
+}
+
+/// Any JSON value whose objects, at every depth, name each key once: a
+/// filter's `{"from": 2010, "from": 2020}` is refused like a filter given
+/// twice, instead of one of the two silently counting.
+struct Strict(Value);
+
+impl<'de> Deserialize<'de> for Strict {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> serde::de::Visitor<'de> for V {
+            type Value = Strict;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_bool<E>(self, b: bool) -> Result<Strict, E> {
+                Ok(Strict(Value::Bool(b)))
+            }
+            fn visit_i64<E>(self, n: i64) -> Result<Strict, E> {
+                Ok(Strict(Value::from(n)))
+            }
+            fn visit_u64<E>(self, n: u64) -> Result<Strict, E> {
+                Ok(Strict(Value::from(n)))
+            }
+            fn visit_f64<E>(self, n: f64) -> Result<Strict, E> {
+                Ok(Strict(Value::from(n)))
+            }
+            fn visit_str<E>(self, s: &str) -> Result<Strict, E> {
+                Ok(Strict(Value::String(s.to_owned())))
+            }
+            fn visit_string<E>(self, s: String) -> Result<Strict, E> {
+                Ok(Strict(Value::String(s)))
+            }
+            fn visit_unit<E>(self) -> Result<Strict, E> {
+                Ok(Strict(Value::Null))
+            }
+            fn visit_none<E>(self) -> Result<Strict, E> {
+                Ok(Strict(Value::Null))
+            }
+            fn visit_some<D: serde::Deserializer<'de>>(self, d: D) -> Result<Strict, D::Error> {
+                Strict::deserialize(d)
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Strict, A::Error> {
+                let mut out = Vec::new();
+                while let Some(Strict(v)) = seq.next_element::<Strict>()? {
+                    out.push(v);
+                }
+                Ok(Strict(Value::Array(out)))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Strict, A::Error> {
+                let mut out = serde_json::Map::new();
+                while let Some((k, Strict(v))) = map.next_entry::<String, Strict>()? {
+                    if out.contains_key(&k) {
+                        return Err(serde::de::Error::custom(format!(
+                            "the key \"{}\" is given twice",
+                            crate::release::error::bounded(&k)
+                        )));
+                    }
+                    out.insert(k, v);
+                }
+                Ok(Strict(Value::Object(out)))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 #[derive(Debug, Clone, Copy, Deserialize, Serialize, utoipa::ToSchema, PartialEq)]

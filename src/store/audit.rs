@@ -386,6 +386,21 @@ impl Store {
             .collect())
     }
 
+    /// Budget spent in `dataset`, summed per role (micro-units): the only
+    /// per-consumer figures operators' metrics carry, and only as sums.
+    pub async fn spent_by_role(&self, dataset: &str) -> Result<Vec<(String, i64)>, StoreError> {
+        let rows: Vec<(String, i64)> = with_pool!(self, p => {
+            sqlx::query_as(
+                "SELECT role, CAST(COALESCE(SUM(spent_micro), 0) AS BIGINT) FROM consumers \
+                 WHERE dataset = $1 GROUP BY role ORDER BY role",
+            )
+            .bind(dataset)
+            .fetch_all(p)
+            .await?
+        });
+        Ok(rows)
+    }
+
     /// One consumer's budget row.
     pub async fn consumer_record(
         &self,

@@ -588,13 +588,21 @@ on_both_backends!(a_filter_given_twice_is_refused, |backend| async move {
         return;
     };
     let t = app.token(Role::Researcher, "twice");
-    for path in ["/v1/counts", "/v1/counts/estimate"] {
+    let bodies = [
+        r#"{"dimensions":["age_broad"],"filters":{"gender":["woman"],"gender":["man"]},"epsilon":0.5}"#,
+        // Nested: inside a year range, a bound given twice.
+        r#"{"dimensions":["age_broad"],"filters":{"registration_year":{"from":2010,"from":2020,"to":2021}},"epsilon":0.5}"#,
+    ];
+    for (path, body) in ["/v1/counts", "/v1/counts/estimate"]
+        .into_iter()
+        .flat_map(|p| bodies.iter().map(move |b| (p, *b)))
+    {
         let res = app
             .client
             .post(app.url(path))
             .bearer_auth(&t)
             .header("Content-Type", "application/json")
-            .body(r#"{"dimensions":["age_broad"],"filters":{"gender":["woman"],"gender":["man"]},"epsilon":0.5}"#)
+            .body(body)
             .send()
             .await
             .expect("request");

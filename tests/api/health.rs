@@ -1,5 +1,6 @@
 use crate::helpers::*;
 use crate::on_both_backends;
+use ctm_stats::domain::Role;
 
 on_both_backends!(
     health_reports_backend_and_version_but_no_count,
@@ -306,5 +307,114 @@ on_both_backends!(
             .await
             .expect("request");
         assert_problem(res, 404, "resource.not_found").await;
+    }
+);
+
+on_both_backends!(
+    metrics_are_for_admins_and_name_routes_codes_and_roles_only,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let researcher = app.token(Role::Researcher, "metered");
+        let admin = app.token(Role::Admin, "operator");
+        // A fresh release, its repeat, and a refusal.
+        let q = serde_json::json!({"dimensions": ["gender"], "epsilon": 0.5});
+        for _ in 0..2 {
+            let res = app.post_json("/v1/counts", &researcher, &q).await;
+            assert_eq!(res.status(), 200);
+        }
+        let bad = serde_json::json!({"dimensions": ["no_such_dimension"], "epsilon": 0.5});
+        assert_eq!(app.post_json("/v1/counts", &researcher, &bad).await.status(), 422);
+        let gov = app.government_token("gov-usa", "USA");
+        assert_eq!(
+            app.get("/v1/national/USA/report?from_year=2013", &gov)
+                .await
+                .status(),
+            200
+        );
+
+        assert_problem(app.get("/metrics", &researcher).await, 403, "auth.forbidden_role").await;
+        let res = app.get("/metrics", &admin).await;
+        assert_eq!(res.status(), 200);
+        let ct = res
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        assert!(ct.starts_with("application/openmetrics-text"), "{ct}");
+        let text = res.text().await.expect("body");
+        for name in [
+            r#"ctm_http_requests_total{route="/v1/counts",method="POST",status="200"}"#,
+            r#"ctm_http_requests_total{route="/v1/national/{country}/report",method="GET",status="200"}"#,
+            "ctm_http_request_duration_seconds_bucket{",
+            r#"ctm_releases_total{kind="fresh"}"#,
+            r#"ctm_releases_total{kind="repeat"}"#,
+            r#"ctm_problems_total{code="query.unknown_dimension"}"#,
+            "ctm_ledger_batch_size_bucket{",
+            "ctm_ledger_commit_duration_seconds_bucket{",
+            "ctm_snapshot_load_duration_seconds ",
+            "ctm_data_version ",
+            r#"ctm_budget_spent{role="researcher"}"#,
+            "ctm_global_budget_spent ",
+            "ctm_global_budget_limit ",
+        ] {
+            assert!(text.contains(name), "no {name} in\n{text}");
+        }
+        // No path values, query strings or consumer ids in any label.
+        for leak in ["USA", "from_year", "metered", "gov-usa", "no_such_dimension"] {
+            assert!(!text.contains(leak), "{leak} in the metrics");
+        }
+        // Every sample line is a metric of ours.
+        for line in text.lines().filter(|l| !l.starts_with('#')) {
+            assert!(line.starts_with("ctm_"), "{line}");
+        }
+    }
+);
+
+on_both_backends!(
+    a_path_that_is_not_utf8_is_refused_not_decoded_lossily,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let admin = app.token(Role::Admin, "paths-admin");
+        for id in ["%ff%fe", "%fe%ff", "ok%C3"] {
+            let res = app
+                .client
+                .put(app.url(&format!("/v1/admin/consumers/{id}/budget")))
+                .bearer_auth(&admin)
+                .json(&serde_json::json!({"role": "researcher", "limit": 1.0}))
+                .send()
+                .await
+                .expect("request");
+            assert_problem(res, 400, "request.invalid_path").await;
+        }
+        let gov = app.government_token("gov-usa", "USA");
+        assert_problem(
+            app.get("/v1/national/%ff%ff%ff/report", &gov).await,
+            400,
+            "request.invalid_path",
+        )
+        .await;
+        // Nothing was created under a lossy name.
+        let list: serde_json::Value = app
+            .get("/v1/admin/consumers", &admin)
+            .await
+            .json()
+            .await
+            .expect("json");
+        assert!(!list.to_string().contains('\u{fffd}'), "{list}");
+        // A percent-encoded UTF-8 name is fine.
+        let res = app
+            .client
+            .put(app.url("/v1/admin/consumers/%C3%A9lodie/budget"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"role": "researcher", "limit": 1.0}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200);
     }
 );

@@ -244,11 +244,9 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>)
         let size = jobs.len();
         let started = std::time::Instant::now();
         commit_batch(&store, std::mem::take(&mut jobs)).await;
-        tracing::debug!(
-            size,
-            micros = started.elapsed().as_micros() as u64,
-            "ledger batch"
-        );
+        let elapsed = started.elapsed();
+        crate::metrics::METRICS.ledger_batch(size, elapsed.as_secs_f64());
+        tracing::debug!(size, micros = elapsed.as_micros() as u64, "ledger batch");
     }
 }
 

@@ -105,11 +105,23 @@ pub fn spawn(
                 // Writers of this process (direct commits) queue on the same turn.
                 let turn = crate::store::SQLITE_WRITER.blocking_lock();
                 let started = std::time::Instant::now();
-                let result = commit(&mut conn, &jobs);
+                // A panic in one batch (a bug, or a library that panics on
+                // an I/O error) fails that batch, rolled back as its
+                // transaction unwinds; the writer goes on with the next.
+                let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                    commit(&mut conn, &jobs)
+                }))
+                .unwrap_or_else(|_| {
+                    Err(BatchFailure::whole(StoreError::Unavailable(
+                        "the ledger batch was interrupted; nothing of it was committed".into(),
+                    )))
+                });
                 drop(turn);
+                let elapsed = started.elapsed();
+                crate::metrics::METRICS.ledger_batch(jobs.len(), elapsed.as_secs_f64());
                 tracing::debug!(
                     size = jobs.len(),
-                    micros = started.elapsed().as_micros() as u64,
+                    micros = elapsed.as_micros() as u64,
                     "ledger batch"
                 );
                 answer(jobs, result);

@@ -1,0 +1,128 @@
+//! What every request goes through first and last: a path that is not
+//! UTF-8 is refused before routing; each request runs in a span named by
+//! its route template (never the path's values or the query string); its
+//! end is logged (client errors at INFO, server errors at ERROR, the rest at
+//! DEBUG) and counted in the operator metrics.
+
+use crate::error::ApiError;
+use crate::metrics::METRICS;
+use actix_web::body::{BoxBody, MessageBody};
+use actix_web::dev::{ServiceRequest, ServiceResponse};
+use actix_web::middleware::Next;
+use actix_web::{Error, ResponseError};
+use std::time::Instant;
+use tracing::Instrument;
+
+/// The middleware, for `App::wrap(from_fn(observe))`.
+pub async fn observe(
+    req: ServiceRequest,
+    next: Next<impl MessageBody + 'static>,
+) -> Result<ServiceResponse<BoxBody>, Error> {
+    let started = Instant::now();
+    let method = method_label(req.method());
+    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let span = tracing::info_span!(
+        "request",
+        id = %uuid::Uuid::new_v4().simple(),
+        method,
+        route = %route,
+    );
+    let outcome = if path_is_utf8(req.uri().path()) {
+        next.call(req)
+            .instrument(span.clone())
+            .await
+            .map(ServiceResponse::map_into_boxed_body)
+    } else {
+        Ok(req.into_response(ApiError::InvalidPath.error_response()))
+    };
+    let (status, code) = match &outcome {
+        Ok(res) => (
+            res.status(),
+            res.response()
+                .error()
+                .and_then(|e| e.as_error::<ApiError>())
+                .map(ApiError::code),
+        ),
+        Err(e) => (
+            e.as_response_error().status_code(),
+            e.as_error::<ApiError>().map(ApiError::code),
+        ),
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    METRICS.request(&route, method, status.as_u16(), seconds);
+    if let Some(code) = code {
+        METRICS.problem(code);
+    }
+    let _entered = span.enter();
+    let millis = seconds * 1e3;
+    let status = status.as_u16();
+    if status >= 500 {
+        tracing::error!(status, code, millis, "request failed");
+    } else if status >= 400 {
+        tracing::info!(status, code, millis, "request refused");
+    } else {
+        tracing::debug!(status, millis, "request");
+    }
+    outcome
+}
+
+/// The method as a metric label: any method outside HTTP's registered
+/// ones is `OTHER`, so a client cannot grow the label set.
+fn method_label(m: &actix_web::http::Method) -> &'static str {
+    use actix_web::http::Method;
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::PATCH => "PATCH",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
+}
+
+/// Whether `path`, percent-decoded, is UTF-8. The router would decode a
+/// bad sequence lossily (`%ff%fe` and `%fe%ff` would both become `"��"`), so
+/// two different consumers or countries could be named alike.
+fn path_is_utf8(path: &str) -> bool {
+    if !path.contains('%') {
+        return true;
+    }
+    let bytes = path.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        let hex = |b: u8| (b as char).to_digit(16);
+        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
+            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
+                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
+                decoded.push((h * 16 + l) as u8);
+                i += 3;
+            }
+            (b, _, _) => {
+                decoded.push(b);
+                i += 1;
+            }
+        }
+    }
+    std::str::from_utf8(&decoded).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_that_decode_to_utf8_pass_and_others_do_not() {
+        assert!(path_is_utf8("/v1/admin/consumers/alice/budget"));
+        assert!(path_is_utf8("/v1/admin/consumers/%C3%A9lodie/budget"));
+        assert!(path_is_utf8("/v1/x/100%"));
+        assert!(path_is_utf8("/v1/x/%zz"));
+        assert!(!path_is_utf8("/v1/admin/consumers/%ff%fe/budget"));
+        assert!(!path_is_utf8("/v1/admin/consumers/%fe%ff/budget"));
+        assert!(!path_is_utf8("/v1/admin/consumers/%C3/budget"));
+    }
+}
