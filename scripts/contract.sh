@@ -45,10 +45,10 @@ for who in "researcher contract-researcher" "government contract-government USA"
   # shellcheck disable=SC2086
   set -- $who
   echo "contract.sh: as $1"
-  "$VENV/bin/schemathesis" run "http://127.0.0.1:$PORT/openapi.json" \
+  "$VENV/bin/schemathesis" --config-file scripts/schemathesis.toml run "http://127.0.0.1:$PORT/openapi.json" \
     --header "Authorization: Bearer $(token "$@")" \
-    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection \
-    --max-examples "$EXAMPLES" --workers 2 --seed 20261130 \
+    --checks not_a_server_error,status_code_conformance,content_type_conformance,response_headers_conformance,response_schema_conformance,negative_data_rejection,positive_data_acceptance \
+    --max-examples "$EXAMPLES" --workers 1 --seed 20261130 \
     --phases examples,coverage,fuzzing \
     --suppress-health-check all --warnings off \
     --request-timeout 15 || status=1

@@ -59,6 +59,9 @@ pub enum ApiError {
         requested: f64,
         unit: &'static str,
     },
+    /// An admin set the limit of a consumer that does not exist, without
+    /// the role that would create it.
+    UnknownConsumer,
     /// An admin named a role that differs from the consumer's stored role.
     RoleMismatch {
         stored: String,
@@ -90,6 +93,7 @@ impl ApiError {
             BadAuditFilter(_) => "audit.bad_filter",
             LimitBelowSpent { .. } => "admin.limit_below_spent",
             RoleMismatch { .. } => "admin.role_mismatch",
+            UnknownConsumer => "admin.unknown_consumer",
             MethodNotAllowed { .. } => "request.method_not_allowed",
             InvalidPath => "request.invalid_path",
             Release(e) => e.code(),
@@ -110,6 +114,7 @@ impl ApiError {
             BadAuditFilter(_) => "Invalid audit filter",
             LimitBelowSpent { .. } => "Limit below spent",
             RoleMismatch { .. } => "Role mismatch",
+            UnknownConsumer => "Unknown consumer",
             MethodNotAllowed { .. } => "Method not allowed",
             InvalidPath => "Invalid path",
             Release(e) => e.title(),
@@ -161,6 +166,10 @@ impl ApiError {
             MethodNotAllowed { allow } => {
                 format!("this method is not allowed on this resource; it allows {allow}")
             }
+            UnknownConsumer => {
+                "no consumer has this id yet: give its role to create it; nothing was changed"
+                    .into()
+            }
             InvalidPath => {
                 "the path is not UTF-8 text once percent-decoded; encode names as UTF-8".into()
             }
@@ -202,6 +211,7 @@ impl ResponseError for ApiError {
                 StatusCode::BAD_REQUEST
             }
             LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
+            UnknownConsumer => StatusCode::NOT_FOUND,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,

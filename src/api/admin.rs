@@ -28,7 +28,7 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct SetBudget {
     /// The new lifetime limit in the policy's unit (ε or ρ), at most six
     /// decimal places; never below what the consumer already spent.
-    #[schema(example = 12.5)]
+    #[schema(example = 12.5, minimum = 0.0, maximum = 9_000_000_000_000.0, multiple_of = 0.000001)]
     pub limit: f64,
     /// Role of the consumer if it does not exist yet (then required). For an
     /// existing consumer it may be omitted; if given it must be the stored role.
@@ -146,19 +146,21 @@ fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
 }
 
 fn valid_consumer_id(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 128 && !id.chars().any(char::is_control)
+    // In characters, as the OpenAPI pattern counts them.
+    (1..=128).contains(&id.chars().count()) && !id.chars().any(char::is_control)
 }
 
 /// Sets a consumer's lifetime limit (never below what it spent); creates the
 /// consumer with `role` if it does not exist. Recorded in the ledger with
 /// your identity.
 #[utoipa::path(put, path = "/v1/admin/consumers/{id}/budget", tag = "admin", request_body = SetBudget,
-    params(("id" = String, Path, description = "The consumer id (a token `sub`)")),
+    params(("id" = String, Path, description = "The consumer id (a token `sub`): 1 to 128 characters, no control characters", pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")),
     responses(
         (status = 200, description = "The consumer's budget after the change", body = ConsumerBudget),
-        (status = 400, description = "request.invalid_body (malformed body, bad limit, role missing for a new consumer)", body = Problem, content_type = "application/problem+json"),
+        (status = 400, description = "request.invalid_body (malformed body, bad limit); request.invalid_path", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (admins only)", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "admin.unknown_consumer (no such consumer yet: give its role to create it)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "admin.limit_below_spent, admin.role_mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "request.too_large", body = Problem, content_type = "application/problem+json"),
         (status = 415, description = "request.unsupported_media_type", body = Problem, content_type = "application/problem+json"),
@@ -225,11 +227,7 @@ async fn set_budget(
                 requested: r.code().into(),
             });
         }
-        (None, None) => {
-            return Err(ApiError::invalid_body(
-                "this consumer does not exist yet: give its role to create it".into(),
-            ));
-        }
+        (None, None) => return Err(ApiError::UnknownConsumer),
         (Some(rec), None) => Role::parse(&rec.role)
             .ok_or_else(|| ApiError::internal("a stored consumer has an unknown role"))?,
         (_, Some(r)) => r,

@@ -39,6 +39,18 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub const MAX_PAGE: u32 = 1000;
 const DEFAULT_PAGE: u32 = 100;
 
+/// The names of ledger events, for the `event` filter's documentation
+/// (the filter is read with [`crate::audit::chain::Event::parse`]).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "snake_case")]
+#[allow(dead_code)]
+pub enum EventName {
+    Charge,
+    Replay,
+    Refusal,
+    BudgetChange,
+}
+
 /// Filters and paging of `GET /v1/audit/entries`.
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
@@ -47,16 +59,21 @@ pub struct EntriesParams {
     /// Only entries about this consumer (a token `sub`).
     pub consumer: Option<String>,
     /// RFC 3339 time; entries at or after it.
+    #[param(format = DateTime)]
     pub from: Option<String>,
     /// RFC 3339 time; entries before it.
+    #[param(format = DateTime)]
     pub to: Option<String>,
     /// `ok`, `idempotent_replay`, or a refusal code such as `budget.exhausted`.
     pub outcome: Option<String>,
     /// `charge`, `replay`, `refusal` or `budget_change`.
+    #[param(value_type = Option<EventName>)]
     pub event: Option<String>,
     /// Entries per page, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// The `next_cursor` of the previous page.
+    #[param(pattern = "^[0-9]{1,18}$")]
     pub cursor: Option<String>,
 }
 
@@ -140,6 +157,7 @@ pub async fn list_entries(
 #[serde(deny_unknown_fields)]
 pub struct CheckpointsParams {
     /// How many of the newest checkpoints, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
 }
 

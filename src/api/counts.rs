@@ -84,7 +84,7 @@ pub enum CountAnswer {
 /// below k are suppressed. A repeat of the same query on the same data version
 /// returns the identical answer and costs you nothing if you already paid.
 #[utoipa::path(post, path = "/v1/counts", tag = "counts", request_body = CountRequest,
-    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key: a retry replays the stored response byte for byte")),
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key (1 to 128 visible ASCII characters): a retry replays the stored response byte for byte", pattern = "^[!-~]{1,128}$")),
     responses(
         (status = 200, description = "Noisy counts (JSON, or CSV with Accept: text/csv): one grouping, or a workload's consistent groupings", body = CountAnswer, content_type = "application/json"),
         (status = 400, description = "Malformed body or unknown field", body = Problem, content_type = "application/problem+json"),

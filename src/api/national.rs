@@ -13,6 +13,18 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
 use utoipa::IntoParams;
 
+/// The names `?format=` takes (documentation of the parameter; the value
+/// is read with [`Format::parse`], and anything else is a 406).
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+pub enum FormatName {
+    Json,
+    Csv,
+    Sdmx,
+    Sdmx2,
+}
+
 /// Query parameters of `GET /v1/national/{country}/tables`.
 #[derive(Debug, Deserialize, IntoParams)]
 #[serde(deny_unknown_fields)]
@@ -39,6 +51,7 @@ pub struct TableQuery {
     /// Last registration year (default: the dataset's last).
     pub to_year: Option<i64>,
     /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
+    #[param(value_type = Option<FormatName>)]
     pub format: Option<String>,
 }
 
@@ -56,6 +69,7 @@ pub struct ReportQuery {
     /// Last registration year, instead of `year`.
     pub to_year: Option<i64>,
     /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
+    #[param(value_type = Option<FormatName>)]
     pub format: Option<String>,
 }
 
@@ -143,7 +157,7 @@ fn file_stem(country: &str, what: &str, format: Format) -> String {
 ///
 /// A government token may ask only for the country of its `country` claim.
 #[utoipa::path(get, path = "/v1/national/{country}/tables", tag = "national",
-    params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"), ListQuery),
+    params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"), ListQuery),
     responses(
         (status = 200, description = "The tables and their cost", body = NationalTables),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
@@ -181,8 +195,8 @@ pub async fn list_tables(
 /// suppressed. Total rows are derived from the released cells.
 #[utoipa::path(get, path = "/v1/national/{country}/tables/{table}", tag = "national",
     params(
-        ("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"),
-        ("table" = String, Path, description = "A table id from GET /v1/national/{country}/tables"),
+        ("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"),
+        ("table" = String, Path, description = "A table id from GET /v1/national/{country}/tables", pattern = "^[a-z0-9_]{1,64}$"),
         TableQuery,
     ),
     responses(
@@ -235,7 +249,7 @@ pub async fn get_table(
 /// same release as `GET /v1/national/{country}/tables/{table}` for the same
 /// years.
 #[utoipa::path(get, path = "/v1/national/{country}/report", tag = "national",
-    params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA"), ReportQuery),
+    params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"), ReportQuery),
     responses(
         (status = 200, description = "Every table: JSON, CSV (one row per cell), SDMX-CSV 1.0 or 2.0", content(
             (NationalRelease = "application/json"),

@@ -28,14 +28,15 @@ use std::collections::BTreeMap;
 #[serde(deny_unknown_fields)]
 pub struct CountRequest {
     /// Dimensions to group by, in output order (see `GET /v1/catalog`).
-    #[serde(default)]
-    #[schema(example = json!(["gender", "age_broad"]))]
+    /// Omitted when `workload` is given; never an empty list.
+    #[serde(default, deserialize_with = "non_empty")]
+    #[schema(example = json!(["gender", "age_broad"]), min_items = 1)]
     pub dimensions: Vec<String>,
     /// Instead of `dimensions`: several groupings over the same filters,
     /// released together as one charge and answered as consistent tables.
     /// The cost (`epsilon` or `rho`) is the workload's, split equally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!([["gender", "age_broad"], ["gender", "registration_year"], ["age_broad"]]))]
+    #[schema(example = json!([["gender", "age_broad"], ["gender", "registration_year"], ["age_broad"]]), min_items = 1)]
     pub workload: Option<Vec<Vec<String>>>,
     /// Per dimension: a list of values, or `{"from": Y1, "to": Y2}` for registration_year.
     #[serde(default, deserialize_with = "unique_keys")]
@@ -52,6 +53,34 @@ pub struct CountRequest {
     /// Government callers: pin to victims identified in your country (`country_of_exploitation`,
     /// the default) or to your nationals identified anywhere (`citizenship`).
     pub perspective: Option<Perspective>,
+}
+
+/// A non-negative whole number, written `12` or `12.0`: JSON (and JSON
+/// Schema's `integer`) does not tell them apart, so neither do we.
+fn whole_number<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u64, D::Error> {
+    let n = serde_json::Number::deserialize(d)?;
+    if let Some(u) = n.as_u64() {
+        return Ok(u);
+    }
+    match n.as_f64() {
+        // 2^64 is exactly representable; anything from it up does not fit.
+        Some(f) if f >= 0.0 && f.fract() == 0.0 && f < 18_446_744_073_709_551_616.0 => Ok(f as u64),
+        _ => Err(serde::de::Error::custom(format!(
+            "expected a non-negative whole number, got {n}"
+        ))),
+    }
+}
+
+/// A list of dimensions that, when given, names at least one: an empty
+/// list is refused rather than read as "not given".
+fn non_empty<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<String>, D::Error> {
+    let names = Vec::<String>::deserialize(d)?;
+    if names.is_empty() {
+        return Err(serde::de::Error::custom(
+            "dimensions lists no dimension: name at least one, or leave it out and give workload",
+        ));
+    }
+    Ok(names)
 }
 
 /// A JSON object whose keys must be distinct: a filter named twice is
@@ -161,8 +190,11 @@ impl<'de> Deserialize<'de> for Strict {
 #[serde(deny_unknown_fields)]
 pub struct AccuracyTarget {
     /// Largest acceptable absolute error of each cell.
+    #[schema(minimum = 1)]
+    #[serde(deserialize_with = "whole_number")]
     pub margin: u64,
     /// Probability that a cell's noise is within the margin, e.g. 0.95.
+    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
     pub confidence: f64,
 }
 
@@ -699,4 +731,51 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ReleaseError>
         )));
     }
     Ok(codes)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(body: &str) -> Result<CountRequest, String> {
+        serde_json::from_str(body).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn a_key_given_twice_is_refused_at_any_depth() {
+        let top = read(r#"{"dimensions":["gender"],"filters":{"gender":["man"],"gender":["woman"]}}"#);
+        assert!(top.is_err_and(|e| e.contains("given twice")));
+        let nested = read(
+            r#"{"dimensions":["gender"],"filters":{"registration_year":{"from":2010,"to":2012,"to":2020}}}"#,
+        );
+        assert!(nested.is_err_and(|e| e.contains("\"to\" is given twice")));
+        let deeper = read(r#"{"dimensions":["gender"],"filters":{"gender":[{"a":1,"a":2}]}}"#);
+        assert!(deeper.is_err_and(|e| e.contains("given twice")));
+        let fine = read(
+            r#"{"dimensions":["gender"],"filters":{"registration_year":{"from":2010,"to":2012}}}"#,
+        );
+        assert!(fine.is_ok());
+    }
+
+    #[test]
+    fn an_empty_dimension_list_is_refused_rather_than_read_as_absent() {
+        assert!(read(r#"{"dimensions":[]}"#).is_err_and(|e| e.contains("no dimension")));
+        assert!(read(r#"{"workload":[["gender"]]}"#).is_ok_and(|r| r.dimensions.is_empty()));
+    }
+
+    #[test]
+    fn a_margin_is_a_whole_number_however_written() {
+        let m = |t: &str| {
+            read(&format!(
+                r#"{{"dimensions":["gender"],"accuracy":{{"margin":{t},"confidence":0.9}}}}"#
+            ))
+            .map(|r| r.accuracy.map(|a| a.margin))
+        };
+        assert_eq!(m("12"), Ok(Some(12)));
+        assert_eq!(m("12.0"), Ok(Some(12)));
+        assert_eq!(m("1e3"), Ok(Some(1000)));
+        assert!(m("12.5").is_err());
+        assert!(m("-1").is_err());
+        assert!(m("1e30").is_err());
+    }
 }

@@ -213,7 +213,7 @@ on_both_backends!(
         .await;
         assert_problem(res, 409, "admin.role_mismatch").await;
         let res = put_budget(&app, &admin, "dora", json!({"limit": 1})).await;
-        assert_problem(res, 400, "request.invalid_body").await;
+        assert_problem(res, 404, "admin.unknown_consumer").await;
         let carol = ok_json(
             put_budget(
                 &app,
