@@ -59,6 +59,10 @@ pub enum ApiError {
         requested: f64,
         unit: &'static str,
     },
+    /// The client holds more open connections than it may.
+    TooManyConnections {
+        max: usize,
+    },
     /// An admin set the limit of a consumer that does not exist, without
     /// the role that would create it.
     UnknownConsumer,
@@ -94,6 +98,7 @@ impl ApiError {
             LimitBelowSpent { .. } => "admin.limit_below_spent",
             RoleMismatch { .. } => "admin.role_mismatch",
             UnknownConsumer => "admin.unknown_consumer",
+            TooManyConnections { .. } => "service.too_many_connections",
             MethodNotAllowed { .. } => "request.method_not_allowed",
             InvalidPath => "request.invalid_path",
             Release(e) => e.code(),
@@ -115,6 +120,7 @@ impl ApiError {
             LimitBelowSpent { .. } => "Limit below spent",
             RoleMismatch { .. } => "Role mismatch",
             UnknownConsumer => "Unknown consumer",
+            TooManyConnections { .. } => "Too many connections",
             MethodNotAllowed { .. } => "Method not allowed",
             InvalidPath => "Invalid path",
             Release(e) => e.title(),
@@ -166,6 +172,9 @@ impl ApiError {
             MethodNotAllowed { allow } => {
                 format!("this method is not allowed on this resource; it allows {allow}")
             }
+            TooManyConnections { max } => format!(
+                "your address holds more than {max} open connections; close idle ones (or reuse them) and retry"
+            ),
             UnknownConsumer => {
                 "no consumer has this id yet: give its role to create it; nothing was changed"
                     .into()
@@ -212,6 +221,7 @@ impl ResponseError for ApiError {
             }
             LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
             UnknownConsumer => StatusCode::NOT_FOUND,
+            TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
             UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -252,6 +262,11 @@ impl ResponseError for ApiError {
             // Worth retrying soon: the store or the entropy source was briefly away.
             ApiError::Release(ReleaseError::Unavailable(_) | ReleaseError::EntropyUnavailable) => {
                 res.insert_header((header::RETRY_AFTER, "1"));
+            }
+            ApiError::TooManyConnections { .. } => {
+                res.insert_header((header::RETRY_AFTER, "1"));
+                // Free the connection: the client is over its share.
+                res.force_close();
             }
             _ => {}
         }

@@ -252,6 +252,8 @@ impl Application {
             },
             signer,
         });
+        let connections =
+            crate::api::connections::Connections::new(state.settings.max_connections_per_client);
         let server = {
             let state = state.clone();
             HttpServer::new(move || {
@@ -260,6 +262,14 @@ impl Application {
                     .app_data(state.clone())
                     .app_data(verifier.clone())
                     .configure(|cfg| crate::api::configure(cfg, &state))
+            })
+            .on_connect(move |conn, data| {
+                if let Some(peer) = conn
+                    .downcast_ref::<actix_web::rt::net::TcpStream>()
+                    .and_then(|s| s.peer_addr().ok())
+                {
+                    data.insert(connections.open(peer.ip()));
+                }
             })
             .shutdown_timeout(10)
             .listen(listener)?

@@ -29,7 +29,11 @@ const WORKERS: usize = 8;
 /// budgets that a few seconds of load cannot exhaust.
 fn load_policy() -> String {
     POLICY
-        .replacen("requests_per_minute = 600", "requests_per_minute = 1000000", 1)
+        .replacen(
+            "requests_per_minute = 600",
+            "requests_per_minute = 1000000",
+            1,
+        )
         .replacen("researcher = 10.0", "researcher = 1000.0", 1)
         .replacen("global = 500.0", "global = 100000.0", 1)
 }
@@ -130,11 +134,12 @@ impl Site {
     fn token_with(&self, args: &[&str]) -> String {
         let mut all = vec!["token"];
         all.extend_from_slice(args);
-        let out = self
-            .command(&all)
-            .output()
-            .expect("ctm-stats token");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = self.command(&all).output().expect("ctm-stats token");
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).trim().to_owned()
     }
 }
@@ -199,7 +204,13 @@ async fn load(
                 let body = query(w, i);
                 i += 1;
                 let url = format!("{}/v1/counts", base.lock().expect("lock"));
-                match client.post(url).bearer_auth(&token).json(&body).send().await {
+                match client
+                    .post(url)
+                    .bearer_auth(&token)
+                    .json(&body)
+                    .send()
+                    .await
+                {
                     Ok(res) => {
                         let status = res.status().as_u16();
                         *seen.statuses.entry(status).or_default() += 1;
@@ -412,7 +423,11 @@ async fn kill_under_load(site: Site) {
         server = site.start().await;
         *base.lock().expect("lock") = server.base.clone();
     }
-    assert!(answered.len() > 50, "the load got answers: {}", answered.len());
+    assert!(
+        answered.len() > 50,
+        "the load got answers: {}",
+        answered.len()
+    );
     assert_accounts(&site, &server.base, &answered).await;
 }
 
@@ -532,7 +547,10 @@ impl Cluster {
         let log = format!("{data}.log");
         match action {
             "start" => self
-                .run("pg_ctl", &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"])
+                .run(
+                    "pg_ctl",
+                    &["-D", &data, "-o", &opts, "-l", &log, "-w", "start"],
+                )
                 .success(),
             // Immediate: the server dies without a checkpoint, as in a crash.
             _ => self
@@ -700,7 +718,10 @@ async fn a_refusal_is_logged_at_info_with_its_route_not_its_target() {
     let gov = site.token_with(&["--role", "government", "--sub", "nosy", "--country", "USA"]);
     let res = site
         .client
-        .get(format!("{}/v1/national/MDA/report?from_year=2015", server.base))
+        .get(format!(
+            "{}/v1/national/MDA/report?from_year=2015",
+            server.base
+        ))
         .bearer_auth(&gov)
         .send()
         .await
@@ -709,17 +730,25 @@ async fn a_refusal_is_logged_at_info_with_its_route_not_its_target() {
     // The log is written as lines arrive; give the writer a moment.
     tokio::time::sleep(Duration::from_millis(300)).await;
     let logs = server.logs();
-    let refused: Vec<&str> = logs.lines().filter(|l| l.contains("request refused")).collect();
+    let refused: Vec<&str> = logs
+        .lines()
+        .filter(|l| l.contains("request refused"))
+        .collect();
     assert_eq!(refused.len(), 2, "{logs}");
     assert!(refused.iter().all(|l| l.contains("INFO")), "{logs}");
     assert!(refused[0].contains("route=/v1/counts"), "{logs}");
     assert!(refused[0].contains("query.unknown_dimension"), "{logs}");
-    assert!(refused[1].contains("route=/v1/national/{country}/report"), "{logs}");
+    assert!(
+        refused[1].contains("route=/v1/national/{country}/report"),
+        "{logs}"
+    );
     for leak in ["q7x", "MDA", "from_year"] {
         assert!(!logs.contains(leak), "{leak} in the log:\n{logs}");
     }
     assert!(
-        !logs.lines().any(|l| l.contains("WARN") && l.contains("request")),
+        !logs
+            .lines()
+            .any(|l| l.contains("WARN") && l.contains("request")),
         "{logs}"
     );
 }

@@ -28,7 +28,12 @@ pub fn routes(cfg: &mut web::ServiceConfig) {
 pub struct SetBudget {
     /// The new lifetime limit in the policy's unit (ε or ρ), at most six
     /// decimal places; never below what the consumer already spent.
-    #[schema(example = 12.5, minimum = 0.0, maximum = 9_000_000_000_000.0, multiple_of = 0.000001)]
+    #[schema(
+        example = 12.5,
+        minimum = 0.0,
+        maximum = 9_000_000_000_000.0,
+        multiple_of = 0.000001
+    )]
     pub limit: f64,
     /// Role of the consumer if it does not exist yet (then required). For an
     /// existing consumer it may be omitted; if given it must be the stored role.

@@ -5,6 +5,7 @@ pub mod admin;
 pub mod audit;
 pub mod budget;
 pub mod catalog;
+pub mod connections;
 pub mod counts;
 pub mod health;
 pub mod metrics;

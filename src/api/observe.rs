@@ -1,5 +1,6 @@
-//! What every request goes through first and last: a path that is not
-//! UTF-8 is refused before routing; each request runs in a span named by
+//! What every request goes through first and last: a request on a
+//! connection beyond its client's share, or with a path that is not UTF-8,
+//! is refused before routing; each request runs in a span named by
 //! its route template (never the path's values or the query string); its
 //! end is logged (client errors at INFO, server errors at ERROR, the rest at
 //! DEBUG) and counted in the operator metrics.
@@ -20,20 +21,35 @@ pub async fn observe(
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
     let method = method_label(req.method());
-    let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+    let route = req
+        .match_pattern()
+        .unwrap_or_else(|| "unmatched".to_owned());
     let span = tracing::info_span!(
         "request",
         id = %uuid::Uuid::new_v4().simple(),
         method,
         route = %route,
     );
-    let outcome = if path_is_utf8(req.uri().path()) {
-        next.call(req)
+    let crowded = req
+        .conn_data::<crate::api::connections::Open>()
+        .is_some_and(|c| c.over_limit());
+    let refusal = if crowded {
+        let max = req
+            .app_data::<actix_web::web::Data<crate::api::AppState>>()
+            .map_or(0, |s| s.settings.max_connections_per_client);
+        Some(ApiError::TooManyConnections { max })
+    } else if !path_is_utf8(req.uri().path()) {
+        Some(ApiError::InvalidPath)
+    } else {
+        None
+    };
+    let outcome = match refusal {
+        Some(e) => Ok(req.into_response(e.error_response())),
+        None => next
+            .call(req)
             .instrument(span.clone())
             .await
-            .map(ServiceResponse::map_into_boxed_body)
-    } else {
-        Ok(req.into_response(ApiError::InvalidPath.error_response()))
+            .map(ServiceResponse::map_into_boxed_body),
     };
     let (status, code) = match &outcome {
         Ok(res) => (

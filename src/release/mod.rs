@@ -48,12 +48,12 @@ pub use views::{
     MechanismView, approx_dp, budget_view, mechanism_view,
 };
 
-use crate::metrics::Served;
 use crate::audit::chain::{EntryBody, Event, Outcome};
 use crate::budget::{Charge, Idempotency, Receipt, ReleaseCharge, RenderResult};
 use crate::cache::ReleaseCache;
 use crate::domain::Consumer;
 use crate::engine::SnapshotCell;
+use crate::metrics::Served;
 use crate::policy::Policy;
 use crate::privacy::NoiseKey;
 use crate::store::{ChargeError, Committer, Store};

@@ -743,7 +743,8 @@ mod tests {
 
     #[test]
     fn a_key_given_twice_is_refused_at_any_depth() {
-        let top = read(r#"{"dimensions":["gender"],"filters":{"gender":["man"],"gender":["woman"]}}"#);
+        let top =
+            read(r#"{"dimensions":["gender"],"filters":{"gender":["man"],"gender":["woman"]}}"#);
         assert!(top.is_err_and(|e| e.contains("given twice")));
         let nested = read(
             r#"{"dimensions":["gender"],"filters":{"registration_year":{"from":2010,"to":2012,"to":2020}}}"#,

@@ -325,7 +325,12 @@ on_both_backends!(
             assert_eq!(res.status(), 200);
         }
         let bad = serde_json::json!({"dimensions": ["no_such_dimension"], "epsilon": 0.5});
-        assert_eq!(app.post_json("/v1/counts", &researcher, &bad).await.status(), 422);
+        assert_eq!(
+            app.post_json("/v1/counts", &researcher, &bad)
+                .await
+                .status(),
+            422
+        );
         let gov = app.government_token("gov-usa", "USA");
         assert_eq!(
             app.get("/v1/national/USA/report?from_year=2013", &gov)
@@ -334,7 +339,12 @@ on_both_backends!(
             200
         );
 
-        assert_problem(app.get("/metrics", &researcher).await, 403, "auth.forbidden_role").await;
+        assert_problem(
+            app.get("/metrics", &researcher).await,
+            403,
+            "auth.forbidden_role",
+        )
+        .await;
         let res = app.get("/metrics", &admin).await;
         assert_eq!(res.status(), 200);
         let ct = res
@@ -363,7 +373,13 @@ on_both_backends!(
             assert!(text.contains(name), "no {name} in\n{text}");
         }
         // No path values, query strings or consumer ids in any label.
-        for leak in ["USA", "from_year", "metered", "gov-usa", "no_such_dimension"] {
+        for leak in [
+            "USA",
+            "from_year",
+            "metered",
+            "gov-usa",
+            "no_such_dimension",
+        ] {
             assert!(!text.contains(leak), "{leak} in the metrics");
         }
         // Every sample line is a metric of ours.
@@ -412,6 +428,50 @@ on_both_backends!(
             .put(app.url("/v1/admin/consumers/%C3%A9lodie/budget"))
             .bearer_auth(&admin)
             .json(&serde_json::json!({"role": "researcher", "limit": 1.0}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200);
+    }
+);
+
+on_both_backends!(
+    a_client_over_its_connection_share_is_refused_and_others_are_served_again_once_it_closes,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        let cap = app.settings.max_connections_per_client;
+        // Idle connections (a stalled client's), up to the cap.
+        let mut idle = Vec::new();
+        for _ in 0..cap {
+            idle.push(
+                tokio::net::TcpStream::connect(&addr)
+                    .await
+                    .expect("connect"),
+            );
+        }
+        // Give the server a moment to accept them all.
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let (_conn, status) =
+            raw_request(&addr, "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", b"").await;
+        assert!(status.starts_with("HTTP/1.1 503"), "{status}");
+        let res = reqwest::Client::new()
+            .get(app.url("/health/live"))
+            .send()
+            .await
+            .expect("request");
+        let p = assert_problem(res, 503, "service.too_many_connections").await;
+        assert!(
+            p["detail"]
+                .as_str()
+                .is_some_and(|d| d.contains("open connections"))
+        );
+        drop(idle);
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+        let res = reqwest::Client::new()
+            .get(app.url("/health/live"))
             .send()
             .await
             .expect("request");

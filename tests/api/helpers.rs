@@ -183,6 +183,7 @@ impl TestApp {
         settings.snapshot_poll_secs = 1;
         // Short, so the stalled-client test is quick; test bodies arrive at once.
         settings.body_timeout_secs = 2;
+        settings.max_connections_per_client = 96;
         if let Some(key) = noise_key_file {
             settings.noise_key_file = key;
         }
