@@ -478,3 +478,39 @@ on_both_backends!(
         assert_eq!(res.status(), 200);
     }
 );
+
+// Requests the HTTP/1 parser refuses get their status from it (before any
+// of the service's code runs, so without a problem document), the
+// connection is closed, and the service goes on answering others.
+on_both_backends!(
+    malformed_requests_get_their_status_and_the_service_goes_on,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        let big = "a".repeat(200 * 1024);
+        let big_header = format!("GET /health/live HTTP/1.1\r\nHost: x\r\nX-Big: {big}\r\n\r\n");
+        for (head, want) in [
+            (
+                "POST /v1/counts HTTP/1.1\r\nHost: x\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\n\r\n",
+                "HTTP/1.1 400",
+            ),
+            (
+                "POST /v1/counts HTTP/1.1\r\nHost: x\r\nContent-Length: -4\r\n\r\n",
+                "HTTP/1.1 400",
+            ),
+            (big_header.as_str(), "HTTP/1.1 431"),
+        ] {
+            let (_conn, status) = raw_request(&addr, head, b"").await;
+            assert!(status.starts_with(want), "{want}: {status}");
+            let res = app
+                .client
+                .get(app.url("/health/live"))
+                .send()
+                .await
+                .expect("health");
+            assert_eq!(res.status(), 200);
+        }
+    }
+);
