@@ -382,6 +382,12 @@ on_both_backends!(
         ] {
             assert!(!text.contains(leak), "{leak} in the metrics");
         }
+        // Every metric is documented for operators.
+        let docs = include_str!("../../docs/operations.md");
+        for name in text.lines().filter_map(|l| l.strip_prefix("# TYPE ")) {
+            let name = name.split(' ').next().unwrap_or("");
+            assert!(docs.contains(name), "{name} is not in docs/operations.md");
+        }
         // Every sample line is a metric of ours.
         for line in text.lines().filter(|l| !l.starts_with('#')) {
             assert!(line.starts_with("ctm_"), "{line}");
