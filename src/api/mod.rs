@@ -72,7 +72,7 @@ impl AppState {
         national::get_report,
     ),
     components(schemas(crate::error::Problem)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &EdgeResponses),
     tags(
         (name = "public", description = "No token needed"),
         (name = "counts", description = "Researchers and governments"),
@@ -83,6 +83,67 @@ impl AppState {
     )
 )]
 pub struct ApiDoc;
+
+/// The refusals of the edge middleware ([`observe`]), which an operation
+/// can answer before its handler runs: a path parameter that is not UTF-8
+/// (400), and a client over its connection share (503; health probes are
+/// exempt).
+struct EdgeResponses;
+
+impl Modify for EdgeResponses {
+    fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
+        use utoipa::openapi::{ContentBuilder, Ref, RefOr, ResponseBuilder};
+        let edge = [
+            (
+                "400",
+                "request.invalid_path (a path that is not UTF-8 once percent-decoded)",
+            ),
+            (
+                "503",
+                "service.too_many_connections (your address holds too many open connections; Retry-After)",
+            ),
+        ];
+        for (path, item) in openapi.paths.paths.iter_mut() {
+            let edge: Vec<_> = edge
+                .iter()
+                .filter(|(status, _)| match *status {
+                    "400" => path.contains('{'),
+                    _ => !path.starts_with("/health"),
+                })
+                .collect();
+            let operations = [
+                &mut item.get,
+                &mut item.put,
+                &mut item.post,
+                &mut item.delete,
+                &mut item.patch,
+            ];
+            for op in operations.into_iter().flatten() {
+                for &&(status, what) in &edge {
+                    let responses = &mut op.responses.responses;
+                    match responses.get_mut(status) {
+                        Some(RefOr::T(r)) => r.description = format!("{}; {what}", r.description),
+                        Some(RefOr::Ref(_)) => {}
+                        None => {
+                            let problem = ContentBuilder::new()
+                                .schema(Some(Ref::from_schema_name("Problem")))
+                                .build();
+                            responses.insert(
+                                status.to_owned(),
+                                RefOr::T(
+                                    ResponseBuilder::new()
+                                        .description(what)
+                                        .content("application/problem+json", problem)
+                                        .build(),
+                                ),
+                            );
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
 
 struct BearerAuth;
 

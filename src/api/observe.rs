@@ -30,9 +30,12 @@ pub async fn observe(
         method,
         route = %route,
     );
-    let crowded = req
-        .conn_data::<crate::api::connections::Open>()
-        .is_some_and(|c| c.over_limit());
+    // Health probes are exempt: a load balancer's must answer even when
+    // the address it shares with clients is over its share.
+    let crowded = !route.starts_with("/health")
+        && req
+            .conn_data::<crate::api::connections::Open>()
+            .is_some_and(|c| c.over_limit());
     let refusal = if crowded {
         let max = req
             .app_data::<actix_web::web::Data<crate::api::AppState>>()
@@ -107,15 +110,15 @@ fn path_is_utf8(path: &str) -> bool {
     if !path.contains('%') {
         return true;
     }
+    let hex = |b: Option<&u8>| b.and_then(|&b| (b as char).to_digit(16));
     let bytes = path.as_bytes();
     let mut decoded = Vec::with_capacity(bytes.len());
     let mut i = 0;
     while i < bytes.len() {
-        let hex = |b: u8| (b as char).to_digit(16);
-        match (bytes[i], bytes.get(i + 1), bytes.get(i + 2)) {
-            (b'%', Some(&h), Some(&l)) if hex(h).is_some() && hex(l).is_some() => {
-                let (h, l) = (hex(h).unwrap_or(0), hex(l).unwrap_or(0));
-                decoded.push((h * 16 + l) as u8);
+        match (bytes[i], hex(bytes.get(i + 1)), hex(bytes.get(i + 2))) {
+            // Two hex digits are below 256.
+            (b'%', Some(high), Some(low)) => {
+                decoded.push((high * 16 + low) as u8);
                 i += 3;
             }
             (b, _, _) => {

@@ -82,7 +82,7 @@ pub enum KeyError {
 pub enum SignatureError {
     #[error("signed by key {found}, not by the pinned key {expected}")]
     OtherKey { found: String, expected: String },
-    #[error("the signature is not 64 bytes of hex")]
+    #[error("the signature is not 64 bytes of lower-case hex")]
     Malformed,
     #[error("the signature does not match the checkpoint's content")]
     Invalid,
@@ -129,6 +129,13 @@ impl PublicKey {
                 found: cp.key_id.clone(),
                 expected,
             });
+        }
+        // Lower-case only, as signed: hex decoding alone would let `D` stand
+        // for `d`, and an export with a byte changed would still verify
+        // (found by the export_verifier fuzz target).
+        let lower = |c: char| c.is_ascii_digit() || ('a'..='f').contains(&c);
+        if !cp.signature.chars().all(lower) {
+            return Err(SignatureError::Malformed);
         }
         let sig: [u8; 64] = hex::decode(&cp.signature)
             .ok()
@@ -272,6 +279,10 @@ mod tests {
         assert_eq!(pk.verify(&forged), Err(SignatureError::Invalid));
         forged.signature = "zz".into();
         assert_eq!(pk.verify(&forged), Err(SignatureError::Malformed));
+        // The same signature in upper case is another byte string: refused.
+        let mut upper = cp.clone();
+        upper.signature = cp.signature.to_ascii_uppercase();
+        assert_eq!(pk.verify(&upper), Err(SignatureError::Malformed));
     }
 
     #[test]

@@ -461,10 +461,10 @@ on_both_backends!(
         // Give the server a moment to accept them all.
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let (_conn, status) =
-            raw_request(&addr, "GET /health/live HTTP/1.1\r\nHost: x\r\n\r\n", b"").await;
+            raw_request(&addr, "GET /v1/catalog HTTP/1.1\r\nHost: x\r\n\r\n", b"").await;
         assert!(status.starts_with("HTTP/1.1 503"), "{status}");
         let res = reqwest::Client::new()
-            .get(app.url("/health/live"))
+            .get(app.url("/v1/catalog"))
             .send()
             .await
             .expect("request");
@@ -474,10 +474,17 @@ on_both_backends!(
                 .as_str()
                 .is_some_and(|d| d.contains("open connections"))
         );
+        // Probes still answer, for the load balancer that shares the address.
+        let res = reqwest::Client::new()
+            .get(app.url("/health/ready"))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200);
         drop(idle);
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
         let res = reqwest::Client::new()
-            .get(app.url("/health/live"))
+            .get(app.url("/v1/catalog"))
             .send()
             .await
             .expect("request");
