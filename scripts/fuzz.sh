@@ -7,9 +7,9 @@
 # verifier accepting a changed export. Findings land in fuzz/artifacts/.
 #
 # Usage: scripts/fuzz.sh [seconds per target, default 30] [target...]
-# FUZZ_PROFILE=dev (as CI sets) builds without full optimisation: about
-# 5.5 minutes to build from nothing on two cores instead of 17 for a release
-# build with one codegen unit; fewer executions per second.
+# FUZZ_PROFILE=dev (as CI sets) builds without optimisation (fuzz/Cargo.toml):
+# minutes to build from nothing on two cores instead of 17 for a release
+# build with one codegen unit, at fewer executions per second.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SECS=${1:-30}
