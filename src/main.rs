@@ -344,6 +344,9 @@ fn print_demo_tokens(settings: &Settings, base: &str) -> anyhow::Result<()> {
         println!("export {}_TOKEN={token}", role.code().to_ascii_uppercase());
     }
     println!(
+        "\nconsole: {base}/console/  (sign in with one of the tokens above)\ndocs:    {base}/docs/"
+    );
+    println!(
         "\ntry: curl -s {base}/v1/counts -H \"Authorization: Bearer $RESEARCHER_TOKEN\" -H 'Content-Type: application/json' -d '{{\"dimensions\":[\"gender\"],\"epsilon\":0.5}}'\n"
     );
     Ok(())

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod budget;
 pub mod catalog;
 pub mod connections;
+pub mod console;
 pub mod counts;
 pub mod health;
 pub mod metrics;
@@ -56,6 +57,7 @@ impl AppState {
         counts::post_counts,
         counts::post_estimate,
         budget::get_budget,
+        budget::get_history,
         audit::list_entries,
         audit::list_checkpoints,
         audit::latest_checkpoint,
@@ -197,6 +199,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 .route("/counts", web::post().to(counts::post_counts))
                 .route("/counts/estimate", web::post().to(counts::post_estimate))
                 .route("/budget", web::get().to(budget::get_budget))
+                .route("/budget/history", web::get().to(budget::get_history))
                 .configure(audit::routes)
                 .configure(admin::routes)
                 .route("/national/sdmx", web::get().to(national::sdmx_structure))
@@ -213,6 +216,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                     web::get().to(national::get_report),
                 ),
         )
+        .configure(console::routes)
         .default_service(web::to(not_found));
 }
 
@@ -230,6 +234,10 @@ pub const RESOURCES: &[(&str, &str)] = &[
     ("/v1/counts", "POST"),
     ("/v1/counts/estimate", "POST"),
     ("/v1/budget", "GET"),
+    ("/v1/budget/history", "GET"),
+    ("/console", "GET"),
+    ("/console/{}", "GET"),
+    ("/console/vendor/{}", "GET"),
     ("/v1/audit/entries", "GET"),
     ("/v1/audit/checkpoints", "GET, POST"),
     ("/v1/audit/checkpoints/latest", "GET"),

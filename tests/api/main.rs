@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod console;
 mod counts;
 mod health;
 mod national;

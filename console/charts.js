@@ -1,0 +1,257 @@
+// Charts of the console, drawn with Observable Plot (vendor/plot.umd.min.js).
+//
+// Every chart comes inside a <figure> with a caption, an aria-label saying
+// what it shows, and its figures as a table a screen reader (or a person
+// who prefers numbers) can read. Suppressed cells are drawn as a marked
+// "suppressed" label, never as a zero-length bar: a reader must not take
+// "too few to publish" for "none".
+
+import { h, fmt } from "./dom.js";
+
+const ACCENT = "#1d4e89";
+const WARN = "#9a6700";
+export const EVENT_COLOURS = {
+  charge: "#1d4e89",
+  replay: "#6e7781",
+  refusal: "#b42318",
+  budget_change: "#9a6700",
+};
+
+/// Plot appends <style> elements to what it draws; the console's CSP allows
+/// no inline style, so they are removed before the chart enters the page
+/// (console.css carries the same rules for the `chart` class).
+function clean(node) {
+  for (const s of node.querySelectorAll("style")) s.remove();
+  return node;
+}
+
+/// The width a chart should take in `container`.
+export function widthOf(container) {
+  const w = container?.clientWidth || 800;
+  return Math.max(300, Math.min(w - 4, 1100));
+}
+
+/// A captioned figure: the chart, an optional legend and note, and the
+/// figures as a table inside a disclosure.
+export function figure({ title, chart, legend, note, table, open = false }) {
+  return h(
+    "figure",
+    {},
+    h("figcaption", {}, title),
+    legend ?? null,
+    chart,
+    note ? h("p", { className: "note" }, note) : null,
+    table
+      ? h("details", { open }, h("summary", {}, "Show the figures as a table"), table)
+      : null,
+  );
+}
+
+/// A legend of categorical colours, built in the page (Plot's own legends
+/// rely on inline styles).
+export function legend(entries) {
+  return h(
+    "ul",
+    { className: "legend", "aria-hidden": "true" },
+    ...entries.map(([label, colour]) => {
+      const sw = h("span", { className: "sw" });
+      sw.style.background = colour;
+      return h("li", {}, sw, label);
+    }),
+  );
+}
+
+/// Released cells as horizontal bars with their margin of error drawn as
+/// error bars; suppressed cells as a marked label on the axis.
+/// `rows`: [{label, count, moe, suppressed}] in display order.
+export function cellBars(rows, { width, ariaLabel, xLabel = "count" }) {
+  const released = rows.filter((r) => !r.suppressed && r.count != null);
+  const suppressed = rows.filter((r) => r.suppressed || r.count == null);
+  const longest = Math.max(4, ...rows.map((r) => r.label.length));
+  const max = Math.max(1, ...released.map((r) => r.count + r.moe));
+  const plot = window.Plot.plot({
+    width,
+    height: 34 + rows.length * 22,
+    marginLeft: Math.min(260, 12 + longest * 6.6),
+    marginRight: 24,
+    className: "chart",
+    ariaLabel,
+    x: { label: xLabel, grid: true, domain: [0, max * 1.05], nice: true },
+    y: { label: null, domain: rows.map((r) => r.label), padding: 0.2 },
+    marks: [
+      window.Plot.barX(released, {
+        x: "count",
+        y: "label",
+        fill: ACCENT,
+        className: "released-bar",
+        ariaLabel: (r) => `${r.label}: ${fmt(r.count)} ± ${fmt(r.moe)}`,
+        title: (r) => `${r.label}\n${fmt(r.count)} ± ${fmt(r.moe)}`,
+      }),
+      window.Plot.ruleY(released, {
+        y: "label",
+        x1: (r) => Math.max(0, r.count - r.moe),
+        x2: (r) => r.count + r.moe,
+        stroke: "#000",
+        strokeWidth: 1.5,
+        className: "error-bar",
+        ariaHidden: true,
+      }),
+      window.Plot.text(suppressed, {
+        y: "label",
+        x: 0,
+        text: () => "suppressed",
+        textAnchor: "start",
+        dx: 4,
+        fill: WARN,
+        fontStyle: "italic",
+        className: "suppressed-mark",
+        ariaLabel: (r) => `${r.label}: suppressed`,
+      }),
+      window.Plot.ruleX([0]),
+    ],
+  });
+  return clean(plot);
+}
+
+/// A count per year as a line with its margin of error as a band;
+/// suppressed years break the line and are marked on the axis.
+/// `rows`: [{x (year), count, moe, suppressed}].
+export function yearLine(rows, { width, ariaLabel }) {
+  const released = rows.filter((r) => !r.suppressed && r.count != null);
+  const suppressed = rows.filter((r) => r.suppressed || r.count == null);
+  const line = rows.map((r) => ({ ...r, y: r.suppressed ? NaN : r.count }));
+  const plot = window.Plot.plot({
+    width,
+    height: 260,
+    marginLeft: 50,
+    className: "chart",
+    ariaLabel,
+    x: { label: "year", tickFormat: "d", ticks: Math.min(rows.length, 12) },
+    y: { label: "count", grid: true, zero: true },
+    marks: [
+      window.Plot.areaY(released, {
+        x: "x",
+        y1: (r) => Math.max(0, r.count - r.moe),
+        y2: (r) => r.count + r.moe,
+        fill: ACCENT,
+        fillOpacity: 0.18,
+        className: "margin-band",
+        ariaHidden: true,
+      }),
+      window.Plot.lineY(line, { x: "x", y: "y", stroke: ACCENT, strokeWidth: 2, ariaHidden: true }),
+      window.Plot.dot(released, {
+        x: "x",
+        y: "count",
+        fill: ACCENT,
+        r: 3,
+        className: "released-point",
+        ariaLabel: (r) => `${r.x}: ${fmt(r.count)} ± ${fmt(r.moe)}`,
+        title: (r) => `${r.x}\n${fmt(r.count)} ± ${fmt(r.moe)}`,
+      }),
+      window.Plot.text(suppressed, {
+        x: "x",
+        y: 0,
+        text: () => "S",
+        dy: -8,
+        fill: WARN,
+        fontWeight: "bold",
+        className: "suppressed-mark",
+        ariaLabel: (r) => `${r.x}: suppressed`,
+        title: () => "suppressed",
+      }),
+      window.Plot.ruleY([0]),
+    ],
+  });
+  return clean(plot);
+}
+
+/// The ledger as a timeline: one dot per entry, a row per event kind.
+export function timeline(entries, { width, ariaLabel }) {
+  const events = Object.keys(EVENT_COLOURS);
+  const plot = window.Plot.plot({
+    width,
+    height: 200,
+    marginLeft: 100,
+    className: "chart",
+    ariaLabel,
+    x: { type: "utc", label: "time", grid: true },
+    y: { domain: events, label: null },
+    color: { domain: events, range: events.map((e) => EVENT_COLOURS[e]) },
+    marks: [
+      window.Plot.dot(entries, {
+        x: (e) => new Date(e.at),
+        y: "event",
+        fill: "event",
+        r: 3.5,
+        fillOpacity: 0.75,
+        className: "ledger-dot",
+        ariaLabel: (e) => `#${e.seq} ${e.event} ${e.consumer_id}`,
+        title: (e) =>
+          `#${e.seq} ${e.at}\n${e.event} · ${e.consumer_id} · ${e.outcome}` +
+          (e.cost_micro ? `\ncost ${fmt(e.cost_micro / 1e6)}` : ""),
+      }),
+    ],
+  });
+  return clean(plot);
+}
+
+/// Cumulative spend per consumer over time, as a share of its own limit,
+/// with the limit as a rule at 100 %.
+/// `points`: [{consumer, at (Date), pct}].
+export function spendLines(points, { width, ariaLabel }) {
+  const plot = window.Plot.plot({
+    width,
+    height: 280,
+    marginLeft: 50,
+    className: "chart",
+    ariaLabel,
+    x: { type: "utc", label: "time", grid: true },
+    y: { label: "% of own limit spent", grid: true, domain: [0, Math.max(100, ...points.map((p) => p.pct))] },
+    color: { type: "categorical" },
+    marks: [
+      window.Plot.ruleY([100], { stroke: "#b42318", strokeDasharray: "4,3" }),
+      window.Plot.text([100], { y: (d) => d, text: () => "limit", frameAnchor: "right", dy: -7, fill: "#b42318" }),
+      window.Plot.line(points, {
+        x: "at",
+        y: "pct",
+        z: "consumer",
+        stroke: "consumer",
+        curve: "step-after",
+        strokeWidth: 2,
+        className: "spend-line",
+      }),
+      window.Plot.dot(points, {
+        x: "at",
+        y: "pct",
+        fill: "consumer",
+        r: 2.5,
+        title: (p) => `${p.consumer}\n${p.at.toISOString()}\n${fmt(p.spent)} of ${fmt(p.limit)} (${p.pct.toFixed(1)} %)`,
+        ariaHidden: true,
+      }),
+    ],
+  });
+  const scale = plot.scale("color");
+  const colours = scale ? scale.domain.map((d, i) => [d, scale.range[i % scale.range.length]]) : [];
+  return { chart: clean(plot), colours };
+}
+
+/// A flat table: `columns` are [{label, value: row => text|Node, num?}].
+export function dataTable(rows, columns, caption) {
+  return h(
+    "div",
+    { className: "table-wrap" },
+    h(
+      "table",
+      {},
+      caption ? h("caption", {}, caption) : null,
+      h("thead", {}, h("tr", {}, ...columns.map((c) => h("th", { scope: "col", className: c.num ? "num" : "" }, c.label)))),
+      h(
+        "tbody",
+        {},
+        ...rows.map((r) =>
+          h("tr", {}, ...columns.map((c) => h("td", { className: c.num ? "num" : "" }, c.value(r)))),
+        ),
+      ),
+    ),
+  );
+}
