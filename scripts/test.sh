@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The test command of the README: every test, on SQLite and on PostgreSQL.
+# The test command of the README: every test, on SQLite and on PostgreSQL,
+# and the console in a real browser.
 #
 # PostgreSQL: uses CTM_TEST_POSTGRES_URL if set; otherwise starts a throwaway
 # cluster of its own (PostgreSQL 15 binaries under /usr/lib/postgresql) on a
@@ -30,6 +31,10 @@ if [ -z "${CTM_TEST_POSTGRES_URL:-}" ]; then
     echo "test.sh: no PostgreSQL found; PostgreSQL variants will be skipped" >&2
   fi
 fi
+
+# Chromium, ChromeDriver and the Python quick start's environment, when
+# missing (see the script; CTM_REQUIRE_BROWSER=1 makes their absence fail).
+./scripts/test-deps.sh
 
 # Benches are compiled by clippy in CI and run with `cargo bench`, not here.
 cargo test --lib --bins --tests "$@"

@@ -249,7 +249,10 @@ impl Browser {
             .await
             .expect("webdriver JSON");
         if let Some(err) = answer["value"].get("error") {
-            panic!("webdriver {method} {path}: {err}: {}", answer["value"]["message"]);
+            panic!(
+                "webdriver {method} {path}: {err}: {}",
+                answer["value"]["message"]
+            );
         }
         answer["value"].clone()
     }
@@ -362,8 +365,11 @@ impl Browser {
             "the console to start",
         )
         .await;
-        self.js("sessionStorage.clear(); location.hash = ''; location.reload();", json!([]))
-            .await;
+        self.js(
+            "sessionStorage.clear(); location.hash = ''; location.reload();",
+            json!([]),
+        )
+        .await;
         self.wait("document.body.dataset.ready === 'true'", "the sign-in form")
             .await;
         // Keyboard only: the token, then Enter.
@@ -379,7 +385,10 @@ impl Browser {
     async fn downloaded(&self, name: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
         loop {
-            for entry in std::fs::read_dir(&self.downloads).expect("downloads").flatten() {
+            for entry in std::fs::read_dir(&self.downloads)
+                .expect("downloads")
+                .flatten()
+            {
                 let file = entry.file_name().to_string_lossy().into_owned();
                 if name(&file) && !file.ends_with(".crdownload") {
                     return std::fs::read_to_string(entry.path()).expect("downloaded file");
@@ -413,7 +422,9 @@ async fn stat(b: &Browser, id: &str) -> f64 {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host() {
-    if !available(Path::new(CHROMIUM), "chromium") || !available(Path::new(CHROMEDRIVER), "chromedriver") {
+    if !available(Path::new(CHROMIUM), "chromium")
+        || !available(Path::new(CHROMEDRIVER), "chromedriver")
+    {
         return;
     }
     let demo = Demo::start().await;
@@ -461,17 +472,24 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         .await;
     b.screenshot("researcher-counts-form").await;
     for dim in ["gender", "age_broad"] {
-        b.click(&format!("input[name=dimension][value={dim}]")).await;
+        b.click(&format!("input[name=dimension][value={dim}]"))
+            .await;
     }
     b.type_into("#year-from", "2021").await;
     b.type_into("#year-to", "2021").await;
     b.js("document.getElementById('cost').value = '0.3'", json!([]))
         .await;
     b.click("#estimate").await;
-    b.wait("!document.querySelector('#estimate-box').hidden", "the estimate")
-        .await;
+    b.wait(
+        "!document.querySelector('#estimate-box').hidden",
+        "the estimate",
+    )
+    .await;
     let cost = stat(&b, "est-charge").await;
-    assert!((cost - 0.3).abs() < 1e-9, "the estimate shows the cost: {cost}");
+    assert!(
+        (cost - 0.3).abs() < 1e-9,
+        "the estimate shows the cost: {cost}"
+    );
     assert_eq!(stat(&b, "est-remaining").await, before);
     assert!((stat(&b, "est-after").await - (before - cost)).abs() < 1e-6);
     b.screenshot("researcher-estimate").await;
@@ -481,8 +499,11 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         "an estimate spends nothing"
     );
     b.click("#release").await;
-    b.wait("document.querySelector('#confirm').open", "the confirmation")
-        .await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
     // Keyboard: the confirm button has the focus; Enter confirms.
     b.js("return document.activeElement.id", json!([]))
         .await
@@ -511,34 +532,61 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         .json()
         .await
         .expect("JSON");
-    assert_eq!(again["charged"], json!(0.0), "the same query again is a free repeat");
+    assert_eq!(
+        again["charged"],
+        json!(0.0),
+        "the same query again is a free repeat"
+    );
     let cells = again["cells"].as_array().expect("cells");
-    let suppressed = cells.iter().filter(|c| c["suppressed"] == json!(true)).count();
+    let suppressed = cells
+        .iter()
+        .filter(|c| c["suppressed"] == json!(true))
+        .count();
     let released = cells.len() - suppressed;
     let bars = b
-        .js("return document.querySelectorAll('#result g.released-bar rect').length", json!([]))
+        .js(
+            "return document.querySelectorAll('#result g.released-bar rect').length",
+            json!([]),
+        )
         .await;
     let marks = b
-        .js("return document.querySelectorAll('#result g.suppressed-mark text').length", json!([]))
+        .js(
+            "return document.querySelectorAll('#result g.suppressed-mark text').length",
+            json!([]),
+        )
         .await;
     assert_eq!(bars, json!(released), "one bar per released cell");
     assert_eq!(marks, json!(suppressed), "each suppressed cell marked");
-    assert!(suppressed > 0 && released > 0, "the query shows both kinds ({released} released, {suppressed} suppressed)");
+    assert!(
+        suppressed > 0 && released > 0,
+        "the query shows both kinds ({released} released, {suppressed} suppressed)"
+    );
     assert_eq!(
         b.js("return document.querySelectorAll('#result g.released-bar rect[height=\"0\"], #result g.released-bar rect[width=\"0\"]').length", json!([])).await,
         json!(0),
         "no zero-length bar"
     );
-    let ledger_seq = b.text("#res-seq .v").await.trim_start_matches('#').parse::<i64>().expect("the release's ledger entry");
+    let ledger_seq = b
+        .text("#res-seq .v")
+        .await
+        .trim_start_matches('#')
+        .parse::<i64>()
+        .expect("the release's ledger entry");
     b.screenshot("researcher-result").await;
     b.click("#download-csv").await;
     let csv = b.downloaded(|f| f == "counts.csv").await;
-    assert!(csv.lines().count() > cells.len(), "the CSV holds every cell");
+    assert!(
+        csv.lines().count() > cells.len(),
+        "the CSV holds every cell"
+    );
 
     // The budget view shows the same remaining amount and the history.
     b.click("nav a[data-view=budget]").await;
-    b.wait("document.querySelector('#budget-remaining')", "the budget view")
-        .await;
+    b.wait(
+        "document.querySelector('#budget-remaining')",
+        "the budget view",
+    )
+    .await;
     assert!((stat(&b, "budget-remaining").await - after).abs() < 1e-6);
     b.wait("document.querySelector('g.spend-line')", "the spend chart")
         .await;
@@ -550,33 +598,63 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     b.wait("document.querySelector('#count-form')", "the counts form")
         .await;
     let overflow = b
-        .js("return document.documentElement.scrollWidth - window.innerWidth", json!([]))
+        .js(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            json!([]),
+        )
         .await;
-    assert!(overflow.as_i64().unwrap_or(99) <= 1, "no horizontal scroll at phone width ({overflow} px)");
+    assert!(
+        overflow.as_i64().unwrap_or(99) <= 1,
+        "no horizontal scroll at phone width ({overflow} px)"
+    );
     b.screenshot("researcher-counts-phone").await;
     b.window(1280, 900).await;
 
     // Government: its national report, then its SDMX-CSV.
     b.sign_in(&demo.base, &token("government")).await;
-    b.wait("document.querySelector('#national-release')", "the report's cost")
-        .await;
+    b.wait(
+        "document.querySelector('#national-release')",
+        "the report's cost",
+    )
+    .await;
     b.click("#national-release").await;
-    b.wait("document.querySelector('#confirm').open", "the confirmation")
-        .await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
     b.click("#confirm-ok").await;
-    b.wait("document.querySelector('#download-report-sdmx')", "the report")
-        .await;
+    b.wait(
+        "document.querySelector('#download-report-sdmx')",
+        "the report",
+    )
+    .await;
     let charts = b
-        .js("return document.querySelectorAll('#national-report figure svg').length", json!([]))
+        .js(
+            "return document.querySelectorAll('#national-report figure svg').length",
+            json!([]),
+        )
         .await;
-    assert!(charts.as_u64().unwrap_or(0) >= 4, "the report's tables as charts: {charts}");
     assert!(
-        b.js("return document.querySelectorAll('#national-report g.margin-band').length", json!([])).await.as_u64().unwrap_or(0) >= 1,
+        charts.as_u64().unwrap_or(0) >= 4,
+        "the report's tables as charts: {charts}"
+    );
+    assert!(
+        b.js(
+            "return document.querySelectorAll('#national-report g.margin-band').length",
+            json!([])
+        )
+        .await
+        .as_u64()
+        .unwrap_or(0)
+            >= 1,
         "victims by year drawn with a margin band"
     );
     b.screenshot("government-report").await;
     b.click("#download-report-sdmx").await;
-    let sdmx = b.downloaded(|f| f.contains("sdmx") || f.starts_with("report")).await;
+    let sdmx = b
+        .downloaded(|f| f.contains("sdmx") || f.starts_with("report"))
+        .await;
     assert!(
         sdmx.lines().next().unwrap_or("").contains("REF_AREA") || sdmx.contains("USA"),
         "the SDMX-CSV download: {}",
@@ -586,28 +664,48 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     // Auditor: the release on the timeline, a successful verification, a
     // checkpoint whose signature the browser checks, the export.
     b.sign_in(&demo.base, &token("auditor")).await;
-    b.wait("document.querySelector('#timeline g.ledger-dot')", "the timeline")
-        .await;
+    b.wait(
+        "document.querySelector('#timeline g.ledger-dot')",
+        "the timeline",
+    )
+    .await;
     let entries = b.text("#entry-count .v").await;
     let dots = b
-        .js("return document.querySelectorAll('#timeline g.ledger-dot circle').length", json!([]))
+        .js(
+            "return document.querySelectorAll('#timeline g.ledger-dot circle').length",
+            json!([]),
+        )
         .await;
-    assert_eq!(dots, json!(number(&entries) as u64), "one dot per ledger entry");
+    assert_eq!(
+        dots,
+        json!(number(&entries) as u64),
+        "one dot per ledger entry"
+    );
     let row = b
         .js(
             "return [...document.querySelectorAll('#timeline tbody tr')].map(r => [...r.cells].map(c => c.textContent)).find(c => c[0] === String(arguments[0]))",
             json!([ledger_seq]),
         )
         .await;
-    assert_eq!(row[2], json!("demo-researcher"), "the release's entry: {row}");
+    assert_eq!(
+        row[2],
+        json!("demo-researcher"),
+        "the release's entry: {row}"
+    );
     assert_eq!(row[3], json!("charge"));
     b.click("#verify-now").await;
-    b.wait("document.querySelector('#verify-status')", "the verification")
-        .await;
+    b.wait(
+        "document.querySelector('#verify-status')",
+        "the verification",
+    )
+    .await;
     assert_eq!(b.text("#verify-status").await, "verified");
     b.click("#sign-checkpoint").await;
-    b.wait("document.querySelector('#confirm').open", "the confirmation")
-        .await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
     b.click("#confirm-ok").await;
     b.wait(
         "document.querySelector('#checkpoints [data-status]')",
@@ -615,11 +713,19 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     )
     .await;
     assert_eq!(
-        b.js("return document.querySelector('#checkpoints [data-status]').dataset.status", json!([])).await,
+        b.js(
+            "return document.querySelector('#checkpoints [data-status]').dataset.status",
+            json!([])
+        )
+        .await,
         json!("valid"),
         "the checkpoint's signature checks in the browser"
     );
-    assert!(b.text("#verify-command").await.starts_with("ctm-stats audit verify"));
+    assert!(
+        b.text("#verify-command")
+            .await
+            .starts_with("ctm-stats audit verify")
+    );
     b.screenshot("auditor-ledger").await;
     b.click("#download-export").await;
     let export = b.downloaded(|f| f.ends_with(".jsonl")).await;
@@ -632,10 +738,14 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     b.type_into("#b-consumer", "demo-researcher").await;
     b.type_into("#b-limit", "12.5").await;
     b.click("#b-set").await;
-    b.wait("document.querySelector('#confirm').open", "the confirmation")
-        .await;
+    b.wait(
+        "document.querySelector('#confirm').open",
+        "the confirmation",
+    )
+    .await;
     b.click("#confirm-ok").await;
-    b.wait("document.querySelector('#alert.info')", "the change").await;
+    b.wait("document.querySelector('#alert.info')", "the change")
+        .await;
     assert_eq!(
         demo.get("/v1/budget", &researcher).await["limit"],
         json!(12.5)
@@ -662,19 +772,32 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         .filter(|(doc, _)| doc.starts_with(&own))
         .map(|(_, u)| u)
         .collect();
-    assert!(from_console.len() > 20, "the network log was read ({} requests)", from_console.len());
+    assert!(
+        from_console.len() > 20,
+        "the network log was read ({} requests)",
+        from_console.len()
+    );
     let foreign: Vec<&&String> = from_console
         .iter()
         .filter(|u| !(u.starts_with(&own) || u.starts_with("blob:") || u.starts_with("data:")))
         .collect();
-    assert!(foreign.is_empty(), "the console asked other hosts: {foreign:?}");
+    assert!(
+        foreign.is_empty(),
+        "the console asked other hosts: {foreign:?}"
+    );
     // Nor did anything else in this browser go out on the network (its own
     // chrome:// pages, such as the first empty tab, are not network requests).
     let outside: Vec<&String> = urls
         .iter()
-        .filter(|u| (u.starts_with("http:") || u.starts_with("https:") || u.starts_with("ws")) && !u.starts_with(&own))
+        .filter(|u| {
+            (u.starts_with("http:") || u.starts_with("https:") || u.starts_with("ws"))
+                && !u.starts_with(&own)
+        })
         .collect();
-    assert!(outside.is_empty(), "network requests to other hosts: {outside:?}");
+    assert!(
+        outside.is_empty(),
+        "network requests to other hosts: {outside:?}"
+    );
     let console_log = b.log("browser").await;
     let console_text = serde_json::to_string(&console_log).unwrap_or_default();
     assert!(
@@ -682,12 +805,28 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         "the console runs under its CSP without a violation: {console_text}"
     );
     let service_log = demo.log();
-    assert!(service_log.contains("/console/"), "the service log was read");
-    for (role, t) in tokens.iter().map(|(r, t)| (*r, t.as_str())).chain([("wrong", wrong)]) {
+    assert!(
+        service_log.contains("/console/"),
+        "the service log was read"
+    );
+    for (role, t) in tokens
+        .iter()
+        .map(|(r, t)| (*r, t.as_str()))
+        .chain([("wrong", wrong)])
+    {
         let signature = t.rsplit('.').next().unwrap_or(t);
-        assert!(!urls.iter().any(|u| u.contains(signature)), "{role} token in a URL");
-        assert!(!console_text.contains(signature), "{role} token in the browser console");
-        assert!(!service_log.contains(signature), "{role} token in the service log");
+        assert!(
+            !urls.iter().any(|u| u.contains(signature)),
+            "{role} token in a URL"
+        );
+        assert!(
+            !console_text.contains(signature),
+            "{role} token in the browser console"
+        );
+        assert!(
+            !service_log.contains(signature),
+            "{role} token in the service log"
+        );
     }
     b.cmd("DELETE", "", None).await;
 }
@@ -728,9 +867,18 @@ async fn the_python_quick_start_runs_against_a_real_server() {
     let spent = demo.get("/v1/budget", &researcher).await["spent"]
         .as_f64()
         .expect("spent");
-    assert!((spent - before - charged).abs() < 1e-9, "the budget moved by what the script printed");
+    assert!(
+        (spent - before - charged).abs() < 1e-9,
+        "the budget moved by what the script printed"
+    );
     let png = std::fs::read(out_dir.path().join("counts.png")).expect("the plot");
-    assert!(png.starts_with(b"\x89PNG") && png.len() > 5_000, "a real plot");
-    std::fs::copy(out_dir.path().join("counts.png"), screenshots().join("quickstart-plot.png"))
-        .expect("keep the plot");
+    assert!(
+        png.starts_with(b"\x89PNG") && png.len() > 5_000,
+        "a real plot"
+    );
+    std::fs::copy(
+        out_dir.path().join("counts.png"),
+        screenshots().join("quickstart-plot.png"),
+    )
+    .expect("keep the plot");
 }
