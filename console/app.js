@@ -422,13 +422,15 @@ function showEstimate(box, resultBox, body, est) {
       stat(`budget left after`, fmt(after), { id: "est-after" }),
     ),
     !est.affordable
-      ? h("p", { className: "error" }, `Your remaining budget (${u} ${fmt(est.budget.remaining)}) does not cover this cost. Lower the cost, or ask for a wider margin.`)
+      ? h("p", { className: "error", id: "est-unaffordable" }, `Your remaining budget (${u} ${fmt(est.budget.remaining)}) does not cover this cost. Lower the cost, or ask for a wider margin.`)
       : !est.global_affordable
         ? h("p", { className: "error" }, "The dataset's global budget does not cover this cost.")
         : h("p", { className: "muted" }, `Cells below ${est.k} (after noise) are suppressed. Nothing is spent until you release.`),
     release,
   );
   box.hidden = false;
+  box.scrollIntoView({ block: "start" });
+  if (!est.affordable) offerWhatIsLeft(box, body, est).catch(() => {});
   release.addEventListener("click", async () => {
     const ok = await confirmDialog(
       "Spend privacy budget?",
@@ -446,6 +448,32 @@ function showEstimate(box, resultBox, body, est) {
       report(e);
     }
   });
+}
+
+/// When the budget does not cover a request: what the rest of the budget
+/// would buy (an estimate, which is free), and a button to ask for that.
+async function offerWhatIsLeft(box, body, est) {
+  const u = unitSign();
+  const left = Math.floor(est.budget.remaining * 1e6) / 1e6;
+  const min = session.catalog?.cost?.min ?? 0;
+  if (!(left > 0) || left < min) {
+    box.append(h("p", { className: "muted", id: "est-alternative" }, `What is left (${u} ${fmt(left)}) is below the smallest cost a query may have (${u} ${fmt(min)}). Ask your operator for more budget.`));
+    return;
+  }
+  const smaller = { dimensions: body.dimensions, filters: body.filters, [costField()]: left };
+  const alt = await api("/v1/counts/estimate", { method: "POST", body: smaller });
+  box.append(
+    h(
+      "p",
+      { id: "est-alternative" },
+      `With all you have left, ${u} ${fmt(left)}, the margin of error would be ± ${fmt(alt.margin_of_error)} per cell (instead of ± ${fmt(est.margin_of_error)}). `,
+      h("button", { type: "button", className: "secondary", onclick: () => {
+        document.querySelector("input[name=by][value=cost]").checked = true;
+        $("cost").value = String(left);
+        $("estimate").click();
+      } }, `Use ${u} ${fmt(left)}`),
+    ),
+  );
 }
 
 function showResult(box, body, res) {
@@ -568,8 +596,8 @@ async function renderBudget(view) {
   const points = history
     .filter((e) => e.spent_after != null)
     .map((e) => ({ consumer: me.consumer, at: new Date(e.at), spent: e.spent_after, limit: e.limit_after ?? me.limit, pct: (100 * e.spent_after) / (e.limit_after || me.limit || 1) }));
-  const width = widthOf(view);
-  const spend = points.length ? spendLines(points, { width, ariaLabel: `Your spent budget over time, as a share of your limit (now ${fmt(me.spent)} of ${fmt(me.limit)})` }) : null;
+  const width = widthOf(view) - 40; // inside a card's padding
+  const spend = points.length ? spendLines(points, { width, limit: me.limit, unit: u, ariaLabel: `Your spent budget over time against your limit (now ${fmt(me.spent)} of ${fmt(me.limit)})` }) : null;
   const meter = h("meter", { min: 0, max: me.limit || 1, value: me.spent, "aria-label": `spent ${fmt(me.spent)} of ${fmt(me.limit)}` });
   fill(
     view,
@@ -593,7 +621,7 @@ async function renderBudget(view) {
       { className: "card" },
       h("h2", {}, "History"),
       spend
-        ? figure({ title: "Spent over time (share of your limit)", chart: spend.chart, table: historyTable(history) })
+        ? figure({ title: "Spent over time, against your limit", chart: spend.chart, table: historyTable(history) })
         : h("p", { className: "muted" }, "Nothing charged yet."),
       !spend && history.length ? historyTable(history) : null,
     ),
@@ -740,7 +768,7 @@ async function renderAudit(view) {
     api("/v1/audit/public-key"),
   ]);
   const u = consumers.unit === "rho" ? "ρ" : "ε";
-  const width = widthOf(view);
+  const width = widthOf(view) - 40; // inside a card's padding
   const g = consumers.global ?? {};
 
   // Cumulative spend of each consumer against its own limit.

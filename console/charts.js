@@ -195,10 +195,14 @@ export function timeline(entries, { width, ariaLabel }) {
   return clean(plot);
 }
 
-/// Cumulative spend per consumer over time, as a share of its own limit,
-/// with the limit as a rule at 100 %.
-/// `points`: [{consumer, at (Date), pct}].
-export function spendLines(points, { width, ariaLabel }) {
+/// Cumulative spend per consumer over time, with the limit as a dashed
+/// rule: as a share of each consumer's own limit (`limit` omitted: 100 %),
+/// or in budget units against one `limit`.
+/// `points`: [{consumer, at (Date), spent, limit, pct}].
+export function spendLines(points, { width, ariaLabel, limit, unit = "ε" }) {
+  const absolute = limit != null;
+  const y = absolute ? "spent" : "pct";
+  const rule = absolute ? limit : 100;
   const plot = window.Plot.plot({
     width,
     height: 280,
@@ -206,14 +210,18 @@ export function spendLines(points, { width, ariaLabel }) {
     className: "chart",
     ariaLabel,
     x: { type: "utc", label: "time", grid: true },
-    y: { label: "% of own limit spent", grid: true, domain: [0, Math.max(100, ...points.map((p) => p.pct))] },
+    y: {
+      label: absolute ? `spent (${unit})` : "% of own limit spent",
+      grid: true,
+      domain: [0, Math.max(rule, ...points.map((p) => p[y])) * 1.05],
+    },
     color: { type: "categorical" },
     marks: [
-      window.Plot.ruleY([100], { stroke: "#b42318", strokeDasharray: "4,3" }),
-      window.Plot.text([100], { y: (d) => d, text: () => "limit", frameAnchor: "right", dy: -7, fill: "#b42318" }),
+      window.Plot.ruleY([rule], { stroke: "#b42318", strokeDasharray: "4,3", className: "limit-rule" }),
+      window.Plot.text([rule], { y: (d) => d, text: () => (absolute ? `limit ${fmt(rule)}` : "limit"), frameAnchor: "right", dy: -7, fill: "#b42318" }),
       window.Plot.line(points, {
         x: "at",
-        y: "pct",
+        y,
         z: "consumer",
         stroke: "consumer",
         curve: "step-after",
@@ -222,7 +230,7 @@ export function spendLines(points, { width, ariaLabel }) {
       }),
       window.Plot.dot(points, {
         x: "at",
-        y: "pct",
+        y,
         fill: "consumer",
         r: 2.5,
         title: (p) => `${p.consumer}\n${p.at.toISOString()}\n${fmt(p.spent)} of ${fmt(p.limit)} (${p.pct.toFixed(1)} %)`,

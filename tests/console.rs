@@ -71,7 +71,11 @@ impl Demo {
         let dir = tempfile::tempdir().expect("temp dir");
         let port = free_port();
         let (out, log) = (dir.path().join("stdout"), dir.path().join("serve.log"));
-        let child = Command::new(env!("CARGO_BIN_EXE_ctm-stats"))
+        // CTM_SERVE_BIN runs another build (e.g. target/release/ctm-stats,
+        // to measure the page load of a release build).
+        let bin = std::env::var("CTM_SERVE_BIN")
+            .unwrap_or_else(|_| env!("CARGO_BIN_EXE_ctm-stats").to_owned());
+        let child = Command::new(bin)
             .args(["serve", "--demo"])
             .env_clear()
             .env("PATH", std::env::var("PATH").unwrap_or_default())
@@ -447,6 +451,26 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
             .expect("token")
     };
 
+    // How long the console takes to load, first from nothing, then from
+    // the browser's cache (revalidated with ETags).
+    for visit in ["first", "cached"] {
+        b.goto(&format!("{}/console/", demo.base)).await;
+        b.wait("document.body.dataset.ready === 'true'", "the console")
+            .await;
+        let t = b
+            .js(
+                "const n = performance.getEntriesByType('navigation')[0]; return [n.domContentLoadedEventEnd, n.loadEventEnd, performance.getEntriesByType('resource').reduce((s, r) => s + r.transferSize, 0)]",
+                json!([]),
+            )
+            .await;
+        println!(
+            "console page load ({visit} visit): DOMContentLoaded {:.0} ms, load {:.0} ms, {} bytes transferred",
+            t[0].as_f64().unwrap_or(-1.0),
+            t[1].as_f64().unwrap_or(-1.0),
+            t[2]
+        );
+    }
+
     // A wrong token: a clear message, no session.
     let wrong = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.d3JvbmctdG9rZW4";
     b.sign_in(&demo.base, wrong).await;
@@ -651,6 +675,12 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         "victims by year drawn with a margin band"
     );
     b.screenshot("government-report").await;
+    b.js(
+        "document.querySelector('#national-report .grid').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("government-report-charts").await;
     b.click("#download-report-sdmx").await;
     let sdmx = b
         .downloaded(|f| f.contains("sdmx") || f.starts_with("report"))
@@ -726,7 +756,18 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
             .await
             .starts_with("ctm-stats audit verify")
     );
-    b.screenshot("auditor-ledger").await;
+    b.js(
+        "document.querySelector('#timeline').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("auditor-timeline").await;
+    b.js(
+        "document.querySelector('#checkpoints').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("auditor-checkpoints").await;
     b.click("#download-export").await;
     let export = b.downloaded(|f| f.ends_with(".jsonl")).await;
     assert!(export.lines().count() as f64 >= number(&entries));
@@ -736,7 +777,7 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     b.wait("document.querySelector('#budget-form')", "the budgets view")
         .await;
     b.type_into("#b-consumer", "demo-researcher").await;
-    b.type_into("#b-limit", "12.5").await;
+    b.type_into("#b-limit", "0.5").await;
     b.click("#b-set").await;
     b.wait(
         "document.querySelector('#confirm').open",
@@ -748,9 +789,43 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         .await;
     assert_eq!(
         demo.get("/v1/budget", &researcher).await["limit"],
-        json!(12.5)
+        json!(0.5)
     );
     b.screenshot("admin-budgets").await;
+
+    // The researcher, now short of budget: told how much is left and what
+    // that would buy, and the release cannot be pressed.
+    b.sign_in(&demo.base, &researcher).await;
+    b.wait("document.querySelector('#count-form')", "the counts form")
+        .await;
+    b.click("input[name=dimension][value=gender]").await;
+    b.js("document.getElementById('cost').value = '1'", json!([]))
+        .await;
+    b.click("#estimate").await;
+    b.wait(
+        "document.querySelector('#est-alternative')",
+        "what is left would buy",
+    )
+    .await;
+    let unaffordable = b.text("#est-unaffordable").await;
+    assert!(
+        unaffordable.contains("0.2"),
+        "how much is left: {unaffordable}"
+    );
+    let alternative = b.text("#est-alternative").await;
+    assert!(
+        alternative.contains("0.2") && alternative.contains("margin of error would be"),
+        "what a smaller cost gives: {alternative}"
+    );
+    assert_eq!(
+        b.js(
+            "return document.getElementById('release').disabled",
+            json!([])
+        )
+        .await,
+        json!(true)
+    );
+    b.screenshot("researcher-short-of-budget").await;
 
     // What the browser did: no request to any other host, no token in any URL.
     let network = b.log("performance").await;
