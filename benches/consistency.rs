@@ -58,14 +58,16 @@ fn main() {
         id: "bench-gov".into(),
         role: Role::Government,
         country: ctm_stats::domain::Country::parse_alpha3("USA"),
+        region: None,
     };
     let params = Params {
         perspective: None,
         from_year: None,
         to_year: None,
     };
-    let scope = national::resolve_scope(&policy, &gov, "USA", &params).expect("scope");
-    let tables: Vec<(&str, Plan)> = national::offered_tables(&policy, scope.perspective)
+    let scope = national::resolve_scope(&policy, &gov, national::AreaPath::Country("USA"), &params)
+        .expect("scope");
+    let tables: Vec<(&str, Plan)> = national::offered_tables(&policy, &scope)
         .into_iter()
         .filter(|t| t.total)
         .map(|t| {

@@ -7,7 +7,7 @@
 // governments (national figures), auditors (ledger), admins (budgets).
 
 import { h, fmt, fill, stat } from "./dom.js";
-import { figure, legend, cellBars, yearLine, timeline, spendLines, dataTable, widthOf, EVENT_COLOURS } from "./charts.js";
+import { figure, legend, cellBars, yearLine, timeline, spendLines, flowMatrix, dataTable, widthOf, EVENT_COLOURS } from "./charts.js";
 
 const TOKEN_KEY = "ctm-stats.token";
 const $ = (id) => document.getElementById(id);
@@ -180,13 +180,14 @@ const costField = () => (session.catalog?.accounting === "zcdp" ? "rho" : "epsil
 const VIEWS = {
   counts: { title: "Counts", roles: ["researcher", "government"], render: renderCounts },
   national: { title: "National figures", roles: ["government"], render: renderNational },
-  budget: { title: "My budget", roles: ["researcher", "government"], render: renderBudget },
+  regional: { title: "Regional figures", roles: ["regional"], render: renderNational },
+  budget: { title: "My budget", roles: ["researcher", "government", "regional"], render: renderBudget },
   audit: { title: "Ledger", roles: ["auditor"], render: renderAudit },
   admin: { title: "Budgets", roles: ["admin"], render: renderAdmin },
-  catalog: { title: "Catalog", roles: ["researcher", "government", "auditor", "admin"], render: renderCatalog },
+  catalog: { title: "Catalog", roles: ["researcher", "government", "regional", "auditor", "admin"], render: renderCatalog },
 };
 
-const HOME = { researcher: "counts", government: "national", auditor: "audit", admin: "admin" };
+const HOME = { researcher: "counts", government: "national", regional: "regional", auditor: "audit", admin: "admin" };
 
 async function signIn(token) {
   session.token = token;
@@ -217,7 +218,8 @@ function layout() {
       .map(([id, v]) => h("a", { href: `#/${id}`, "data-view": id }, v.title)),
   );
   nav.hidden = false;
-  $("who-text").textContent = `${session.me.consumer} · ${role}${session.me.country ? " · " + session.me.country : ""}`;
+  const scope = session.me.country ?? session.me.region;
+  $("who-text").textContent = `${session.me.consumer} · ${role}${scope ? " · " + scope : ""}`;
   $("who").hidden = false;
   $("sign-in").hidden = true;
   $("view").hidden = false;
@@ -642,14 +644,19 @@ function historyTable(entries) {
 
 // -------------------------------------------------------------- government
 
+/// National figures (governments) or regional figures (regional partners):
+/// the same tables and report, for a country or a region as a whole.
 async function renderNational(view) {
-  const country = session.me.country;
+  const regional = session.me.role === "regional";
+  const area = regional ? session.me.region : session.me.country;
+  const base = regional ? `/v1/regional/${encodeURIComponent(area)}` : `/v1/national/${area}`;
+  const region = regional ? (session.catalog?.regions ?? []).find((r) => r.id === area) : null;
   const u = unitSign();
   const perspective = h(
     "select",
     { id: "perspective" },
-    h("option", { value: "country_of_exploitation" }, "Country of exploitation (victims identified here)"),
-    h("option", { value: "citizenship" }, "Citizenship (our nationals, wherever exploited)"),
+    h("option", { value: "country_of_exploitation" }, regional ? "Country of exploitation (victims identified in a member)" : "Country of exploitation (victims identified here)"),
+    h("option", { value: "citizenship" }, regional ? "Citizenship (members' nationals, wherever exploited)" : "Citizenship (our nationals, wherever exploited)"),
   );
   const controls = h(
     "form",
@@ -659,12 +666,20 @@ async function renderNational(view) {
   );
   const costBox = h("section", { className: "card", id: "national-cost", hidden: true, "aria-live": "polite" });
   const reportBox = h("div", { id: "national-report" });
-  fill(view, h("h1", {}, `National figures: ${country}`), h("section", { className: "card" }, controls), costBox, reportBox);
+  fill(
+    view,
+    h("h1", {}, regional ? `Regional figures: ${region?.name ?? area}` : `National figures: ${area}`),
+    region ? h("p", { className: "muted" }, `Members: ${region.members.join(", ")}. SDMX code ${region.code}.`) : null,
+    h("section", { className: "card" }, controls),
+    costBox,
+    reportBox,
+    regional ? null : bilateralCard(area),
+  );
 
   const load = async () => {
     clearAlert();
     const q = `perspective=${encodeURIComponent(perspective.value)}`;
-    const tables = await api(`/v1/national/${country}/tables?${q}`);
+    const tables = await api(`${base}/tables?${q}`);
     const charge = tables.report?.would_charge ?? 0;
     const go = h("button", { type: "button", id: "national-release" }, charge > 0 ? `Release the report for ${u} ${fmt(charge)}` : "Show the report (already paid for: free)");
     fill(
@@ -681,8 +696,8 @@ async function renderNational(view) {
       }
       go.disabled = true;
       try {
-        const rep = await api(`/v1/national/${country}/report?${q}`);
-        showReport(reportBox, rep, q);
+        const rep = await api(`${base}/report?${q}`);
+        showReport(reportBox, rep, q, base);
         costBox.hidden = true;
       } catch (e) {
         go.disabled = false;
@@ -698,7 +713,7 @@ async function renderNational(view) {
   await load();
 }
 
-function showReport(box, rep, q) {
+function showReport(box, rep, q, base) {
   const u = unitSign();
   const country = rep.country;
   // Two charts side by side on a wide screen, one per row on a narrow one.
@@ -710,7 +725,11 @@ function showReport(box, rep, q) {
     const rows = cellRows(t.cells, dims);
     const nSup = t.cells.filter((c) => c.suppressed).length;
     let chart;
-    if (dims.length === 1 && dims[0] === "registration_year") {
+    if (t.id === "flow_within" && dims.length === 2) {
+      const order = rep.region?.members ?? [];
+      const cells = t.cells.map((c) => ({ from: c.key[dims[0]], to: c.key[dims[1]], count: c.count, moe: c.margin_of_error, suppressed: c.suppressed }));
+      chart = flowMatrix(cells, { width, order, ariaLabel: `${t.title}: a matrix of ${cells.length} flows, ${nSup} suppressed` });
+    } else if (dims.length === 1 && dims[0] === "registration_year") {
       chart = yearLine(rows, { width, ariaLabel: `${t.title}: a line by year with its margin band; ${nSup} years suppressed` });
     } else {
       chart = cellBars(rows, { width, ariaLabel: `${t.title}: ${rows.length - nSup} released cells as bars with margins of error, ${nSup} suppressed` });
@@ -721,13 +740,13 @@ function showReport(box, rep, q) {
       figure({
         title: t.title,
         chart,
-        note: `${t.total ? `Total ${fmt(t.total.count)} ± ${fmt(t.total.margin_of_error)}. ` : ""}Cells ± ${fmt(t.margin_of_error)} at ${fmt(rep.confidence * 100)} % confidence${t.consistent ? "; consistent with the report's total" : "; not reconciled (a case may count in several cells)"}. Suppressed cells are withheld, not zero.`,
+        note: `${t.total ? `Total ${fmt(t.total.count)} ± ${fmt(t.total.margin_of_error)}. ` : ""}Cells ± ${fmt(t.margin_of_error)} at ${fmt(rep.confidence * 100)} % confidence${t.consistent ? "; consistent with the report's total" : "; kept as released, not reconciled with the total"}. Suppressed cells are withheld, not zero.`,
         table: cellsTable(t.cells, dims),
       }),
       h(
         "div",
         { className: "actions" },
-        h("button", { type: "button", className: "secondary", onclick: () => download(`/v1/national/${country}/tables/${t.id}?${q}&format=csv`, "text/csv", `${t.id}.csv`).catch(report) }, "CSV"),
+        h("button", { type: "button", className: "secondary", onclick: () => download(`${base}/tables/${t.id}?${q}&format=csv`, "text/csv", `${t.id}.csv`).catch(report) }, "CSV"),
       ),
     );
   });
@@ -748,14 +767,67 @@ function showReport(box, rep, q) {
       h(
         "div",
         { className: "actions" },
-        h("button", { type: "button", className: "secondary", id: "download-report-csv", onclick: () => download(`/v1/national/${country}/report?${q}&format=csv`, "text/csv", `report-${country}.csv`).catch(report) }, "Download CSV"),
-        h("button", { type: "button", className: "secondary", id: "download-report-sdmx", onclick: () => download(`/v1/national/${country}/report?${q}&format=sdmx`, "application/vnd.sdmx.data+csv", `report-${country}-sdmx.csv`).catch(report) }, "Download SDMX-CSV"),
+        h("button", { type: "button", className: "secondary", id: "download-report-csv", onclick: () => download(`${base}/report?${q}&format=csv`, "text/csv", `report-${country}.csv`).catch(report) }, "Download CSV"),
+        h("button", { type: "button", className: "secondary", id: "download-report-sdmx", onclick: () => download(`${base}/report?${q}&format=sdmx`, "application/vnd.sdmx.data+csv", `report-${country}-sdmx.csv`).catch(report) }, "Download SDMX-CSV"),
         h("button", { type: "button", className: "secondary", id: "download-report-json", onclick: () => saveBlob(new Blob([JSON.stringify(rep, null, 2)], { type: "application/json" }), `report-${country}.json`) }, "Download JSON"),
       ),
       (rep.notes ?? []).length ? h("ul", { className: "muted" }, ...rep.notes.map((n) => h("li", {}, n))) : null,
     ),
     h("div", { className: "grid" }, ...figs),
   );
+}
+
+/// A government's bilateral flow with one other country: both directions
+/// in one release, after a confirmation of its cost.
+function bilateralCard(country) {
+  const u = unitSign();
+  const cost = session.catalog?.bilateral_cost;
+  if (cost == null) return null;
+  const countries = (session.catalog?.dimensions ?? []).find((d) => d.name === "citizenship")?.values ?? [];
+  const other = h("input", { id: "bilateral-other", list: "bilateral-countries", autocomplete: "off", placeholder: "e.g. MEX", maxLength: 3, size: 6 });
+  const result = h("div", { id: "bilateral-result", "aria-live": "polite" });
+  const form = h(
+    "form",
+    { className: "inline", id: "bilateral-form", noValidate: true },
+    h("div", {}, h("label", { for: "bilateral-other" }, "Other country (ISO alpha-3)"), other),
+    h("datalist", { id: "bilateral-countries" }, ...countries.filter((c) => c !== country && c !== "unknown").map((c) => h("option", { value: c }))),
+    h("button", { type: "submit", id: "bilateral-go" }, `Release the flow (up to ${u} ${fmt(2 * cost)})`),
+  );
+  form.addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    clearAlert();
+    const code = other.value.trim().toUpperCase();
+    if (!/^[A-Z]{3}$/.test(code)) {
+      showAlert("Name the other country", "Give its ISO 3166-1 alpha-3 code, such as MEX or THA.");
+      return;
+    }
+    const ok = await confirmDialog("Spend privacy budget?", h("p", {}, `The flow between ${country} and ${code} (both directions) charges up to ${u} ${fmt(2 * cost)}; directions you already paid for are free.`));
+    if (!ok) return;
+    try {
+      const rep = await api(`/v1/national/${country}/bilateral/${code}`);
+      const rows = rep.tables.map((t) => {
+        const c = t.cells[0] ?? {};
+        return { label: t.id === "outbound" ? `${country} nationals exploited in ${code}` : `${code} nationals exploited in ${country}`, count: c.count, moe: c.margin_of_error, suppressed: c.suppressed };
+      });
+      fill(
+        result,
+        figure({
+          title: `Bilateral flow ${country} ↔ ${code}`,
+          chart: cellBars(rows, { width: widthOf(result) - 10, ariaLabel: `Bilateral flow between ${country} and ${code}` }),
+          table: dataTable(rows, [
+            { label: "direction", value: (r) => r.label },
+            { label: "count", num: true, value: (r) => (r.suppressed ? h("span", { className: "suppressed" }, "suppressed") : fmt(r.count)) },
+            { label: "± margin", num: true, value: (r) => fmt(r.moe) },
+          ]),
+          open: true,
+          note: `Charged ${u} ${fmt(rep.charged)}. Both directions are about your own country.`,
+        }),
+      );
+    } catch (e) {
+      report(e);
+    }
+  });
+  return h("section", { className: "card", id: "bilateral" }, h("h2", {}, "Bilateral flow"), h("p", { className: "muted" }, "Your nationals exploited in another country, and that country's nationals exploited in yours, as one table for a bilateral agreement."), form, result);
 }
 
 // ---------------------------------------------------------------- auditors

@@ -243,6 +243,59 @@ export function spendLines(points, { width, ariaLabel, limit, unit = "ε" }) {
   return { chart: clean(plot), colours };
 }
 
+/// A flow matrix: rows are citizenship, columns country of exploitation,
+/// each released cell a shaded square with its count; suppressed cells
+/// marked "S", never shaded as zero.
+/// `cells`: [{from, to, count, moe, suppressed}].
+export function flowMatrix(cells, { width, ariaLabel, order }) {
+  const released = cells.filter((c) => !c.suppressed && c.count != null);
+  const suppressed = cells.filter((c) => c.suppressed || c.count == null);
+  const side = Math.min(56, Math.max(30, Math.floor((width - 120) / Math.max(1, order.length))));
+  const plot = window.Plot.plot({
+    width: 120 + side * order.length,
+    height: 70 + side * order.length,
+    marginLeft: 70,
+    marginTop: 50,
+    className: "chart",
+    ariaLabel,
+    x: { domain: order, axis: "top", label: "country of exploitation →", tickSize: 0 },
+    y: { domain: order, label: "citizenship ↓", tickSize: 0 },
+    color: { type: "sqrt", scheme: "blues", domain: [0, Math.max(1, ...released.map((c) => c.count))] },
+    marks: [
+      window.Plot.cell(released, {
+        x: "to",
+        y: "from",
+        fill: "count",
+        inset: 1,
+        className: "flow-cell",
+        ariaLabel: (c) => `${c.from} to ${c.to}: ${fmt(c.count)} ± ${fmt(c.moe)}`,
+        title: (c) => `${c.from} nationals exploited in ${c.to}\n${fmt(c.count)} ± ${fmt(c.moe)}`,
+      }),
+      window.Plot.text(released, {
+        x: "to",
+        y: "from",
+        text: (c) => fmt(c.count),
+        fill: "black",
+        stroke: "white",
+        strokeWidth: 3,
+        paintOrder: "stroke",
+        ariaHidden: true,
+      }),
+      window.Plot.text(suppressed, {
+        x: "to",
+        y: "from",
+        text: () => "S",
+        fill: WARN,
+        fontWeight: "bold",
+        className: "suppressed-mark",
+        ariaLabel: (c) => `${c.from} to ${c.to}: suppressed`,
+        title: () => "suppressed",
+      }),
+    ],
+  });
+  return clean(plot);
+}
+
 /// A flat table: `columns` are [{label, value: row => text|Node, num?}].
 export function dataTable(rows, columns, caption) {
   return h(

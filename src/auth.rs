@@ -22,6 +22,9 @@ pub struct Claims {
     pub role: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The region of a regional partner (a policy region id, e.g. `gms`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     pub iss: String,
     pub aud: String,
     pub exp: u64,
@@ -148,7 +151,9 @@ impl Verifier {
             ));
         }
         let role = Role::parse(&c.role).ok_or_else(|| {
-            ApiError::InvalidToken("role must be researcher, government, auditor or admin".into())
+            ApiError::InvalidToken(
+                "role must be researcher, government, regional, auditor or admin".into(),
+            )
         })?;
         let country = match role {
             Role::Government => {
@@ -164,10 +169,23 @@ impl Verifier {
             }
             _ => None,
         };
+        let region = match role {
+            Role::Regional => Some(
+                c.region
+                    .filter(|r| crate::domain::is_region_id(r))
+                    .ok_or_else(|| {
+                        ApiError::InvalidToken(
+                            "a regional token needs a region claim: a region id of the policy, such as gms".into(),
+                        )
+                    })?,
+            ),
+            _ => None,
+        };
         Ok(Consumer {
             id: c.sub,
             role,
             country,
+            region,
         })
     }
 }
@@ -220,18 +238,25 @@ impl Minter {
         })
     }
 
+    /// Signs a token; `area` is the country claim of a government token,
+    /// the region claim of a regional one, and ignored otherwise.
     pub fn mint(
         &self,
         sub: &str,
         role: Role,
-        country: Option<&str>,
+        area: Option<&str>,
         ttl_secs: u64,
     ) -> Result<String, SettingsError> {
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: sub.into(),
             role: role.code().into(),
-            country: country.map(|c| c.to_ascii_uppercase()),
+            country: area
+                .filter(|_| role != Role::Regional)
+                .map(|c| c.to_ascii_uppercase()),
+            region: area
+                .filter(|_| role == Role::Regional)
+                .map(|r| r.to_ascii_lowercase()),
             iss: self.issuer.clone(),
             aud: self.audience.clone(),
             exp: now + ttl_secs,
@@ -294,7 +319,12 @@ macro_rules! role_extractor {
 
 role_extractor!(
     /// Any authenticated consumer.
-    AnyConsumer, [Researcher, Government, Auditor, Admin], "any role"
+    AnyConsumer, [Researcher, Government, Regional, Auditor, Admin], "any role"
+);
+role_extractor!(
+    /// A consumer who may read national or regional figures: researcher,
+    /// government (its own country) or regional partner (its own region).
+    FigureReader, [Researcher, Government, Regional], "researcher, government, regional"
 );
 role_extractor!(
     /// A consumer who may receive counts: researcher or government.

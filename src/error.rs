@@ -279,6 +279,7 @@ fn release_status(e: &ReleaseError) -> StatusCode {
     use ReleaseError::*;
     match e {
         CountryScope(_)
+        | RegionScope(_)
         | BudgetExhausted { .. }
         | GlobalBudgetExhausted { .. }
         | ForbiddenDimension { .. } => StatusCode::FORBIDDEN,
@@ -294,7 +295,7 @@ fn release_status(e: &ReleaseError) -> StatusCode {
         | UnknownCountry(_) => StatusCode::UNPROCESSABLE_ENTITY,
         InvalidBody(_) => StatusCode::BAD_REQUEST,
         RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
-        NotFound(_) | UnknownTable { .. } => StatusCode::NOT_FOUND,
+        NotFound(_) | UnknownTable { .. } | UnknownRegion { .. } => StatusCode::NOT_FOUND,
         EntropyUnavailable | Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
         Internal(_) | RenderFailed(_) => StatusCode::INTERNAL_SERVER_ERROR,
     }

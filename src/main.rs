@@ -59,7 +59,7 @@ enum Command {
     Import { file: PathBuf },
     /// Sign an API token with the configured key (development and operators).
     Token {
-        /// researcher | government | auditor | admin
+        /// researcher | government | regional | auditor | admin
         #[arg(long)]
         role: String,
         /// The consumer id (JWT `sub`): the key of the consumer's budget.
@@ -68,6 +68,9 @@ enum Command {
         /// ISO alpha-3 country of a government token.
         #[arg(long)]
         country: Option<String>,
+        /// Region id (from the policy, e.g. gms) of a regional token.
+        #[arg(long)]
+        region: Option<String>,
         /// Lifetime of the token in hours.
         #[arg(long, default_value_t = 24)]
         hours: u64,
@@ -133,11 +136,27 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             role,
             sub,
             country,
+            region,
             hours,
         } => {
             let role = Role::parse(&role).ok_or_else(|| {
-                anyhow::anyhow!("--role must be researcher, government, auditor or admin")
+                anyhow::anyhow!("--role must be researcher, government, regional, auditor or admin")
             })?;
+            if role == Role::Regional {
+                let region = region.as_deref().unwrap_or("");
+                let policy = load_policy(&settings.policy_file)
+                    .map_err(|e| anyhow::anyhow!("invalid policy: {e}"))?;
+                if policy.region(region).is_none() {
+                    let known: Vec<&str> = policy.regions.iter().map(|r| r.id.as_str()).collect();
+                    anyhow::bail!(
+                        "a regional token needs --region with a region of the policy: {}",
+                        known.join(", ")
+                    );
+                }
+                let minter = Minter::from_settings(&settings)?;
+                println!("{}", minter.mint(&sub, role, Some(region), hours * 3600)?);
+                return Ok(ExitCode::SUCCESS);
+            }
             if role == Role::Government
                 && country
                     .as_deref()
@@ -337,6 +356,7 @@ fn print_demo_tokens(settings: &Settings, base: &str) -> anyhow::Result<()> {
     for (role, sub, country) in [
         (Role::Researcher, "demo-researcher", None),
         (Role::Government, "demo-government-usa", Some("USA")),
+        (Role::Regional, "demo-regional-gms", Some("gms")),
         (Role::Auditor, "demo-auditor", None),
         (Role::Admin, "demo-admin", None),
     ] {

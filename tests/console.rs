@@ -385,6 +385,16 @@ impl Browser {
         .await;
     }
 
+    /// Answers the console's confirmation dialog with "Confirm".
+    async fn confirm(&self) {
+        self.wait(
+            "document.querySelector('#confirm').open",
+            "the confirmation",
+        )
+        .await;
+        self.click("#confirm-ok").await;
+    }
+
     /// Waits for a downloaded file whose name satisfies `name`, and reads it.
     async fn downloaded(&self, name: impl Fn(&str) -> bool) -> String {
         let deadline = Instant::now() + Duration::from_secs(30);
@@ -439,7 +449,7 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     );
     let downloads = tempfile::tempdir().expect("downloads");
     let b = Browser::start(downloads.path()).await;
-    let tokens: Vec<(&str, String)> = ["researcher", "government", "auditor", "admin"]
+    let tokens: Vec<(&str, String)> = ["researcher", "government", "regional", "auditor", "admin"]
         .into_iter()
         .map(|r| (r, demo.token(r)))
         .collect();
@@ -642,12 +652,7 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     )
     .await;
     b.click("#national-release").await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
-    b.click("#confirm-ok").await;
+    b.confirm().await;
     b.wait(
         "document.querySelector('#download-report-sdmx')",
         "the report",
@@ -691,6 +696,76 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         sdmx.lines().next().unwrap_or("")
     );
 
+    // Government: the bilateral flow with one other country.
+    b.type_into("#bilateral-other", "mex").await;
+    b.click("#bilateral-go").await;
+    b.confirm().await;
+    b.wait(
+        "document.querySelector('#bilateral-result figure')",
+        "the bilateral flow",
+    )
+    .await;
+    let directions = b
+        .js(
+            "return document.querySelectorAll('#bilateral-result tbody tr').length",
+            json!([]),
+        )
+        .await;
+    assert_eq!(directions, json!(2), "both directions");
+    b.js(
+        "document.querySelector('#bilateral').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("government-bilateral").await;
+
+    // Regional partner: the region's report with its flow matrix.
+    b.sign_in(&demo.base, &token("regional")).await;
+    b.wait(
+        "document.querySelector('#national-release')",
+        "the regional report's cost",
+    )
+    .await;
+    b.click("#national-release").await;
+    b.confirm().await;
+    b.wait(
+        "document.querySelector('[data-table=flow_within] svg')",
+        "the flow matrix",
+    )
+    .await;
+    let regional: Value = demo
+        .get("/v1/regional/gms/report", &token("regional"))
+        .await;
+    let within = regional["tables"]
+        .as_array()
+        .and_then(|t| t.iter().find(|t| t["id"] == "flow_within"))
+        .expect("flow_within");
+    let flow_cells = within["cells"].as_array().expect("cells");
+    let flow_suppressed = flow_cells
+        .iter()
+        .filter(|c| c["suppressed"] == json!(true))
+        .count();
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('[data-table=flow_within] g.flow-cell rect').length",
+            json!([])
+        )
+        .await,
+        json!(flow_cells.len() - flow_suppressed),
+        "one square per released flow"
+    );
+    assert_eq!(
+        b.js("return document.querySelectorAll('[data-table=flow_within] g.suppressed-mark text').length", json!([])).await,
+        json!(flow_suppressed),
+        "each suppressed flow marked"
+    );
+    b.js(
+        "document.querySelector('[data-table=flow_within]').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("regional-flow-matrix").await;
+
     // Auditor: the release on the timeline, a successful verification, a
     // checkpoint whose signature the browser checks, the export.
     b.sign_in(&demo.base, &token("auditor")).await;
@@ -731,12 +806,7 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     .await;
     assert_eq!(b.text("#verify-status").await, "verified");
     b.click("#sign-checkpoint").await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
-    b.click("#confirm-ok").await;
+    b.confirm().await;
     b.wait(
         "document.querySelector('#checkpoints [data-status]')",
         "a checkpoint",
@@ -779,12 +849,7 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     b.type_into("#b-consumer", "demo-researcher").await;
     b.type_into("#b-limit", "0.5").await;
     b.click("#b-set").await;
-    b.wait(
-        "document.querySelector('#confirm').open",
-        "the confirmation",
-    )
-    .await;
-    b.click("#confirm-ok").await;
+    b.confirm().await;
     b.wait("document.querySelector('#alert.info')", "the change")
         .await;
     assert_eq!(

@@ -56,6 +56,7 @@ fn researcher() -> Consumer {
         id: "core-researcher".into(),
         role: Role::Researcher,
         country: None,
+        region: None,
     }
 }
 

@@ -22,11 +22,13 @@ fuzz_target!(|data: &[u8]| {
         id: "fuzz".into(),
         role: Role::Researcher,
         country: None,
+        region: None,
     };
     let government = Consumer {
         id: "fuzz-gov".into(),
         role: Role::Government,
         country: Country::parse_alpha3("USA"),
+        region: None,
     };
     for consumer in [&researcher, &government] {
         if request.workload.is_some() {

@@ -16,6 +16,9 @@ pub struct BudgetSummary {
     /// The country a government token is scoped to (ISO alpha-3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub country: Option<String>,
+    /// The region a regional token is scoped to (a region id of the policy).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<String>,
     /// `epsilon` or `rho`.
     pub unit: &'static str,
     pub limit: f64,
@@ -59,6 +62,7 @@ pub async fn get_budget(
         consumer: consumer.id.clone(),
         role: consumer.role,
         country: consumer.country.map(|c| c.code().to_owned()),
+        region: consumer.region.clone(),
         unit: p.budget_unit(),
         limit: budget.limit.to_f64(),
         spent: budget.spent.to_f64(),

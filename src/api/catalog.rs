@@ -40,6 +40,19 @@ pub struct DatasetInfo {
     pub role_budgets: serde_json::Map<String, serde_json::Value>,
     pub dimensions: Vec<DimensionInfo>,
     pub national_tables: Vec<TableInfo>,
+    /// Regions whose figures regional partners read at `/v1/regional/{id}`.
+    pub regions: Vec<RegionInfo>,
+    /// Cost of each direction of a bilateral flow; null when not offered.
+    pub bilateral_cost: Option<f64>,
+}
+
+/// A region of the policy.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct RegionInfo {
+    #[serde(flatten)]
+    pub region: crate::national::RegionView,
+    /// Its flow tables, released with its report.
+    pub flow_tables: Vec<TableInfo>,
 }
 
 /// A zCDP dataset's amounts read as (ε, δ)-DP: `ε = ρ + 2·sqrt(ρ·ln(1/δ))`.
@@ -80,6 +93,17 @@ pub struct TableInfo {
     pub title: String,
     pub dimensions: Vec<String>,
     pub cost: f64,
+}
+
+impl TableInfo {
+    fn of(t: &crate::policy::Table) -> TableInfo {
+        TableInfo {
+            id: t.id.clone(),
+            title: t.title.clone(),
+            dimensions: t.dimensions.clone(),
+            cost: crate::domain::budget::Amount::from_micro(t.cost_micro).to_f64(),
+        }
+    }
 }
 
 fn catalog_approx_dp(p: &crate::policy::Policy) -> Option<CatalogApproxDp> {
@@ -156,16 +180,16 @@ pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
                 roles: d.roles.clone(),
             })
             .collect(),
-        national_tables: p
-            .tables
+        national_tables: p.tables.iter().map(TableInfo::of).collect(),
+        regions: p
+            .regions
             .iter()
-            .map(|t| TableInfo {
-                id: t.id.clone(),
-                title: t.title.clone(),
-                dimensions: t.dimensions.clone(),
-                cost: m(t.cost_micro),
+            .map(|r| RegionInfo {
+                region: crate::national::RegionView::of(r),
+                flow_tables: r.flow_tables.iter().map(TableInfo::of).collect(),
             })
             .collect(),
+        bilateral_cost: p.bilateral_cost_micro.map(m),
     };
     Ok(HttpResponse::Ok().json(Catalog {
         datasets: vec![info],

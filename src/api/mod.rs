@@ -12,6 +12,7 @@ pub mod health;
 pub mod metrics;
 pub mod national;
 pub mod observe;
+pub mod regional;
 
 use crate::error::ApiError;
 use crate::release::Pipeline;
@@ -72,6 +73,10 @@ impl AppState {
         national::list_tables,
         national::get_table,
         national::get_report,
+        national::get_bilateral,
+        regional::list_tables,
+        regional::get_table,
+        regional::get_report,
     ),
     components(schemas(crate::error::Problem)),
     modifiers(&BearerAuth, &EdgeResponses),
@@ -81,7 +86,8 @@ impl AppState {
         (name = "audit", description = "Auditors: the hash-chained privacy-budget ledger, signed checkpoints, export and verification"),
         (name = "admin", description = "Admins: consumer budgets (every change is a ledger entry)"),
         (name = "operations", description = "Operators: Prometheus metrics (admin token)"),
-        (name = "national", description = "National figures: a country's standard tables and annual report as JSON, CSV or SDMX-CSV (governments: own country only)"),
+        (name = "national", description = "National figures: a country's standard tables and annual report as JSON, CSV or SDMX-CSV, and bilateral flows (governments: own country only)"),
+        (name = "regional", description = "Regional figures: a region's tables, report and flow tables between its members (regional partners: own region only)"),
     )
 )]
 pub struct ApiDoc;
@@ -214,6 +220,22 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
                 .route(
                     "/national/{country}/report",
                     web::get().to(national::get_report),
+                )
+                .route(
+                    "/national/{country}/bilateral/{other}",
+                    web::get().to(national::get_bilateral),
+                )
+                .route(
+                    "/regional/{region}/tables",
+                    web::get().to(regional::list_tables),
+                )
+                .route(
+                    "/regional/{region}/tables/{table}",
+                    web::get().to(regional::get_table),
+                )
+                .route(
+                    "/regional/{region}/report",
+                    web::get().to(regional::get_report),
                 ),
         )
         .configure(console::routes)
@@ -251,6 +273,10 @@ pub const RESOURCES: &[(&str, &str)] = &[
     ("/v1/national/{}/tables", "GET"),
     ("/v1/national/{}/tables/{}", "GET"),
     ("/v1/national/{}/report", "GET"),
+    ("/v1/national/{}/bilateral/{}", "GET"),
+    ("/v1/regional/{}/tables", "GET"),
+    ("/v1/regional/{}/tables/{}", "GET"),
+    ("/v1/regional/{}/report", "GET"),
 ];
 
 /// The methods the resource at `path` allows, if there is one.

@@ -3,9 +3,9 @@
 //! [`crate::national`], where tables, reports and formats live.
 
 use crate::api::AppState;
-use crate::auth::Counter;
+use crate::auth::FigureReader;
 use crate::error::{ApiError, Problem};
-use crate::national::{self, Format, NationalRelease, NationalTables, Params, sdmx};
+use crate::national::{self, AreaPath, Format, NationalRelease, NationalTables, Params, sdmx};
 use crate::release::Released;
 use crate::release::query::Perspective;
 use actix_web::http::header;
@@ -73,7 +73,7 @@ pub struct ReportQuery {
     pub format: Option<String>,
 }
 
-fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
+pub(crate) fn query<T: serde::de::DeserializeOwned>(req: &HttpRequest) -> Result<T, ApiError> {
     web::Query::<T>::from_query(req.query_string())
         .map(web::Query::into_inner)
         .map_err(|e| ApiError::invalid_query(format!("invalid query parameters: {e}")))
@@ -120,7 +120,7 @@ pub fn negotiate(req: &HttpRequest, format: Option<&str>) -> Result<Format, ApiE
     Err(ApiError::NotAcceptableOf(offered))
 }
 
-fn respond(out: Released, format: Format, filename: String) -> HttpResponse {
+pub(crate) fn respond(out: Released, format: Format, filename: String) -> HttpResponse {
     let mut res = HttpResponse::Ok();
     res.content_type(out.content_type);
     res.insert_header((header::VARY, "Accept"));
@@ -133,7 +133,7 @@ fn respond(out: Released, format: Format, filename: String) -> HttpResponse {
     res.body(out.body)
 }
 
-fn file_stem(country: &str, what: &str, format: Format) -> String {
+pub(crate) fn file_stem(country: &str, what: &str, format: Format) -> String {
     // Only characters that need no quoting; the country was validated already.
     let clean = |s: &str| -> String {
         s.chars()
@@ -161,26 +161,36 @@ fn file_stem(country: &str, what: &str, format: Format) -> String {
     responses(
         (status = 200, description = "The tables and their cost", body = NationalTables),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "auth.forbidden_role, auth.country_scope (a government asking for another country)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auth.forbidden_role, auth.country_scope, auth.region_scope (a government asking for another country)", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "national.unknown_country, query.invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
 pub async fn list_tables(
     state: web::Data<AppState>,
-    Counter(consumer): Counter,
+    FigureReader(consumer): FigureReader,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
-    let q: ListQuery = query(&req)?;
-    super::accepts_json(&req)?;
+    list_response(&state, &consumer, AreaPath::Country(&path), &req).await
+}
+
+/// The body of the table-listing handlers (national and regional).
+pub(crate) async fn list_response(
+    state: &AppState,
+    consumer: &crate::domain::Consumer,
+    area: AreaPath<'_>,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: ListQuery = query(req)?;
+    super::accepts_json(req)?;
     let params = Params {
         perspective: q.perspective,
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    state.admit(&consumer)?;
-    let list = national::list_tables(&state.pipeline, &consumer, &path, &params).await?;
+    state.admit(consumer)?;
+    let list = national::list_tables(&state.pipeline, consumer, area, &params).await?;
     Ok(HttpResponse::Ok().json(list))
 }
 
@@ -207,7 +217,7 @@ pub async fn list_tables(
             (String = "application/vnd.sdmx.data+csv;version=2.0.0"),
         )),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "budget.exhausted, budget.global_exhausted, auth.forbidden_role, auth.country_scope, auth.region_scope, query.forbidden_dimension", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "national.unknown_table", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "request.not_acceptable", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "national.unknown_country, query.invalid", body = Problem, content_type = "application/problem+json"),
@@ -216,29 +226,33 @@ pub async fn list_tables(
     security(("bearer" = [])))]
 pub async fn get_table(
     state: web::Data<AppState>,
-    Counter(consumer): Counter,
+    FigureReader(consumer): FigureReader,
     path: web::Path<(String, String)>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let (country, table) = path.into_inner();
-    let q: TableQuery = query(&req)?;
-    let format = negotiate(&req, q.format.as_deref())?;
+    table_response(&state, &consumer, AreaPath::Country(&country), &table, &req).await
+}
+
+/// The body of the one-table handlers (national and regional).
+pub(crate) async fn table_response(
+    state: &AppState,
+    consumer: &crate::domain::Consumer,
+    area: AreaPath<'_>,
+    table: &str,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: TableQuery = query(req)?;
+    let format = negotiate(req, q.format.as_deref())?;
     let params = Params {
         perspective: q.perspective,
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    state.admit(&consumer)?;
-    let out = national::release_table(
-        &state.pipeline,
-        &consumer,
-        &country,
-        &table,
-        &params,
-        format,
-    )
-    .await?;
-    Ok(respond(out, format, file_stem(&country, &table, format)))
+    state.admit(consumer)?;
+    let out =
+        national::release_table(&state.pipeline, consumer, area, table, &params, format).await?;
+    Ok(respond(out, format, file_stem(area.name(), table, format)))
 }
 
 /// Every national table of a perspective for a country, in one release with
@@ -258,7 +272,7 @@ pub async fn get_table(
             (String = "application/vnd.sdmx.data+csv;version=2.0.0"),
         )),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "budget.exhausted, budget.global_exhausted (nothing charged), auth.forbidden_role, auth.country_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "budget.exhausted, budget.global_exhausted (nothing charged), auth.forbidden_role, auth.country_scope, auth.region_scope", body = Problem, content_type = "application/problem+json"),
         (status = 406, description = "request.not_acceptable", body = Problem, content_type = "application/problem+json"),
         (status = 422, description = "national.unknown_country, query.invalid", body = Problem, content_type = "application/problem+json"),
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
@@ -266,13 +280,23 @@ pub async fn get_table(
     security(("bearer" = [])))]
 pub async fn get_report(
     state: web::Data<AppState>,
-    Counter(consumer): Counter,
+    FigureReader(consumer): FigureReader,
     path: web::Path<String>,
     req: HttpRequest,
 ) -> Result<HttpResponse, ApiError> {
     let country = path.into_inner();
-    let q: ReportQuery = query(&req)?;
-    let format = negotiate(&req, q.format.as_deref())?;
+    report_response(&state, &consumer, AreaPath::Country(&country), &req).await
+}
+
+/// The body of the report handlers (national and regional).
+pub(crate) async fn report_response(
+    state: &AppState,
+    consumer: &crate::domain::Consumer,
+    area: AreaPath<'_>,
+    req: &HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let q: ReportQuery = query(req)?;
+    let format = negotiate(req, q.format.as_deref())?;
     if q.year.is_some() && (q.from_year.is_some() || q.to_year.is_some()) {
         return Err(ApiError::invalid_query(
             "give year, or from_year and to_year, not both".into(),
@@ -287,9 +311,78 @@ pub async fn get_report(
         Some(y) => format!("report_{y}"),
         None => "report".to_owned(),
     };
+    state.admit(consumer)?;
+    let out = national::release_report(&state.pipeline, consumer, area, &params, format).await?;
+    Ok(respond(out, format, file_stem(area.name(), &what, format)))
+}
+
+/// Query parameters of `GET /v1/national/{country}/bilateral/{other}`.
+#[derive(Debug, Deserialize, IntoParams)]
+#[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
+pub struct BilateralQuery {
+    /// First registration year (default: the dataset's first).
+    pub from_year: Option<i64>,
+    /// Last registration year (default: the dataset's last).
+    pub to_year: Option<i64>,
+    /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
+    #[param(value_type = Option<FormatName>)]
+    pub format: Option<String>,
+}
+
+/// The flow between a country and another, both directions in one release:
+/// the country's nationals exploited in the other country (`outbound`), and
+/// the other country's nationals exploited in the country (`inbound`).
+///
+/// A government token may ask for its own country and any other: both
+/// directions are about its country. Both tables are charged in one
+/// transaction (`bilateral.cost` of the policy each); repeats are free.
+#[utoipa::path(get, path = "/v1/national/{country}/bilateral/{other}", tag = "national",
+    params(
+        ("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"),
+        ("other" = String, Path, description = "The other country, ISO 3166-1 alpha-3, e.g. MEX", pattern = "^[A-Za-z]{3}$"),
+        BilateralQuery,
+    ),
+    responses(
+        (status = 200, description = "Both directions: JSON, CSV, SDMX-CSV 1.0 or 2.0", content(
+            (NationalRelease = "application/json"),
+            (String = "text/csv"),
+            (String = "application/vnd.sdmx.data+csv;version=1.0.0"),
+            (String = "application/vnd.sdmx.data+csv;version=2.0.0"),
+        )),
+        (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "budget.exhausted, budget.global_exhausted (nothing charged), auth.forbidden_role, auth.country_scope, auth.region_scope", body = Problem, content_type = "application/problem+json"),
+        (status = 404, description = "resource.not_found (the policy offers no bilateral flows)", body = Problem, content_type = "application/problem+json"),
+        (status = 406, description = "request.not_acceptable", body = Problem, content_type = "application/problem+json"),
+        (status = 422, description = "national.unknown_country, query.invalid (the same country twice)", body = Problem, content_type = "application/problem+json"),
+        (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
+    ),
+    security(("bearer" = [])))]
+pub async fn get_bilateral(
+    state: web::Data<AppState>,
+    FigureReader(consumer): FigureReader,
+    path: web::Path<(String, String)>,
+    req: HttpRequest,
+) -> Result<HttpResponse, ApiError> {
+    let (country, other) = path.into_inner();
+    let q: BilateralQuery = query(&req)?;
+    let format = negotiate(&req, q.format.as_deref())?;
+    let params = Params {
+        perspective: None,
+        from_year: q.from_year,
+        to_year: q.to_year,
+    };
     state.admit(&consumer)?;
-    let out =
-        national::release_report(&state.pipeline, &consumer, &country, &params, format).await?;
+    let out = national::release_bilateral(
+        &state.pipeline,
+        &consumer,
+        &country,
+        &other,
+        &params,
+        format,
+    )
+    .await?;
+    let what = format!("bilateral_{}", other.to_ascii_uppercase());
     Ok(respond(out, format, file_stem(&country, &what, format)))
 }
 

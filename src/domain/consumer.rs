@@ -10,4 +10,7 @@ pub struct Consumer {
     pub role: Role,
     /// Set for (and only for) government callers.
     pub country: Option<Country>,
+    /// Set for (and only for) regional partners: the id of their region in
+    /// the policy (checked against the policy when they ask for figures).
+    pub region: Option<String>,
 }

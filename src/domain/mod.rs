@@ -5,12 +5,14 @@ pub mod case;
 pub mod consumer;
 pub mod country;
 pub mod data;
+pub mod region;
 pub mod role;
 
 pub use case::{Case, Field, FieldKind, FlagSet};
 pub use consumer::Consumer;
 pub use country::Country;
 pub use data::{ContentDigest, DataFingerprint, DataIdentity};
+pub use region::is_region_id;
 pub use role::Role;
 
 /// Current UTC time as RFC 3339 with microseconds, the timestamp format of

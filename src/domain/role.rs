@@ -20,14 +20,18 @@ use std::fmt;
 pub enum Role {
     Researcher,
     Government,
+    /// A regional partner: a secretariat of a group of countries (a region
+    /// of the policy), reading that region's figures and nothing else.
+    Regional,
     Auditor,
     Admin,
 }
 
 impl Role {
-    pub const ALL: [Role; 4] = [
+    pub const ALL: [Role; 5] = [
         Role::Researcher,
         Role::Government,
+        Role::Regional,
         Role::Auditor,
         Role::Admin,
     ];
@@ -36,6 +40,7 @@ impl Role {
         match self {
             Role::Researcher => "researcher",
             Role::Government => "government",
+            Role::Regional => "regional",
             Role::Auditor => "auditor",
             Role::Admin => "admin",
         }
@@ -45,9 +50,21 @@ impl Role {
         Role::ALL.into_iter().find(|r| r.code() == s)
     }
 
-    /// Roles that may receive counts; the others only read metadata or the ledger.
+    /// Roles a policy may grant dimensions to (`POST /v1/counts`); the
+    /// others only read metadata, the ledger or, for regional partners,
+    /// their region's tables.
     pub fn may_count(self) -> bool {
         matches!(self, Role::Researcher | Role::Government)
+    }
+
+    /// The role whose dimension grants apply: a regional partner may use
+    /// what a government may (its tables are the national tables of a
+    /// group of countries).
+    pub fn grants_as(self) -> Role {
+        match self {
+            Role::Regional => Role::Government,
+            r => r,
+        }
     }
 }
 

@@ -40,13 +40,13 @@ pub use total::NationalTotal;
 use crate::domain::Consumer;
 use crate::domain::budget::{Amount, compose_amounts};
 use crate::domain::{Country, Field, Role};
-use crate::policy::{Accounting, Dimension, Policy, Table};
+use crate::policy::{Accounting, Dimension, Flow, Policy, Table};
 use crate::release::ReleaseError;
 use crate::release::error::Cause;
 use crate::release::query::{CountQuery, CountRequest, Perspective, sha256_hex};
 use crate::release::{self, BudgetView, Pipeline, Plan, Refused, Released};
 use serde::Serialize;
-use serde_json::json;
+use serde_json::{Value, json};
 use std::collections::BTreeMap;
 
 /// The formats national figures come in.
@@ -93,10 +93,99 @@ pub struct Params {
     pub to_year: Option<i64>,
 }
 
-/// A validated national request: whose figures, seen how, over which years.
+/// Whose figures a release is about: one country, or a region of the
+/// policy (its members as a whole).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Area {
+    Country(Country),
+    /// Index into `policy.regions`.
+    Region(usize),
+}
+
+impl Area {
+    /// The ISO alpha-3 code, or the region's `REF_AREA` code.
+    pub fn code(self, policy: &Policy) -> &str {
+        match self {
+            Area::Country(c) => c.code(),
+            Area::Region(i) => policy.regions.get(i).map_or("", |r| r.code.as_str()),
+        }
+    }
+
+    /// The countries whose figures these are.
+    pub fn members(self, policy: &Policy) -> Vec<Country> {
+        match self {
+            Area::Country(c) => vec![c],
+            Area::Region(i) => policy
+                .regions
+                .get(i)
+                .map_or_else(Vec::new, |r| r.members.clone()),
+        }
+    }
+
+    /// The region, when the area is one.
+    pub fn region(self, policy: &Policy) -> Option<&crate::policy::Region> {
+        match self {
+            Area::Country(_) => None,
+            Area::Region(i) => policy.regions.get(i),
+        }
+    }
+
+    /// Where its figures are served, e.g. `/v1/national/USA` or `/v1/regional/gms`.
+    fn base_path(self, policy: &Policy) -> String {
+        match self.region(policy) {
+            Some(r) => format!("/v1/regional/{}", r.id),
+            None => format!("/v1/national/{}", self.code(policy)),
+        }
+    }
+}
+
+/// A region as releases describe it.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct RegionView {
+    /// How paths and tokens name it, e.g. `gms`.
+    pub id: String,
+    pub name: String,
+    /// Its SDMX `REF_AREA` (and `CITIZENSHIP`) code, e.g. `GMS`.
+    pub code: String,
+    /// ISO 3166-1 alpha-3 codes of its members.
+    pub members: Vec<String>,
+}
+
+impl RegionView {
+    pub fn of(region: &crate::policy::Region) -> RegionView {
+        RegionView {
+            id: region.id.clone(),
+            name: region.name.clone(),
+            code: region.code.clone(),
+            members: region.members.iter().map(|c| c.code().to_owned()).collect(),
+        }
+    }
+}
+
+/// What a request names: a country (`/v1/national/{country}`) or a region
+/// (`/v1/regional/{region}`), as given in the path.
+#[derive(Debug, Clone, Copy)]
+pub enum AreaPath<'a> {
+    Country(&'a str),
+    Region(&'a str),
+}
+
+impl<'a> AreaPath<'a> {
+    /// The name as given in the path.
+    pub fn name(self) -> &'a str {
+        match self {
+            AreaPath::Country(s) | AreaPath::Region(s) => s,
+        }
+    }
+}
+
+/// A validated national or regional request: whose figures, seen how, over
+/// which years.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Scope {
-    pub country: Country,
+    pub area: Area,
+    /// The other country of a bilateral flow.
+    pub other: Option<Country>,
     pub perspective: Perspective,
     pub from_year: u16,
     pub to_year: u16,
@@ -129,15 +218,58 @@ pub fn parse_country(text: &str) -> Result<Country, ReleaseError> {
         })
 }
 
-/// A government reads only the country of its token; researchers any country.
+/// A government reads only the country of its token, a regional partner
+/// only the region of its token; researchers any country or region.
 pub fn authorize(consumer: &Consumer, country: Country) -> Result<(), ReleaseError> {
     match (consumer.role, consumer.country) {
         (Role::Government, Some(own)) if own == country => Ok(()),
         (Role::Government, own) => Err(ReleaseError::CountryScope(
             own.map_or("no country", |c| c.code()).to_owned(),
         )),
+        (Role::Regional, _) => Err(region_scope(consumer)),
         _ => Ok(()),
     }
+}
+
+fn region_scope(consumer: &Consumer) -> ReleaseError {
+    ReleaseError::RegionScope(consumer.region.clone().unwrap_or_default())
+}
+
+/// Parses the `{region}` of a path against the policy, and checks the caller
+/// may read it: a regional partner its own region only, a government none
+/// (its token reads its own country), researchers any.
+pub fn resolve_region(
+    policy: &Policy,
+    consumer: &Consumer,
+    id: &str,
+) -> Result<Area, ReleaseError> {
+    match consumer.role {
+        Role::Regional if consumer.region.as_deref() != Some(id) => {
+            return Err(region_scope(consumer));
+        }
+        Role::Government => {
+            return Err(ReleaseError::CountryScope(
+                consumer
+                    .country
+                    .map_or("no country", |c| c.code())
+                    .to_owned(),
+            ));
+        }
+        _ => {}
+    }
+    policy
+        .regions
+        .iter()
+        .position(|r| r.id == id)
+        .map(Area::Region)
+        .ok_or_else(|| ReleaseError::UnknownRegion {
+            region: if crate::domain::is_region_id(id) {
+                id.to_owned()
+            } else {
+                "the given id".to_owned()
+            },
+            valid: policy.regions.iter().map(|r| r.id.clone()).collect(),
+        })
 }
 
 /// The policy dimension reading `field`, if declared.
@@ -158,11 +290,17 @@ fn first_last_year(dim: &Dimension) -> Option<(u16, u16)> {
 pub fn resolve_scope(
     policy: &Policy,
     consumer: &Consumer,
-    country: &str,
+    path: AreaPath<'_>,
     params: &Params,
 ) -> Result<Scope, ReleaseError> {
-    let country = parse_country(country)?;
-    authorize(consumer, country)?;
+    let area = match path {
+        AreaPath::Country(text) => {
+            let country = parse_country(text)?;
+            authorize(consumer, country)?;
+            Area::Country(country)
+        }
+        AreaPath::Region(id) => resolve_region(policy, consumer, id)?,
+    };
     if policy.tables.is_empty() {
         return Err(ReleaseError::NotFound(
             "this dataset declares no national tables".into(),
@@ -172,7 +310,9 @@ pub fn resolve_scope(
     let on = dimension_on(policy, perspective.field()).ok_or_else(|| {
         ReleaseError::Internal(Cause::bare("a perspective without its dimension"))
     })?;
-    if on.position_of(country.code()).is_none() {
+    if let Area::Country(country) = area
+        && on.position_of(country.code()).is_none()
+    {
         return Err(ReleaseError::UnknownCountry(country.code().to_owned()));
     }
     // The policy guarantees a registration_year dimension when it declares tables.
@@ -205,7 +345,8 @@ pub fn resolve_scope(
         ));
     }
     Ok(Scope {
-        country,
+        area,
+        other: None,
         perspective,
         from_year,
         to_year,
@@ -213,22 +354,36 @@ pub fn resolve_scope(
     })
 }
 
-/// The tables offered on a perspective, in policy order.
-pub fn offered_tables(policy: &Policy, perspective: Perspective) -> Vec<&Table> {
-    policy
+/// The tables offered to `scope`, in policy order: the national tables of
+/// its perspective, then a region's flow tables; for a bilateral flow, its
+/// two directions.
+pub fn offered_tables<'p>(policy: &'p Policy, scope: &Scope) -> Vec<&'p Table> {
+    if scope.other.is_some() {
+        return policy.bilateral_tables.iter().collect();
+    }
+    let mut out: Vec<&Table> = policy
         .tables
         .iter()
-        .filter(|t| t.offers(perspective.field()))
-        .collect()
+        .filter(|t| t.offers(scope.perspective.field()))
+        .collect();
+    if let Some(region) = scope.area.region(policy) {
+        out.extend(
+            region
+                .flow_tables
+                .iter()
+                .filter(|t| t.offers(scope.perspective.field())),
+        );
+    }
+    out
 }
 
-/// The table `id`, if the policy offers it on the perspective.
+/// The table `id`, if offered to `scope`.
 pub fn find_table<'p>(
     policy: &'p Policy,
     id: &str,
-    perspective: Perspective,
+    scope: &Scope,
 ) -> Result<&'p Table, ReleaseError> {
-    let offered = offered_tables(policy, perspective);
+    let offered = offered_tables(policy, scope);
     if let Some(t) = offered.iter().find(|t| t.id == id) {
         return Ok(t);
     }
@@ -236,7 +391,7 @@ pub fn find_table<'p>(
     match policy.table(id) {
         Some(_) => Err(ReleaseError::InvalidQuery(format!(
             "table \"{id}\" is not offered on the {} perspective; offered: {}",
-            perspective_name(perspective),
+            perspective_name(scope.perspective),
             valid.join(", ")
         ))),
         None => Err(ReleaseError::UnknownTable {
@@ -255,9 +410,11 @@ fn perspective_name(p: Perspective) -> &'static str {
 }
 
 /// The `POST /v1/counts` body equivalent to `table` for `scope`: the table's
-/// dimensions, the country filter on the perspective's field, the years when
-/// they restrict the dataset's, and the table's cost. A government's own
-/// `POST /v1/counts` is pinned to the same filter, so both are one release.
+/// dimensions, the area's filter (its country, or a region's members, on the
+/// perspective's field; a flow table's filters on both country fields), the
+/// years when they restrict the dataset's, and the table's cost. A
+/// government's own `POST /v1/counts` is pinned to the same filter, so both
+/// are one release.
 pub fn count_request(
     policy: &Policy,
     consumer: &Consumer,
@@ -265,8 +422,38 @@ pub fn count_request(
     scope: &Scope,
 ) -> CountRequest {
     let mut filters = BTreeMap::new();
-    if let Some(d) = dimension_on(policy, scope.perspective.field()) {
-        filters.insert(d.name.clone(), json!([scope.country.code()]));
+    let members = scope.area.members(policy);
+    let mut put = |field: Field, countries: Value| {
+        if let Some(d) = dimension_on(policy, field) {
+            filters.insert(d.name.clone(), countries);
+        }
+    };
+    let (cit, coe) = (Field::Citizenship, Field::CountryOfExploitation);
+    let mut perspective = scope.perspective;
+    match table.flow {
+        None => put(scope.perspective.field(), codes(&members)),
+        Some(Flow::Within) => {
+            put(cit, codes(&members));
+            put(coe, codes(&members));
+        }
+        Some(Flow::Out) => {
+            put(cit, codes(&members));
+            put(coe, rest_of_world(policy, coe, &members));
+        }
+        Some(Flow::In) => {
+            put(coe, codes(&members));
+            put(cit, rest_of_world(policy, cit, &members));
+        }
+        Some(Flow::Outbound) => {
+            put(cit, codes(&members));
+            put(coe, codes(&scope.other.into_iter().collect::<Vec<_>>()));
+            perspective = Perspective::Citizenship;
+        }
+        Some(Flow::Inbound) => {
+            put(coe, codes(&members));
+            put(cit, codes(&scope.other.into_iter().collect::<Vec<_>>()));
+            perspective = Perspective::CountryOfExploitation;
+        }
     }
     if scope.restricts_years
         && let Some(d) = dimension_on(policy, Field::RegistrationYear)
@@ -291,8 +478,25 @@ pub fn count_request(
         accuracy: None,
         confidence: None,
         // Only governments may name a perspective; theirs must match the filter.
-        perspective: (consumer.role == Role::Government).then_some(scope.perspective),
+        perspective: (consumer.role == Role::Government).then_some(perspective),
     }
+}
+
+fn codes(countries: &[Country]) -> Value {
+    json!(countries.iter().map(|c| c.code()).collect::<Vec<_>>())
+}
+
+/// Every known country of `field`'s published domain but `members`: "the
+/// rest of the world" of a region (unknown countries are left out).
+fn rest_of_world(policy: &Policy, field: Field, members: &[Country]) -> Value {
+    let codes: Vec<String> = dimension_on(policy, field)
+        .map(|d| d.value_codes())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|v| v != crate::domain::country::UNKNOWN_CODE)
+        .filter(|v| !members.iter().any(|m| m.code() == v))
+        .collect();
+    json!(codes)
 }
 
 /// A national table planned for one request.
@@ -322,34 +526,36 @@ fn plan_table<'p>(
 pub async fn release_table(
     pipeline: &Pipeline,
     consumer: &Consumer,
-    country: &str,
+    path: AreaPath<'_>,
     table_id: &str,
     params: &Params,
     format: Format,
 ) -> Result<Released, ReleaseError> {
-    let result = release_table_inner(pipeline, consumer, country, table_id, params, format).await;
+    let result = release_table_inner(pipeline, consumer, path, table_id, params, format).await;
     release::ledger_if_refused(pipeline, consumer, result).await
 }
 
 async fn release_table_inner(
     pipeline: &Pipeline,
     consumer: &Consumer,
-    country: &str,
+    path: AreaPath<'_>,
     table_id: &str,
     params: &Params,
     format: Format,
 ) -> Result<Released, Refused> {
     let policy = &pipeline.policy;
-    let scope = resolve_scope(policy, consumer, country, params).map_err(Refused::bare)?;
-    let table = find_table(policy, table_id, scope.perspective).map_err(Refused::bare)?;
+    let scope = resolve_scope(policy, consumer, path, params).map_err(Refused::bare)?;
+    let table = find_table(policy, table_id, &scope).map_err(Refused::bare)?;
     let tp = plan_table(policy, consumer, table, &scope).map_err(Refused::bare)?;
     // A table of a report this consumer already paid for is published as
     // in that report (consistent with its other tables).
-    let report_plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
+    // (A report with a table that cannot be planned, such as a region's
+    // flow table above the cell limit, was never paid for.)
+    let report_plans: Vec<TablePlan<'_>> = offered_tables(policy, &scope)
         .into_iter()
         .map(|t| plan_table(policy, consumer, t, &scope))
         .collect::<Result<_, _>>()
-        .map_err(Refused::bare)?;
+        .unwrap_or_default();
     let paid = paid_report(pipeline, consumer, &report_plans)
         .await
         .map_err(|e| Refused::naming(e, &tp.plan.canonical, &tp.plan.query_id))?;
@@ -378,7 +584,7 @@ async fn release_table_inner(
     if let Some(receipt) = receipts.first() {
         tracing::info!(
             consumer = %consumer.id,
-            country = %scope.country,
+            area = %scope.area.code(policy),
             table = %table.id,
             query_id = %tp.plan.query_id,
             charged_micro = receipt.charged.micro(),
@@ -424,24 +630,36 @@ async fn paid_report(
 pub async fn release_report(
     pipeline: &Pipeline,
     consumer: &Consumer,
-    country: &str,
+    path: AreaPath<'_>,
     params: &Params,
     format: Format,
 ) -> Result<Released, ReleaseError> {
-    let result = release_report_inner(pipeline, consumer, country, params, format).await;
+    let result = release_report_inner(pipeline, consumer, path, params, format).await;
     release::ledger_if_refused(pipeline, consumer, result).await
 }
 
 async fn release_report_inner(
     pipeline: &Pipeline,
     consumer: &Consumer,
-    country: &str,
+    path: AreaPath<'_>,
     params: &Params,
     format: Format,
 ) -> Result<Released, Refused> {
     let policy = &pipeline.policy;
-    let scope = resolve_scope(policy, consumer, country, params).map_err(Refused::bare)?;
-    let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
+    let scope = resolve_scope(policy, consumer, path, params).map_err(Refused::bare)?;
+    report_of_scope(pipeline, consumer, &scope, format).await
+}
+
+/// Every table offered to `scope`, released in one transaction.
+async fn report_of_scope(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    scope: &Scope,
+    format: Format,
+) -> Result<Released, Refused> {
+    let policy = &pipeline.policy;
+    let scope = *scope;
+    let plans: Vec<TablePlan<'_>> = offered_tables(policy, &scope)
         .into_iter()
         .map(|t| plan_table(policy, consumer, t, &scope))
         .collect::<Result<_, _>>()
@@ -456,7 +674,8 @@ async fn release_report_inner(
     let canonical = json!({
         "national_report": {
             "dataset": policy.dataset,
-            "country": scope.country.code(),
+            "country": scope.area.code(policy),
+            "other": scope.other.map(|c| c.code()),
             "perspective": scope.perspective,
             "from_year": scope.from_year,
             "to_year": scope.to_year,
@@ -478,7 +697,7 @@ async fn release_report_inner(
         .map_err(|e| Refused::naming(e, &canonical, &hash))?;
     tracing::info!(
         consumer = %consumer.id,
-        country = %scope.country,
+        area = %scope.area.code(policy),
         tables = receipts.len(),
         charged_micro = receipts.iter().map(|r| r.charged.micro()).sum::<u64>(),
         "national report"
@@ -488,6 +707,49 @@ async fn release_report_inner(
         body,
         replayed: false,
     })
+}
+
+/// `GET /v1/national/{country}/bilateral/{other}`: the flow between two
+/// countries in one table of two directions (the country's nationals
+/// exploited in the other, the other's nationals exploited in the country),
+/// released in one transaction. A government may ask for its own country
+/// and any other: both directions are about its country.
+pub async fn release_bilateral(
+    pipeline: &Pipeline,
+    consumer: &Consumer,
+    country: &str,
+    other: &str,
+    params: &Params,
+    format: Format,
+) -> Result<Released, ReleaseError> {
+    let result = async {
+        let policy = &pipeline.policy;
+        let mut scope = resolve_scope(policy, consumer, AreaPath::Country(country), params)
+            .map_err(Refused::bare)?;
+        let other = parse_country(other).map_err(Refused::bare)?;
+        if Area::Country(other) == scope.area {
+            return Err(Refused::bare(ReleaseError::InvalidQuery(format!(
+                "a bilateral flow is between two different countries; {} was named twice",
+                other.code()
+            ))));
+        }
+        for field in [Field::Citizenship, Field::CountryOfExploitation] {
+            if dimension_on(policy, field).is_some_and(|d| d.position_of(other.code()).is_none()) {
+                return Err(Refused::bare(ReleaseError::UnknownCountry(
+                    other.code().to_owned(),
+                )));
+            }
+        }
+        if policy.bilateral_tables.is_empty() {
+            return Err(Refused::bare(ReleaseError::NotFound(
+                "this dataset offers no bilateral flows".into(),
+            )));
+        }
+        scope.other = Some(other);
+        report_of_scope(pipeline, consumer, &scope, format).await
+    }
+    .await;
+    release::ledger_if_refused(pipeline, consumer, result).await
 }
 
 /// One table offered to the caller, with what it would cost now.
@@ -524,7 +786,11 @@ pub struct NationalReportInfo {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NationalTables {
     pub dataset: String,
+    /// ISO 3166-1 alpha-3, or the region's code for a regional release.
     pub country: String,
+    /// The region, for a regional release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<RegionView>,
     pub perspective: Perspective,
     pub from_year: u16,
     pub to_year: u16,
@@ -551,12 +817,12 @@ fn perspective_of(field: Field) -> Perspective {
 pub async fn list_tables(
     pipeline: &Pipeline,
     consumer: &Consumer,
-    country: &str,
+    path: AreaPath<'_>,
     params: &Params,
 ) -> Result<NationalTables, ReleaseError> {
     let policy = &pipeline.policy;
-    let scope = resolve_scope(policy, consumer, country, params)?;
-    let plans: Vec<TablePlan<'_>> = offered_tables(policy, scope.perspective)
+    let scope = resolve_scope(policy, consumer, path, params)?;
+    let plans: Vec<TablePlan<'_>> = offered_tables(policy, &scope)
         .into_iter()
         .map(|t| plan_table(policy, consumer, t, &scope))
         .collect::<Result<_, _>>()?;
@@ -574,7 +840,8 @@ pub async fn list_tables(
     let arithmetic = |e| ReleaseError::internal("adding up a report's cost", e);
     let report_cost = compose_amounts(costs.iter().copied()).map_err(arithmetic)?;
     let report_charge = compose_amounts(charges.iter().copied()).map_err(arithmetic)?;
-    let code = scope.country.code();
+    let code = scope.area.code(policy);
+    let base = scope.area.base_path(policy);
     let query = format!(
         "perspective={}&from_year={}&to_year={}",
         perspective_name(scope.perspective),
@@ -599,7 +866,7 @@ pub async fn list_tables(
                 .iter()
                 .map(|f| perspective_of(*f))
                 .collect(),
-            href: format!("/v1/national/{code}/tables/{}?{query}", tp.table.id),
+            href: format!("{base}/tables/{}?{query}", tp.table.id),
         })
         .collect();
     let report_query = if scope.from_year == scope.to_year {
@@ -614,6 +881,7 @@ pub async fn list_tables(
     Ok(NationalTables {
         dataset: policy.dataset.clone(),
         country: code.to_owned(),
+        region: scope.area.region(policy).map(RegionView::of),
         perspective: scope.perspective,
         from_year: scope.from_year,
         to_year: scope.to_year,
@@ -624,7 +892,7 @@ pub async fn list_tables(
         report: NationalReportInfo {
             cost: report_cost.to_f64(),
             would_charge: report_charge.to_f64(),
-            href: format!("/v1/national/{code}/report?{report_query}"),
+            href: format!("{base}/report?{report_query}"),
         },
         budget: release::budget_view(policy, budget),
     })
@@ -643,6 +911,7 @@ mod tests {
             id: "r".into(),
             role: Role::Researcher,
             country: None,
+            region: None,
         }
     }
 
@@ -651,6 +920,7 @@ mod tests {
             id: "g".into(),
             role: Role::Government,
             country: Country::parse_alpha3(code),
+            region: None,
         }
     }
 
@@ -658,26 +928,151 @@ mod tests {
     fn a_government_is_scoped_to_its_country_before_anything_else() {
         let p = parse_policy("default.toml", POLICY).unwrap();
         let gov = government("USA");
-        assert!(resolve_scope(&p, &gov, "usa", &Params::default()).is_ok());
+        assert!(resolve_scope(&p, &gov, AreaPath::Country("usa"), &Params::default()).is_ok());
         // Bad years, another country: the scope refusal comes first.
         let bad_years = Params {
             from_year: Some(1900),
             ..Params::default()
         };
-        let e = resolve_scope(&p, &gov, "UKR", &bad_years).unwrap_err();
+        let e = resolve_scope(&p, &gov, AreaPath::Country("UKR"), &bad_years).unwrap_err();
         assert_eq!(e.code(), "auth.country_scope");
-        let e = resolve_scope(&p, &gov, "XYZ", &Params::default()).unwrap_err();
+        let e = resolve_scope(&p, &gov, AreaPath::Country("XYZ"), &Params::default()).unwrap_err();
         assert_eq!(e.code(), "national.unknown_country");
-        let e = resolve_scope(&p, &gov, "unknown", &Params::default()).unwrap_err();
+        let e =
+            resolve_scope(&p, &gov, AreaPath::Country("unknown"), &Params::default()).unwrap_err();
         assert_eq!(e.code(), "national.unknown_country");
-        assert!(resolve_scope(&p, &researcher(), "UKR", &Params::default()).is_ok());
+        assert!(
+            resolve_scope(
+                &p,
+                &researcher(),
+                AreaPath::Country("UKR"),
+                &Params::default()
+            )
+            .is_ok()
+        );
+    }
+
+    fn regional(region: &str) -> Consumer {
+        Consumer {
+            id: "rg".into(),
+            role: Role::Regional,
+            country: None,
+            region: Some(region.into()),
+        }
+    }
+
+    #[test]
+    fn a_regional_partner_reads_its_region_and_nothing_else() {
+        let p = parse_policy("default.toml", POLICY).unwrap();
+        let gms = regional("gms");
+        let scope = resolve_scope(&p, &gms, AreaPath::Region("gms"), &Params::default()).unwrap();
+        assert_eq!(scope.area.code(&p), "GMS");
+        assert_eq!(scope.area.members(&p).len(), 6);
+        for refused in [
+            resolve_scope(&p, &gms, AreaPath::Region("asean"), &Params::default()),
+            resolve_scope(&p, &gms, AreaPath::Country("THA"), &Params::default()),
+            resolve_scope(&p, &gms, AreaPath::Country("USA"), &Params::default()),
+            resolve_scope(&p, &gms, AreaPath::Region("nowhere"), &Params::default()),
+        ] {
+            assert_eq!(refused.unwrap_err().code(), "auth.region_scope");
+        }
+        let e = resolve_scope(
+            &p,
+            &government("THA"),
+            AreaPath::Region("gms"),
+            &Params::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "auth.country_scope");
+        let e = resolve_scope(
+            &p,
+            &researcher(),
+            AreaPath::Region("nowhere"),
+            &Params::default(),
+        )
+        .unwrap_err();
+        assert_eq!(e.code(), "regional.unknown_region");
+        assert!(
+            resolve_scope(
+                &p,
+                &researcher(),
+                AreaPath::Region("asean"),
+                &Params::default()
+            )
+            .is_ok()
+        );
+    }
+
+    #[test]
+    fn a_region_filters_on_its_members_and_its_flows_on_both_country_fields() {
+        let p = parse_policy("default.toml", POLICY).unwrap();
+        let gms = regional("gms");
+        let scope = resolve_scope(&p, &gms, AreaPath::Region("gms"), &Params::default()).unwrap();
+        let members = json!(["KHM", "CHN", "LAO", "MMR", "THA", "VNM"]);
+        let ids: Vec<&str> = offered_tables(&p, &scope)
+            .iter()
+            .map(|t| t.id.as_str())
+            .collect();
+        assert!(
+            ids.ends_with(&["by_member", "flow_within", "flow_out", "flow_in"]),
+            "{ids:?}"
+        );
+        let table = |id: &str| {
+            *offered_tables(&p, &scope)
+                .iter()
+                .find(|t| t.id == id)
+                .unwrap()
+        };
+        let req = count_request(&p, &gms, table("by_sex_and_age"), &scope);
+        assert_eq!(req.filters["country_of_exploitation"], members);
+        assert_eq!(req.perspective, None, "only governments name a perspective");
+        let within = count_request(&p, &gms, table("flow_within"), &scope);
+        assert_eq!(within.filters["citizenship"], members);
+        assert_eq!(within.filters["country_of_exploitation"], members);
+        let q = CountQuery::parse(&p, &gms, &within).unwrap();
+        assert_eq!(q.cells, 36, "members by members");
+        let out = count_request(&p, &gms, table("flow_out"), &scope);
+        let rest = out.filters["country_of_exploitation"].as_array().unwrap();
+        assert!(
+            !rest
+                .iter()
+                .any(|c| members.as_array().unwrap().contains(c) || c == "unknown")
+        );
+        assert_eq!(
+            rest.len() + 6 + 1,
+            Country::domain_len(),
+            "every other known country"
+        );
+        assert_eq!(CountQuery::parse(&p, &gms, &out).unwrap().cells, 6);
+    }
+
+    #[test]
+    fn a_bilateral_flow_is_two_cells_a_government_may_ask_for() {
+        let p = parse_policy("default.toml", POLICY).unwrap();
+        let gov = government("THA");
+        let mut scope =
+            resolve_scope(&p, &gov, AreaPath::Country("THA"), &Params::default()).unwrap();
+        scope.other = Country::parse_alpha3("MMR");
+        let tables = offered_tables(&p, &scope);
+        assert_eq!(tables.len(), 2);
+        for t in tables {
+            let req = count_request(&p, &gov, t, &scope);
+            let q = CountQuery::parse(&p, &gov, &req).unwrap();
+            assert_eq!(q.cells, 1, "{}: one cell", t.id);
+        }
     }
 
     #[test]
     fn the_whole_year_domain_adds_no_year_filter() {
         let p = parse_policy("default.toml", POLICY).unwrap();
         let t = p.table("by_sex_and_age").unwrap();
-        let all = resolve_scope(&p, &researcher(), "USA", &Params::default()).unwrap();
+        let all = resolve_scope(
+            &p,
+            &researcher(),
+            AreaPath::Country("USA"),
+            &Params::default(),
+        )
+        .unwrap();
         let req = count_request(&p, &researcher(), t, &all);
         assert_eq!(req.filters.len(), 1, "only the country");
         assert_eq!(req.perspective, None, "researchers name no perspective");
@@ -686,7 +1081,7 @@ mod tests {
             to_year: Some(2020),
             ..Params::default()
         };
-        let scope = resolve_scope(&p, &government("USA"), "USA", &some).unwrap();
+        let scope = resolve_scope(&p, &government("USA"), AreaPath::Country("USA"), &some).unwrap();
         let req = count_request(&p, &government("USA"), t, &scope);
         assert_eq!(
             req.filters["registration_year"],

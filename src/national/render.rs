@@ -53,8 +53,14 @@ pub struct NationalTable {
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NationalRelease {
     pub dataset: String,
-    /// ISO 3166-1 alpha-3.
+    /// ISO 3166-1 alpha-3, or the region's code for a regional release.
     pub country: String,
+    /// The region, for a regional release.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub region: Option<super::RegionView>,
+    /// The other country of a bilateral flow (ISO 3166-1 alpha-3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub other: Option<String>,
     pub perspective: Perspective,
     /// Registration years covered, first and last.
     pub from_year: u16,
@@ -442,7 +448,9 @@ fn json_release(
     }
     Ok(NationalRelease {
         dataset: policy.dataset.clone(),
-        country: cx.scope.country.code().to_owned(),
+        country: cx.scope.area.code(policy).to_owned(),
+        region: cx.scope.area.region(policy).map(super::RegionView::of),
+        other: cx.scope.other.map(|c| c.code().to_owned()),
         perspective: cx.scope.perspective,
         from_year: cx.scope.from_year,
         to_year: cx.scope.to_year,
@@ -490,7 +498,7 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
     header.extend(dims.iter().copied());
     header.extend(["count", "margin_of_error", "status"]);
     w.write_record(&header)?;
-    let country = cx.scope.country.code();
+    let country = cx.scope.area.code(cx.policy);
     let perspective = perspective_name(cx.scope.perspective);
     let period = cx.scope.period();
     for it in items {
@@ -549,6 +557,30 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
     w.into_inner().map_err(|e| e.into_error().into())
 }
 
+/// The code of a filter on `field` in an observation's key: the one value it
+/// keeps; a region's code when it keeps the region's members; "outside the
+/// region" (`_O`) when it keeps the rest of the world; else not broken down.
+fn area_code(cx: &Context<'_>, field: Field, values: &[String]) -> String {
+    if let [one] = values {
+        return sdmx::value_code(field, one);
+    }
+    match cx.scope.area.region(cx.policy) {
+        Some(region)
+            if values.len() == region.members.len()
+                && region
+                    .members
+                    .iter()
+                    .all(|m| values.iter().any(|v| v == m.code())) =>
+        {
+            region.code.clone()
+        }
+        Some(_) if matches!(field, Field::Citizenship | Field::CountryOfExploitation) => {
+            sdmx::OTHER.to_owned()
+        }
+        _ => sdmx::TOTAL.to_owned(),
+    }
+}
+
 /// The released cells as SDMX observations (derived totals are not observations).
 fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Observation> {
     let fields = sdmx::structure_fields(cx.policy);
@@ -566,13 +598,8 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
                     if let Some(p) = q.dimensions.iter().position(|d| d.field == f) {
                         key.value(p)
                             .map_or_else(|| sdmx::TOTAL.to_owned(), |v| sdmx::value_code(f, v))
-                    } else if let Some(v) = q
-                        .filters
-                        .iter()
-                        .find(|flt| flt.field == f && flt.values.len() == 1)
-                        .and_then(|flt| flt.values.first())
-                    {
-                        sdmx::value_code(f, v)
+                    } else if let Some(flt) = q.filters.iter().find(|flt| flt.field == f) {
+                        area_code(cx, f, &flt.values)
                     } else {
                         sdmx::TOTAL.to_owned()
                     }

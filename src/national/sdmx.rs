@@ -317,6 +317,24 @@ pub fn structure(policy: &Policy) -> SdmxStructure {
                         .collect()
                 })
                 .unwrap_or_default();
+            if matches!(f, Field::CountryOfExploitation | Field::Citizenship) {
+                // Regional releases: the region as a whole, and the rest of the world.
+                for r in &policy.regions {
+                    let members: Vec<&str> = r.members.iter().map(|c| c.code()).collect();
+                    codes.push(code(
+                        &r.code,
+                        None,
+                        &format!("region {}: {} ({})", r.id, r.name, members.join(", ")),
+                    ));
+                }
+                if !policy.regions.is_empty() {
+                    codes.push(code(
+                        OTHER,
+                        None,
+                        "outside the region: every known country but the region's members",
+                    ));
+                }
+            }
             codes.push(code(TOTAL, None, "total: not broken down"));
             let description = match f {
                 Field::CountryOfExploitation => {

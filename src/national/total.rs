@@ -162,6 +162,7 @@ mod tests {
             id: "r".into(),
             role: Role::Researcher,
             country: None,
+            region: None,
         };
         let req = CountRequest {
             workload: None,

@@ -1,9 +1,11 @@
 //! Parsing and validation of policy files. Every error carries the file, the
 //! 1-based line and the dotted path of the offending field.
 
-use super::{Accounting, CostBounds, Dimension, Limits, Output, Policy, PrivacyUnit, Table};
+use super::{
+    Accounting, CostBounds, Dimension, Flow, Limits, Output, Policy, PrivacyUnit, Region, Table,
+};
 use crate::domain::case::{YEAR_MAX, YEAR_MIN};
-use crate::domain::{Field, FieldKind, Role};
+use crate::domain::{Country, Field, FieldKind, Role};
 use serde::Deserialize;
 use std::collections::{BTreeMap, HashSet};
 use std::path::Path;
@@ -34,6 +36,34 @@ struct RawPolicy {
     dimensions: Vec<RawDimension>,
     #[serde(default)]
     tables: Vec<RawTable>,
+    #[serde(default)]
+    regions: Vec<RawRegion>,
+    #[serde(default)]
+    bilateral: Option<RawBilateral>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRegion {
+    id: Spanned<String>,
+    name: String,
+    members: Spanned<Vec<String>>,
+    /// SDMX `REF_AREA` code; default: the id in upper case.
+    #[serde(default)]
+    code: Option<Spanned<String>>,
+    /// Cost of each flow table; default: `privacy.default`.
+    #[serde(default)]
+    flow_cost: Option<Spanned<f64>>,
+    /// Whether the report has the flows between members and the rest of the world.
+    #[serde(default)]
+    outside_flows: bool,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBilateral {
+    /// Cost of each direction of a bilateral flow.
+    cost: Spanned<f64>,
 }
 
 #[derive(Deserialize)]
@@ -116,6 +146,37 @@ struct RawTable {
     perspectives: Option<Spanned<Vec<String>>>,
     #[serde(default)]
     total: Option<Spanned<bool>>,
+}
+
+/// A derived flow table: grouped by the country fields its flow breaks
+/// down by (the policy's names for them), offered on both perspectives.
+fn flow_table(
+    id: &str,
+    title: &str,
+    dimensions: &[Dimension],
+    flow: Flow,
+    cost_micro: u64,
+) -> Table {
+    let name = |field: Field| {
+        dimensions
+            .iter()
+            .find(|d| d.field == field)
+            .map_or_else(|| field.code().to_owned(), |d| d.name.clone())
+    };
+    let grouped = match flow {
+        Flow::Within => vec![Field::Citizenship, Field::CountryOfExploitation],
+        Flow::Out | Flow::Inbound => vec![Field::Citizenship],
+        Flow::In | Flow::Outbound => vec![Field::CountryOfExploitation],
+    };
+    Table {
+        id: id.to_owned(),
+        title: title.to_owned(),
+        dimensions: grouped.into_iter().map(name).collect(),
+        cost_micro,
+        perspectives: vec![Field::CountryOfExploitation, Field::Citizenship],
+        total: false,
+        flow: Some(flow),
+    }
 }
 
 /// Reads and validates the policy at `path`.
@@ -215,6 +276,30 @@ impl Cx<'_> {
         let (limits, output) = self.limits_and_output(&raw)?;
         let dimensions = self.dimensions(&raw)?;
         let tables = self.tables(&raw, &dimensions, &limits, &cost)?;
+        let regions = self.regions(&raw, &dimensions, &cost)?;
+        let bilateral_cost_micro = match &raw.bilateral {
+            None => None,
+            Some(b) => Some(self.cost_within(&b.cost, "bilateral.cost", &cost)?),
+        };
+        let bilateral_tables = match bilateral_cost_micro {
+            None => Vec::new(),
+            Some(cost_micro) => vec![
+                flow_table(
+                    "outbound",
+                    "The country's nationals exploited in the other country",
+                    &dimensions,
+                    Flow::Outbound,
+                    cost_micro,
+                ),
+                flow_table(
+                    "inbound",
+                    "The other country's nationals exploited in the country",
+                    &dimensions,
+                    Flow::Inbound,
+                    cost_micro,
+                ),
+            ],
+        };
         let PrivacyModel {
             accounting,
             unit,
@@ -239,7 +324,180 @@ impl Cx<'_> {
             output,
             dimensions,
             tables,
+            regions,
+            bilateral_cost_micro,
+            bilateral_tables,
         })
+    }
+
+    /// A cost that must lie within the policy's cost bounds.
+    fn cost_within(
+        &self,
+        v: &Spanned<f64>,
+        field: &str,
+        cost: &CostBounds,
+    ) -> Result<u64, PolicyError> {
+        let micro = self.micro(v, field)?;
+        if !(cost.min_micro..=cost.max_micro).contains(&micro) {
+            return Err(self.err(v, field, "must lie between privacy.min and privacy.max"));
+        }
+        Ok(micro)
+    }
+
+    /// The regions: well-formed distinct ids and codes, at least two
+    /// distinct members each, every member in the published domain of both
+    /// country dimensions (which a policy with regions must declare).
+    fn regions(
+        &self,
+        raw: &RawPolicy,
+        dimensions: &[Dimension],
+        cost: &CostBounds,
+    ) -> Result<Vec<Region>, PolicyError> {
+        let mut regions: Vec<Region> = Vec::new();
+        for (i, r) in raw.regions.iter().enumerate() {
+            let at = |f: &str| format!("regions[{i}].{f}");
+            let id = r.id.get_ref().clone();
+            if !crate::domain::is_region_id(&id) {
+                return Err(self.err(
+                    &r.id,
+                    at("id"),
+                    "must be 1 to 32 lower-case letters, digits, _ or -, starting with a letter",
+                ));
+            }
+            if regions.iter().any(|o| o.id == id) {
+                return Err(self.err(&r.id, at("id"), "declared twice"));
+            }
+            let code = match &r.code {
+                Some(c) => c.get_ref().clone(),
+                None => id.to_ascii_uppercase().replace('-', "_"),
+            };
+            let code_ok = (1..=10).contains(&code.len())
+                && code
+                    .bytes()
+                    .all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_');
+            let code_span = r.code.as_ref().map_or(r.id.span(), |c| c.span());
+            let code_err = |message: &str| PolicyError {
+                file: self.file.into(),
+                line: self.line(code_span.start),
+                field: at("code"),
+                message: message.into(),
+            };
+            if !code_ok {
+                return Err(code_err(
+                    "the REF_AREA code must be 1 to 10 upper-case letters, digits or _",
+                ));
+            }
+            if Country::parse_alpha3(&code).is_some() || regions.iter().any(|o| o.code == code) {
+                return Err(code_err(
+                    "the REF_AREA code must differ from every country code and every other region's",
+                ));
+            }
+            let mut members: Vec<Country> = Vec::new();
+            for m in r.members.get_ref() {
+                let country = Country::parse_alpha3(m)
+                    .filter(|c| !c.is_unknown())
+                    .ok_or_else(|| {
+                        self.err(
+                            &r.members,
+                            at("members"),
+                            format!("\"{m}\" is not an ISO 3166-1 alpha-3 code"),
+                        )
+                    })?;
+                if members.contains(&country) {
+                    return Err(self.err(
+                        &r.members,
+                        at("members"),
+                        format!("{m} is listed twice"),
+                    ));
+                }
+                for field in [Field::Citizenship, Field::CountryOfExploitation] {
+                    let dim = dimensions
+                        .iter()
+                        .find(|d| d.field == field)
+                        .ok_or_else(|| {
+                            self.err(
+                            &r.id,
+                            at("id"),
+                            "regions need the citizenship and country_of_exploitation dimensions",
+                        )
+                        })?;
+                    if dim.position_of(country.code()).is_none() {
+                        return Err(self.err(
+                            &r.members,
+                            at("members"),
+                            format!("{m} is not in the values of dimension {}", dim.name),
+                        ));
+                    }
+                }
+                members.push(country);
+            }
+            if members.len() < 2 {
+                return Err(self.err(
+                    &r.members,
+                    at("members"),
+                    "a region needs at least two members",
+                ));
+            }
+            let flow_cost_micro = match &r.flow_cost {
+                Some(c) => self.cost_within(c, &at("flow_cost"), cost)?,
+                None => cost.default_micro,
+            };
+            // The region's total by member, on each perspective: it
+            // partitions the region's victims, so a report reconciles it
+            // with the other tables (the members add up to the region).
+            let mut flow_tables: Vec<Table> = [Field::CountryOfExploitation, Field::Citizenship]
+                .into_iter()
+                .filter_map(|field| {
+                    let dim = dimensions.iter().find(|d| d.field == field)?;
+                    Some(Table {
+                        id: "by_member".into(),
+                        title: if field == Field::Citizenship {
+                            "Members' nationals, by member of citizenship".into()
+                        } else {
+                            "Victims identified in the region, by member country".into()
+                        },
+                        dimensions: vec![dim.name.clone()],
+                        cost_micro: flow_cost_micro,
+                        perspectives: vec![field],
+                        total: true,
+                        flow: None,
+                    })
+                })
+                .collect();
+            flow_tables.push(flow_table(
+                "flow_within",
+                "Flows within the region: members' nationals by member country of exploitation",
+                dimensions,
+                Flow::Within,
+                flow_cost_micro,
+            ));
+            if r.outside_flows {
+                flow_tables.push(flow_table(
+                    "flow_out",
+                    "Members' nationals exploited outside the region, by citizenship",
+                    dimensions,
+                    Flow::Out,
+                    flow_cost_micro,
+                ));
+                flow_tables.push(flow_table(
+                    "flow_in",
+                    "Nationals of non-members exploited in the region, by member country of exploitation",
+                    dimensions,
+                    Flow::In,
+                    flow_cost_micro,
+                ));
+            }
+            regions.push(Region {
+                id,
+                name: r.name.clone(),
+                code,
+                members,
+                flow_cost_micro,
+                outside_flows: r.outside_flows,
+                flow_tables,
+            });
+        }
+        Ok(regions)
     }
 
     fn dataset(&self, raw: &RawPolicy) -> Result<String, PolicyError> {
@@ -396,7 +654,7 @@ impl Cx<'_> {
                 return Err(self.err(
                     v,
                     field,
-                    "unknown budget; use researcher, government, auditor, admin or global",
+                    "unknown budget; use researcher, government, regional, auditor, admin or global",
                 ));
             }
         }
@@ -532,6 +790,7 @@ impl Cx<'_> {
                 cost_micro,
                 perspectives,
                 total,
+                flow: None,
             });
         }
 

@@ -87,6 +87,34 @@ pub struct Policy {
     pub output: Output,
     pub dimensions: Vec<Dimension>,
     pub tables: Vec<Table>,
+    /// Groups of countries whose partners read the group's figures.
+    pub regions: Vec<Region>,
+    /// Cost of each direction of a bilateral flow (`None`: not offered).
+    pub bilateral_cost_micro: Option<u64>,
+    /// The two tables of a bilateral flow (outbound, inbound); empty when
+    /// not offered.
+    pub bilateral_tables: Vec<Table>,
+}
+
+/// A group of countries that cooperate (a sub-regional memorandum, a
+/// regional consultative process): its regional partners read the national
+/// tables of the group as a whole and the flows between its members.
+#[derive(Debug, Clone)]
+pub struct Region {
+    /// How tokens and paths name it, e.g. `gms`.
+    pub id: String,
+    pub name: String,
+    /// Its SDMX `REF_AREA` code (never an ISO country code), e.g. `GMS`.
+    pub code: String,
+    /// At least two distinct countries.
+    pub members: Vec<crate::domain::Country>,
+    /// Cost of each flow table.
+    pub flow_cost_micro: u64,
+    /// Whether the report has the flows between members and the rest of the world.
+    pub outside_flows: bool,
+    /// Its flow tables (`flow_within`, and with `outside_flows` `flow_out`
+    /// and `flow_in`), released with its report.
+    pub flow_tables: Vec<Table>,
 }
 
 /// Bounds on the privacy cost of one query, in micro-units.
@@ -148,7 +176,7 @@ impl Dimension {
     }
 
     pub fn allows(&self, role: Role) -> bool {
-        self.roles.contains(&role)
+        self.roles.contains(&role.grants_as())
     }
 }
 
@@ -166,6 +194,26 @@ pub struct Table {
     /// Whether responses carry a total row, derived from the released noisy
     /// cells (single-valued dimensions only: a person is in exactly one cell).
     pub total: bool,
+    /// Set for the tables the service derives for regions and bilateral
+    /// flows: how the table is filtered (`None`: a national table, filtered
+    /// to the area on the perspective's field).
+    pub flow: Option<Flow>,
+}
+
+/// How a derived flow table is filtered. "Members" are a region's
+/// countries; for a bilateral flow, the country and the other country.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flow {
+    /// Citizenship by country of exploitation, both among the members.
+    Within,
+    /// Members' nationals exploited outside the region, by citizenship.
+    Out,
+    /// Nationals of non-members exploited in a member, by country of exploitation.
+    In,
+    /// The country's nationals exploited in the other country.
+    Outbound,
+    /// The other country's nationals exploited in the country.
+    Inbound,
 }
 
 impl Table {
@@ -186,6 +234,10 @@ impl Policy {
 
     pub fn table(&self, id: &str) -> Option<&Table> {
         self.tables.iter().find(|t| t.id == id)
+    }
+
+    pub fn region(&self, id: &str) -> Option<&Region> {
+        self.regions.iter().find(|r| r.id == id)
     }
 
     /// The lifetime budget a new consumer of this role starts with.

@@ -90,6 +90,8 @@ pub fn bounded(text: &str) -> String {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReleaseError {
     CountryScope(String),
+    /// A regional partner asked for something outside its region (named).
+    RegionScope(String),
     BudgetExhausted {
         remaining: f64,
         requested: f64,
@@ -144,6 +146,10 @@ pub enum ReleaseError {
         table: String,
         valid: Vec<String>,
     },
+    UnknownRegion {
+        region: String,
+        valid: Vec<String>,
+    },
     /// The service could not get randomness; nothing was released or charged.
     EntropyUnavailable,
     Unavailable(String),
@@ -160,6 +166,7 @@ impl ReleaseError {
         use ReleaseError::*;
         match self {
             CountryScope(_) => "auth.country_scope",
+            RegionScope(_) => "auth.region_scope",
             BudgetExhausted { .. } => "budget.exhausted",
             GlobalBudgetExhausted { .. } => "budget.global_exhausted",
             UnknownDimension { .. } => "query.unknown_dimension",
@@ -177,6 +184,7 @@ impl ReleaseError {
             NotFound(_) => "resource.not_found",
             UnknownCountry(_) => "national.unknown_country",
             UnknownTable { .. } => "national.unknown_table",
+            UnknownRegion { .. } => "regional.unknown_region",
             EntropyUnavailable => "service.entropy_unavailable",
             Unavailable(_) => "service.unavailable",
             Internal(_) => "internal.error",
@@ -188,6 +196,7 @@ impl ReleaseError {
         use ReleaseError::*;
         match self {
             CountryScope(_) => "Outside your country scope",
+            RegionScope(_) => "Outside your region",
             BudgetExhausted { .. } => "Privacy budget exhausted",
             GlobalBudgetExhausted { .. } => "Dataset privacy budget exhausted",
             UnknownDimension { .. } => "Unknown dimension",
@@ -205,6 +214,7 @@ impl ReleaseError {
             NotFound(_) => "Not found",
             UnknownCountry(_) => "Unknown country",
             UnknownTable { .. } => "Unknown table",
+            UnknownRegion { .. } => "Unknown region",
             EntropyUnavailable => "Randomness unavailable",
             Unavailable(_) => "Service unavailable",
             Internal(_) => "Internal error",
@@ -219,6 +229,11 @@ impl ReleaseError {
         let detail = match self {
             CountryScope(c) => format!(
                 "your token is scoped to {c}; a query may not name or group by another country"
+            ),
+            RegionScope(r) => format!(
+                "your token is scoped to the region {}; it reads that region's figures at /v1/regional/{} and nothing else",
+                bounded(r),
+                bounded(r)
             ),
             BudgetExhausted {
                 remaining,
@@ -307,6 +322,14 @@ impl ReleaseError {
                 format!(
                     "\"{}\" is not an ISO 3166-1 alpha-3 code of the catalog",
                     bounded(c)
+                )
+            }
+            UnknownRegion { region, valid } => {
+                extra.insert("valid_regions".into(), json!(valid));
+                format!(
+                    "unknown region \"{}\"; the policy declares: {}",
+                    bounded(region),
+                    valid.join(", ")
                 )
             }
             UnknownTable { table, valid } => {

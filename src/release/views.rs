@@ -262,6 +262,7 @@ mod tests {
             id: "r".into(),
             role: Role::Researcher,
             country: None,
+            region: None,
         };
         let request: CountRequest = serde_json::from_str(
             r#"{"dimensions":["gender","age_broad","type_of_exploitation"],"epsilon":0.5}"#,

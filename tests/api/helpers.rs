@@ -223,6 +223,12 @@ impl TestApp {
             .expect("mint")
     }
 
+    pub fn regional_token(&self, sub: &str, region: &str) -> String {
+        self.minter
+            .mint(sub, Role::Regional, Some(region), 3600)
+            .expect("mint")
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{}", self.base, path)
     }

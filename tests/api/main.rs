@@ -13,4 +13,5 @@ mod openapi;
 mod oracle;
 mod privacy;
 mod race;
+mod regional;
 mod workload;

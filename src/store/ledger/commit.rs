@@ -55,6 +55,7 @@ impl Store {
                             id: GLOBAL_CONSUMER.into(),
                             role: crate::domain::Role::Admin,
                             country: None,
+                            region: None,
                         };
                         let mut entry = EntryBody::about(dataset, &system, Event::BudgetChange, Outcome::Ok);
                         // Nobody asked: the policy file changed.

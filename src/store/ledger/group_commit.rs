@@ -376,6 +376,7 @@ mod tests {
             id: id.into(),
             role: Role::Researcher,
             country: None,
+            region: None,
         }
     }
 
