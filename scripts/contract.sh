@@ -25,6 +25,7 @@ PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); pr
 sed -e 's/^requests_per_minute = .*/requests_per_minute = 1000000/' \
     -e 's/^researcher = .*/researcher = 100000.0/' \
     -e 's/^government = .*/government = 100000.0/' \
+    -e 's/^regional = .*/regional = 100000.0/' \
     -e 's/^global = .*/global = 10000000.0/' policy/default.toml > "$WORK/policy.toml"
 export DATABASE_URL="sqlite:$WORK/ctm.db" DATA_DIR="$WORK" POLICY_FILE="$WORK/policy.toml" \
        BIND="127.0.0.1:$PORT" DEMO_CASES=5000 RUST_LOG=warn BODY_TIMEOUT_SECS=5
@@ -38,10 +39,15 @@ for _ in $(seq 1 120); do
 done
 curl -fsS "http://127.0.0.1:$PORT/health/ready" >/dev/null
 
-token() { "$BIN" token --role "$1" --sub "$2" ${3:+--country "$3"}; }
+token() {
+  case "$1" in
+    regional) "$BIN" token --role regional --sub "$2" --region "$3" ;;
+    *) "$BIN" token --role "$1" --sub "$2" ${3:+--country "$3"} ;;
+  esac
+}
 status=0
 for who in "researcher contract-researcher" "government contract-government USA" \
-           "auditor contract-auditor" "admin contract-admin"; do
+           "regional contract-regional gms" "auditor contract-auditor" "admin contract-admin"; do
   # shellcheck disable=SC2086
   set -- $who
   echo "contract.sh: as $1"

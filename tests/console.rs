@@ -626,6 +626,22 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         .await;
     b.screenshot("researcher-budget").await;
 
+    // The catalog: every dimension a researcher may use, with its values.
+    b.click("nav a[data-view=catalog]").await;
+    b.wait(
+        "document.querySelector('#view[data-view=catalog] table code')",
+        "the catalog",
+    )
+    .await;
+    let catalog_text = b.text("#view").await;
+    for expected in ["gender", "age_broad", "citizenship", "researcher"] {
+        assert!(
+            catalog_text.contains(expected),
+            "the catalog shows {expected}"
+        );
+    }
+    b.screenshot("researcher-catalog").await;
+
     // Layout at phone width: nothing wider than the screen.
     b.window(390, 844).await;
     b.click("nav a[data-view=counts]").await;
