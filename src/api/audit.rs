@@ -96,6 +96,27 @@ fn parse_time(name: &str, v: Option<&str>) -> Result<Option<OffsetDateTime>, Api
     .transpose()
 }
 
+/// The cursor and page size of a ledger listing: `audit.bad_cursor` for a
+/// cursor that is not a non-negative number, `audit.bad_filter` for a
+/// limit outside 1..=[`MAX_PAGE`].
+pub(crate) fn page(cursor: Option<&str>, limit: Option<u32>) -> Result<(i64, u32), ApiError> {
+    let cursor = match cursor {
+        None => 0,
+        Some(c) => c
+            .parse::<i64>()
+            .ok()
+            .filter(|n| *n >= 0)
+            .ok_or(ApiError::BadCursor)?,
+    };
+    let limit = limit.unwrap_or(DEFAULT_PAGE);
+    if !(1..=MAX_PAGE).contains(&limit) {
+        return Err(ApiError::BadAuditFilter(format!(
+            "limit must be between 1 and {MAX_PAGE}"
+        )));
+    }
+    Ok((cursor, limit))
+}
+
 /// Ledger entries: every charge, repeat, refusal and budget change, oldest first.
 #[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(EntriesParams),
     responses(
@@ -111,20 +132,7 @@ pub async fn list_entries(
     params: web::Query<EntriesParams>,
 ) -> Result<HttpResponse, ApiError> {
     let p = params.into_inner();
-    let cursor = match p.cursor.as_deref() {
-        None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or(ApiError::BadCursor)?,
-    };
-    let limit = p.limit.unwrap_or(DEFAULT_PAGE);
-    if !(1..=MAX_PAGE).contains(&limit) {
-        return Err(ApiError::BadAuditFilter(format!(
-            "limit must be between 1 and {MAX_PAGE}"
-        )));
-    }
+    let (cursor, limit) = page(p.cursor.as_deref(), p.limit)?;
     let event = match p.event.as_deref() {
         None => None,
         Some(code) => Some(Event::parse(code).ok_or_else(|| {

@@ -136,21 +136,7 @@ pub async fn get_history(
     let p = web::Query::<HistoryParams>::from_query(req.query_string())
         .map_err(|e| ApiError::BadAuditFilter(format!("invalid query parameters: {e}")))?
         .into_inner();
-    let cursor = match p.cursor.as_deref() {
-        None => 0,
-        Some(c) => c
-            .parse::<i64>()
-            .ok()
-            .filter(|n| *n >= 0)
-            .ok_or(ApiError::BadCursor)?,
-    };
-    let max = crate::api::audit::MAX_PAGE;
-    let limit = p.limit.unwrap_or(100);
-    if !(1..=max).contains(&limit) {
-        return Err(ApiError::BadAuditFilter(format!(
-            "limit must be between 1 and {max}"
-        )));
-    }
+    let (cursor, limit) = crate::api::audit::page(p.cursor.as_deref(), p.limit)?;
     let filter = EntryFilter {
         consumer: Some(consumer.id.clone()),
         event: None,
