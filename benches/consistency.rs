@@ -50,7 +50,7 @@ fn main() {
         .unwrap_or(200);
     let policy = parse_policy("default.toml", include_str!("../policy/default.toml"))
         .expect("default policy");
-    let mut builder = ctm_stats::startup::snapshot_builder(&policy);
+    let mut builder = ctm_stats::snapshots::builder(&policy);
     ctm_stats::synth::generate(CASES, 5, Default::default(), |c| builder.push(&c));
     let snapshot = builder.finish("accuracy-bench", 1);
     let key = NoiseKey::from_bytes(&[42u8; 32]).expect("key");

@@ -75,10 +75,13 @@ async fn run() {
                 .await
                 .expect("load cases");
             let write = t.elapsed();
-            let mut b = SnapshotBuilder::new(1, &[]);
+            let b = SnapshotBuilder::new(1, &[]);
             let t = Instant::now();
-            let (store_id, version) = store.load_cases(|c| b.push(&c)).await.expect("snapshot");
-            let snap = b.finish(&store_id, version);
+            let (state, b) = store
+                .load_cases(b, |b, c| b.push(&c))
+                .await
+                .expect("snapshot");
+            let snap = b.finish(&state.store_id, state.version);
             let load = t.elapsed();
             println!(
                 "# {n} cases on {kind}: written in {:.1} s ({:.0} rows/s); snapshot loaded in {:.2} s ({:.2} s per million), {:.1} bytes per case",
@@ -87,6 +90,25 @@ async fn run() {
                 load.as_secs_f64(),
                 load.as_secs_f64() * 1e6 / n as f64,
                 snap.memory_bytes() as f64 / snap.len() as f64
+            );
+            // What a restart pays instead: the saved snapshot read back and verified.
+            let key = ctm_stats::privacy::NoiseKey::generate().expect("key");
+            let file = std::env::temp_dir().join(format!("ctm-bench-snapshot-{n}.bin"));
+            let t = Instant::now();
+            ctm_stats::snapshots::save_file(&file, &key, &snap, &state, "bench").expect("save");
+            let save = t.elapsed();
+            let t = Instant::now();
+            let back = ctm_stats::snapshots::read_file(&file, &key, &state, "bench")
+                .expect("read")
+                .expect("current");
+            let reread = t.elapsed();
+            assert_eq!(back.identity(), snap.identity());
+            let _ = std::fs::remove_file(&file);
+            println!(
+                "# {n} cases on {kind}: snapshot file saved in {:.2} s, read back and verified in {:.3} s ({:.3} s per million)",
+                save.as_secs_f64(),
+                reread.as_secs_f64(),
+                reread.as_secs_f64() * 1e6 / n as f64
             );
             for (name, g, f) in engine_bench::queries() {
                 let engine: Vec<Duration> = (0..if quick { 3 } else { 31 })

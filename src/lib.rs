@@ -38,6 +38,8 @@
 //!
 //! Composition and tools:
 //! - [`startup`]: the composition root (store, policy, snapshot, keys, server).
+//! - [`snapshots`]: where the case snapshot comes from: the file this replica
+//!   saved, verified and current, or the store (then saved).
 //! - [`settings`]: configuration from file and environment.
 //! - [`audit_cli`]: the `audit` commands (keys, checkpoints, offline verification).
 //! - [`import`]: loading cases from CSV; [`synth`]: synthetic demo data.
@@ -61,6 +63,7 @@ pub mod privacy;
 pub mod rate;
 pub mod release;
 pub mod settings;
+pub mod snapshots;
 pub mod startup;
 pub mod store;
 pub mod synth;

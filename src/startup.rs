@@ -5,8 +5,8 @@
 use crate::api::AppState;
 use crate::auth::Verifier;
 use crate::budget::GlobalLimit;
-use crate::engine::{Snapshot, SnapshotBuilder, SnapshotCell};
-use crate::policy::{Policy, PrivacyUnit};
+use crate::engine::SnapshotCell;
+use crate::policy::Policy;
 use crate::privacy::NoiseKey;
 use crate::rate::RateLimiter;
 use crate::release::Pipeline;
@@ -21,64 +21,6 @@ use std::time::Duration;
 
 /// Released bodies kept in memory (each a few kilobytes at most).
 const RELEASE_CACHE_ENTRIES: usize = 4096;
-
-/// Loads the cases of the current data version into a bounded columnar
-/// snapshot: cases outside the policy's published domains left out, at most
-/// `max_cases_per_person` cases per person when the unit of privacy is a
-/// person, multi-valued groups capped.
-pub async fn load_snapshot(store: &Store, policy: &Policy) -> anyhow::Result<Snapshot> {
-    let mut builder = snapshot_builder(policy);
-    let started = std::time::Instant::now();
-    let (store_id, version) = store
-        .load_cases(|c| builder.push(&c))
-        .await
-        .context("loading the case snapshot")?;
-    finish_snapshot(builder, &store_id, version, started)
-}
-
-/// An empty snapshot builder with the policy's bounds: published domains,
-/// cases per person, multi-valued caps.
-pub fn snapshot_builder(policy: &Policy) -> SnapshotBuilder {
-    let caps: Vec<_> = policy
-        .dimensions
-        .iter()
-        .filter(|d| d.field.kind() == crate::domain::FieldKind::Multi)
-        .map(|d| (d.field, d.max_values_per_case))
-        .collect();
-    let per_person = match policy.unit {
-        PrivacyUnit::Person => policy.max_cases_per_person,
-        // Every record is its own unit: nothing is grouped by person.
-        PrivacyUnit::Case => u64::MAX,
-    };
-    let mut builder = SnapshotBuilder::new(per_person, &caps);
-    for d in &policy.dimensions {
-        if d.field.kind() == crate::domain::FieldKind::Single
-            && d.values.len() < d.field.cardinality()
-        {
-            builder.restrict(d.field, &d.values);
-        }
-    }
-    builder
-}
-
-fn finish_snapshot(
-    builder: SnapshotBuilder,
-    store_id: &str,
-    version: i64,
-    started: std::time::Instant,
-) -> anyhow::Result<Snapshot> {
-    let snapshot = builder.finish(store_id, version);
-    crate::metrics::METRICS.snapshot_loaded(version, started.elapsed().as_secs_f64());
-    // Memory in whole MiB only: the exact byte count would give the exact
-    // number of persons counted (21 bytes each).
-    tracing::info!(
-        data_version = version,
-        memory_mib = snapshot.memory_bytes().div_ceil(1 << 20),
-        millis = started.elapsed().as_millis() as u64,
-        "snapshot loaded"
-    );
-    Ok(snapshot)
-}
 
 /// Records the policy's accounting in a new store, and refuses to start on a
 /// store whose budgets were kept in the other unit.
@@ -98,35 +40,6 @@ async fn check_accounting(store: &Store, policy: &Policy) -> anyhow::Result<()> 
         policy.accounting.code(),
         unit(&recorded),
     )
-}
-
-/// Polls the store's data version and swaps in a new snapshot when it changes
-/// (so each replica sharing one PostgreSQL notices an import).
-fn spawn_snapshot_refresher(
-    store: Store,
-    policy: Arc<Policy>,
-    cell: Arc<SnapshotCell>,
-    every: Duration,
-) {
-    if every.is_zero() {
-        return;
-    }
-    tokio::spawn(async move {
-        loop {
-            tokio::time::sleep(every).await;
-            let current = cell.current().data_version();
-            match store.data_version().await {
-                Ok(v) if v != current => match load_snapshot(&store, &policy).await {
-                    Ok(s) => cell.replace(s),
-                    Err(e) => {
-                        tracing::error!(error = %e, "snapshot reload failed; keeping the previous one")
-                    }
-                },
-                Ok(_) => {}
-                Err(e) => tracing::warn!(error = %e, "cannot read the data version"),
-            }
-        }
-    });
 }
 
 /// Loads the checkpoint signing key, creating it on first start (the demo needs
@@ -217,11 +130,16 @@ impl Application {
                 }
             }
         }
-        let snapshot = load_snapshot(&store, &policy).await?;
-        let snapshots = Arc::new(SnapshotCell::new(snapshot));
         let secret = load_or_create_secret(&settings.noise_key_file, 32)?;
         let noise_key =
             NoiseKey::from_bytes(&secret).map_err(|e| anyhow::anyhow!("noise key: {e}"))?;
+        let loader = crate::snapshots::Loader::new(
+            store.clone(),
+            Arc::clone(&policy),
+            noise_key.clone(),
+            settings.snapshot_path(),
+        );
+        let snapshots = Arc::new(SnapshotCell::new(loader.load().await?));
         let verifier = web::Data::new(Verifier::from_settings(&settings)?);
         let signer = load_ledger_signer(&settings)?;
         spawn_checkpointer(
@@ -230,9 +148,7 @@ impl Application {
             policy.dataset.clone(),
             Duration::from_secs(settings.checkpoint_interval_secs),
         );
-        spawn_snapshot_refresher(
-            store.clone(),
-            Arc::clone(&policy),
+        loader.spawn_refresher(
             Arc::clone(&snapshots),
             Duration::from_secs(settings.snapshot_poll_secs),
         );

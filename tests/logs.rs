@@ -56,7 +56,7 @@ fn snapshot_logs_carry_no_count() {
     let mut persons = 0;
     let logs = logs_of(|| {
         let snap = rt
-            .block_on(ctm_stats::startup::load_snapshot(&store, &policy))
+            .block_on(ctm_stats::snapshots::load_from_store(&store, &policy))
             .expect("load");
         persons = snap.len();
     });

@@ -38,7 +38,7 @@ async fn pipeline(dir: &std::path::Path) -> Pipeline {
         )
         .await
         .expect("global budget");
-    let snapshot = ctm_stats::startup::load_snapshot(&store, &policy)
+    let snapshot = ctm_stats::snapshots::load_from_store(&store, &policy)
         .await
         .expect("snapshot");
     Pipeline {

@@ -234,6 +234,26 @@ impl SnapshotBuilder {
         }
     }
 
+    /// What this builder keeps and leaves out, as text: equal for two
+    /// builders that make the same snapshot of the same cases, so it is part
+    /// of the key of a saved snapshot.
+    pub fn bounds(&self) -> String {
+        use std::fmt::Write;
+        let mut out = format!("per_person={};caps=", self.max_cases_per_person);
+        for (field, cap) in &self.caps {
+            let _ = write!(out, "{}:{cap},", field.index());
+        }
+        out.push_str(";domains=");
+        for (field, allowed) in &self.domains {
+            let _ = write!(out, "{}:", field.index());
+            for (code, _) in allowed.iter().enumerate().filter(|(_, ok)| **ok) {
+                let _ = write!(out, "{code}.");
+            }
+            out.push(',');
+        }
+        out
+    }
+
     /// The snapshot of the store `store_id` at `data_version`.
     pub fn finish(mut self, store_id: &str, data_version: i64) -> Snapshot {
         cluster(&mut self.columns, self.len);
@@ -790,5 +810,8 @@ impl SnapshotCell {
     }
 }
 
+mod rows;
 #[cfg(test)]
 mod tests;
+
+pub use rows::row_bytes;

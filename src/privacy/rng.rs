@@ -90,6 +90,18 @@ impl NoiseKey {
         Ok(Self { mac })
     }
 
+    /// `HMAC-SHA256(key, domain ‖ parts)`, every piece length-prefixed: a
+    /// tag only this server can make, for files it writes and reads back
+    /// (the saved case snapshot).
+    pub fn tag(&self, domain: &[u8], parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac.clone();
+        for bytes in std::iter::once(domain).chain(parts.iter().copied()) {
+            mac.update(&(bytes.len() as u64).to_be_bytes());
+            mac.update(bytes);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// A fresh random key from the operating system (for tests and first set-up).
     pub fn generate() -> Result<Self, PrivacyError> {
         let mut secret = [0u8; MIN_KEY_BYTES];

@@ -2,7 +2,7 @@
 //! [`Store::add_cases`], one transaction per import that also bumps the data
 //! version; reads stream cases person by person for the snapshot loader.
 
-use super::{Store, StoreError, with_pool};
+use super::{DataState, Store, StoreError, with_pool};
 use crate::domain::case::{
     AgeBroad, Datasource, Education, FlagSet, Gender, MajorityStatus, SocioEconomicStatus,
     TraffickMonths,
@@ -48,11 +48,14 @@ impl Store {
                 Store::Sqlite(_) => pool.begin_with("BEGIN IMMEDIATE").await?,
                 Store::Postgres(_) => pool.begin().await?,
             };
-            let version: i64 = sqlx::query_scalar(
-                "UPDATE store_meta SET data_version = data_version + 1 WHERE id = 1 RETURNING data_version",
-            )
-            .fetch_one(&mut *tx)
-            .await?;
+            // A new stamp with every version (see migration 0005).
+            let bump = match self {
+                Store::Sqlite(_) => "UPDATE store_meta SET data_version = data_version + 1, \
+                     data_stamp = lower(hex(randomblob(16))) WHERE id = 1 RETURNING data_version",
+                Store::Postgres(_) => "UPDATE store_meta SET data_version = data_version + 1, \
+                     data_stamp = replace(gen_random_uuid()::text, '-', '') WHERE id = 1 RETURNING data_version",
+            };
+            let version: i64 = sqlx::query_scalar(bump).fetch_one(&mut *tx).await?;
             if replace {
                 sqlx::query("DELETE FROM cases").execute(&mut *tx).await?;
             }
@@ -126,18 +129,27 @@ impl Store {
     }
 
     /// Streams every case, person by person and earliest registration first,
-    /// and returns the store's identity and the data version the read is
-    /// consistent with. The case id
-    /// is not read (left empty): only the order it gives matters.
-    /// `sink` receives each case; the read runs in one transaction so the
-    /// cases and the version match.
-    pub async fn load_cases(
+    /// into `sink` (through `push`), and returns it with the state of the store (identity,
+    /// data version, stamp) the read is consistent with: the read runs in
+    /// one transaction. The case id is not read (left empty): only the order
+    /// it gives matters.
+    ///
+    /// An SQLite file is read on a blocking thread through its own
+    /// synchronous connection: through sqlx each row is a hop between
+    /// threads, and a million of them took 11 to 13 seconds.
+    pub async fn load_cases<S: Send + 'static>(
         &self,
-        mut sink: impl FnMut(Case),
-    ) -> Result<(String, i64), StoreError> {
-        let columns = COLUMNS.trim_start_matches("case_id, ");
-        let sql =
-            format!("SELECT {columns} FROM cases ORDER BY person_key, registration_year, case_id");
+        mut sink: S,
+        push: fn(&mut S, Case),
+    ) -> Result<(DataState, S), StoreError> {
+        if let Some(path) = self.sqlite_file() {
+            return tokio::task::spawn_blocking(move || load_sqlite_file(&path, sink, push))
+                .await
+                .map_err(|e| {
+                    StoreError::Unavailable(format!("the snapshot loader stopped: {e}"))
+                })?;
+        }
+        let sql = load_sql();
         with_pool!(self, pool => {
             let mut tx = pool.begin().await?;
             // On PostgreSQL a REPEATABLE READ snapshot keeps the version and rows
@@ -147,79 +159,148 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            let (store_id, version): (String, i64) =
-                sqlx::query_as("SELECT store_id, data_version FROM store_meta WHERE id = 1")
+            let (store_id, version, stamp): (String, i64, Option<String>) =
+                sqlx::query_as(STATE_SQL)
                     .fetch_one(&mut *tx)
                     .await?;
             {
-                let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql.clone())).fetch(&mut *tx);
+                let mut rows = sqlx::query(sqlx::AssertSqlSafe(sql)).fetch(&mut *tx);
                 while let Some(row) = rows.try_next().await? {
-                    sink(decode_case(&row)?);
+                    push(&mut sink, decode_case(&row)?);
                 }
             }
             tx.commit().await?;
-            Ok((store_id, version))
+            Ok((DataState { store_id, version, stamp: stamp.unwrap_or_default() }, sink))
         })
     }
+}
+
+const STATE_SQL: &str = "SELECT store_id, data_version, data_stamp FROM store_meta WHERE id = 1";
+
+/// Every case but its id, in the order of [`CaseRow`]'s indices.
+fn load_sql() -> String {
+    let columns = COLUMNS.trim_start_matches("case_id, ");
+    format!("SELECT {columns} FROM cases ORDER BY person_key, registration_year, case_id")
+}
+
+/// [`Store::load_cases`] on an SQLite file, with a connection of its own.
+fn load_sqlite_file<S>(
+    path: &std::path::Path,
+    mut sink: S,
+    push: fn(&mut S, Case),
+) -> Result<(DataState, S), StoreError> {
+    let mut conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    // A deferred transaction: the first read fixes the snapshot both
+    // statements see (WAL), so the state and the rows match.
+    let tx = conn.transaction()?;
+    let (store_id, version, stamp): (String, i64, Option<String>) =
+        tx.query_row(STATE_SQL, [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    {
+        let mut stmt = tx.prepare(&load_sql())?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            push(&mut sink, decode_case(row)?);
+        }
+    }
+    tx.commit()?;
+    Ok((
+        DataState {
+            store_id,
+            version,
+            stamp: stamp.unwrap_or_default(),
+        },
+        sink,
+    ))
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
-fn decode_err(col: &str) -> sqlx::Error {
-    sqlx::Error::ColumnDecode {
-        index: col.to_owned(),
-        source: format!("value outside the domain of {col}").into(),
+/// A row of [`load_sql`], read by column index, from either driver.
+trait CaseRow {
+    fn text(&self, i: usize) -> Result<&str, StoreError>;
+    fn int(&self, i: usize) -> Result<i64, StoreError>;
+    fn flag(&self, i: usize) -> Result<bool, StoreError>;
+}
+
+macro_rules! impl_case_row_for_sqlx {
+    ($row:ty) => {
+        impl CaseRow for $row {
+            fn text(&self, i: usize) -> Result<&str, StoreError> {
+                Ok(self.try_get(i)?)
+            }
+            fn int(&self, i: usize) -> Result<i64, StoreError> {
+                Ok(i64::from(self.try_get::<i32, _>(i)?))
+            }
+            fn flag(&self, i: usize) -> Result<bool, StoreError> {
+                Ok(self.try_get(i)?)
+            }
+        }
+    };
+}
+impl_case_row_for_sqlx!(sqlx::postgres::PgRow);
+impl_case_row_for_sqlx!(sqlx::sqlite::SqliteRow);
+
+impl CaseRow for rusqlite::Row<'_> {
+    fn text(&self, i: usize) -> Result<&str, StoreError> {
+        Ok(self.get_ref(i)?.as_str().map_err(rusqlite::Error::from)?)
+    }
+    fn int(&self, i: usize) -> Result<i64, StoreError> {
+        Ok(self.get(i)?)
+    }
+    fn flag(&self, i: usize) -> Result<bool, StoreError> {
+        Ok(self.get(i)?)
     }
 }
 
-fn decode_case<R>(row: &R) -> Result<Case, sqlx::Error>
-where
-    R: Row,
-    for<'r> &'r str: sqlx::ColumnIndex<R> + sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> i32: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    for<'r> bool: sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-{
-    // Borrowed text avoids an allocation per column: loading a snapshot
-    // decodes every row of the store.
-    fn parsed<R, T>(
-        row: &R,
+fn out_of_domain(col: &str) -> StoreError {
+    StoreError::Conflict(format!(
+        "a stored case has a value outside the domain of {col}"
+    ))
+}
+
+/// A case from a row of [`load_sql`]. Borrowed text avoids an allocation
+/// per column: loading a snapshot decodes every row of the store.
+fn decode_case(row: &impl CaseRow) -> Result<Case, StoreError> {
+    fn parsed<T>(
+        row: &impl CaseRow,
+        i: usize,
         col: &'static str,
         parse: fn(&str) -> Option<T>,
-    ) -> Result<T, sqlx::Error>
-    where
-        R: Row,
-        for<'r> &'r str:
-            sqlx::ColumnIndex<R> + sqlx::Decode<'r, R::Database> + sqlx::Type<R::Database>,
-    {
-        parse(row.try_get::<&str, _>(col)?).ok_or_else(|| decode_err(col))
+    ) -> Result<T, StoreError> {
+        parse(row.text(i)?).ok_or_else(|| out_of_domain(col))
     }
-    let flags = |bits: &'static str, known: &'static str| -> Result<FlagSet, sqlx::Error> {
-        let b: i32 = row.try_get(bits)?;
-        let k: bool = row.try_get(known)?;
-        let bits = u16::try_from(b).map_err(|_| decode_err(bits))?;
-        Ok(FlagSet { known: k, bits })
+    let flags = |i: usize, col: &'static str| -> Result<FlagSet, StoreError> {
+        let bits = u16::try_from(row.int(i)?).map_err(|_| out_of_domain(col))?;
+        Ok(FlagSet {
+            known: row.flag(i + 1)?,
+            bits,
+        })
     };
-    let year: i32 = row.try_get("registration_year")?;
     Ok(Case {
         // The snapshot never needs the case id; it is not read.
         case_id: String::new(),
-        person_key: row.try_get::<&str, _>("person_key")?.to_owned(),
-        registration_year: u16::try_from(year).map_err(|_| decode_err("registration_year"))?,
-        datasource: parsed(row, "datasource", Datasource::parse)?,
-        gender: parsed(row, "gender", Gender::parse)?,
-        age_broad: parsed(row, "age_broad", AgeBroad::parse)?,
-        majority_status: parsed(row, "majority_status", MajorityStatus::parse)?,
-        citizenship: parsed(row, "citizenship", Country::parse_alpha3)?,
-        country_of_exploitation: parsed(row, "country_of_exploitation", Country::parse_alpha3)?,
-        education: parsed(row, "education", Education::parse)?,
-        socio_economic_status: parsed(row, "socio_economic_status", SocioEconomicStatus::parse)?,
-        traffick_months: parsed(row, "traffick_months", TraffickMonths::parse)?,
-        type_of_exploitation: flags("type_of_exploitation", "type_of_exploitation_known")?,
-        type_of_labour: flags("type_of_labour", "type_of_labour_known")?,
-        means_of_control: flags("means_of_control", "means_of_control_known")?,
-        recruiter_relation: flags("recruiter_relation", "recruiter_relation_known")?,
-        assistance_received: flags("assistance_received", "assistance_received_known")?,
+        person_key: row.text(0)?.to_owned(),
+        registration_year: u16::try_from(row.int(1)?)
+            .map_err(|_| out_of_domain("registration_year"))?,
+        datasource: parsed(row, 2, "datasource", Datasource::parse)?,
+        gender: parsed(row, 3, "gender", Gender::parse)?,
+        age_broad: parsed(row, 4, "age_broad", AgeBroad::parse)?,
+        majority_status: parsed(row, 5, "majority_status", MajorityStatus::parse)?,
+        citizenship: parsed(row, 6, "citizenship", Country::parse_alpha3)?,
+        country_of_exploitation: parsed(row, 7, "country_of_exploitation", Country::parse_alpha3)?,
+        education: parsed(row, 8, "education", Education::parse)?,
+        socio_economic_status: parsed(row, 9, "socio_economic_status", SocioEconomicStatus::parse)?,
+        traffick_months: parsed(row, 10, "traffick_months", TraffickMonths::parse)?,
+        type_of_exploitation: flags(11, "type_of_exploitation")?,
+        type_of_labour: flags(13, "type_of_labour")?,
+        means_of_control: flags(15, "means_of_control")?,
+        recruiter_relation: flags(17, "recruiter_relation")?,
+        assistance_received: flags(19, "assistance_received")?,
     })
 }

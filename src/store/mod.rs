@@ -77,6 +77,16 @@ impl From<sqlx::Error> for StoreError {
     }
 }
 
+/// Which cases a store holds, as far as a saved snapshot needs to know:
+/// equal states hold equal cases.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DataState {
+    pub store_id: String,
+    pub version: i64,
+    /// Random, drawn again by every import.
+    pub stamp: String,
+}
+
 /// Which database holds the cases, budgets and ledger.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
@@ -180,6 +190,36 @@ impl Store {
                 .await?
         });
         Ok(v)
+    }
+
+    /// The file of an SQLite store (`None` for PostgreSQL or an in-memory
+    /// database): what the ledger writer and the snapshot loader open with
+    /// connections of their own.
+    pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
+        match self {
+            Store::Sqlite(pool) => {
+                let options = pool.connect_options();
+                let name = options.get_filename();
+                (!name.as_os_str().is_empty() && name != Path::new(":memory:"))
+                    .then(|| name.to_path_buf())
+            }
+            Store::Postgres(_) => None,
+        }
+    }
+
+    /// The store's identity, data version and data stamp: the key of a
+    /// saved snapshot of its cases (see migration 0005).
+    pub async fn data_state(&self) -> Result<DataState, StoreError> {
+        let (store_id, version, stamp): (String, i64, Option<String>) = with_pool!(self, p => {
+            sqlx::query_as("SELECT store_id, data_version, data_stamp FROM store_meta WHERE id = 1")
+                .fetch_one(p)
+                .await?
+        });
+        Ok(DataState {
+            store_id,
+            version,
+            stamp: stamp.unwrap_or_default(),
+        })
     }
 
     pub async fn close(&self) {

@@ -14,4 +14,5 @@ mod oracle;
 mod privacy;
 mod race;
 mod regional;
+mod snapshot;
 mod workload;

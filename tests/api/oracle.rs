@@ -69,9 +69,11 @@ fn engine_matches_sql(backend: Backend) {
         store
     });
     // Bounding to one case per person, no cap on multi-valued groups: the SQL reference does the same.
-    let mut b = SnapshotBuilder::new(1, &[]);
-    let (store_id, version) = rt.block_on(store.load_cases(|c| b.push(&c))).expect("load");
-    let snap = b.finish(&store_id, version);
+    let b = SnapshotBuilder::new(1, &[]);
+    let (state, b) = rt
+        .block_on(store.load_cases(b, |b, c| b.push(&c)))
+        .expect("load");
+    let snap = b.finish(&state.store_id, state.version);
     let mut runner = TestRunner::new(Config {
         cases: 96,
         failure_persistence: None,

@@ -29,7 +29,7 @@ async fn noise_of(app: &TestApp) -> (Vec<Option<i64>>, Value) {
     let body: Value = serde_json::from_str(QUERY).expect("query");
     let released = ok_json(app.post_json("/v1/counts", &token, &body).await).await;
     let policy = &app.policy;
-    let snapshot = ctm_stats::startup::load_snapshot(&app.store, policy)
+    let snapshot = ctm_stats::snapshots::load_from_store(&app.store, policy)
         .await
         .expect("snapshot");
     let group: Vec<GroupBy> = ["gender", "age_broad"]

@@ -30,7 +30,7 @@ use crate::audit::chain::EntryBody;
 use crate::budget::{Charge, Receipt, ReleaseCharge, RenderResult};
 use crate::domain::Consumer;
 use crate::domain::budget::Amount;
-use crate::store::{Store, StoreError, with_pool};
+use crate::store::{Store, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use tokio::sync::{mpsc, oneshot};
@@ -40,15 +40,15 @@ use tokio::sync::{mpsc, oneshot};
 pub const MAX_BATCH: usize = 64;
 
 /// A charge handed to the writer: owned, since it outlives the request's borrow.
-struct OwnedCharge {
-    dataset: String,
-    consumer: Consumer,
+pub(super) struct OwnedCharge {
+    pub(super) dataset: String,
+    pub(super) consumer: Consumer,
     new_consumer_limit: Amount,
-    releases: Vec<OwnedRelease>,
+    pub(super) releases: Vec<OwnedRelease>,
 }
 
-struct OwnedRelease {
-    release_key: String,
+pub(super) struct OwnedRelease {
+    pub(super) release_key: String,
     canonical_query: String,
     query_hash: String,
     data_version: i64,
@@ -103,7 +103,7 @@ impl OwnedCharge {
 }
 
 /// One unit of work for the writer.
-enum Work {
+pub(super) enum Work {
     Release(OwnedCharge),
     Refusal(EntryBody),
 }
@@ -115,7 +115,7 @@ pub(super) enum Outcome {
 }
 
 pub(super) struct Job {
-    work: Work,
+    pub(super) work: Work,
     reply: oneshot::Sender<Outcome>,
 }
 
@@ -150,16 +150,7 @@ impl Committer {
     pub fn spawn(store: Store) -> Result<Committer, StoreError> {
         let (queue, jobs) = mpsc::channel(4 * MAX_BATCH);
         let stats = Arc::new(Counters::default());
-        let file = match &store {
-            Store::Sqlite(pool) => {
-                let options = pool.connect_options();
-                let name = options.get_filename();
-                (!name.as_os_str().is_empty() && name != std::path::Path::new(":memory:"))
-                    .then(|| name.to_path_buf())
-            }
-            Store::Postgres(_) => None,
-        };
-        match file {
+        match store.sqlite_file() {
             Some(path) => {
                 let conn = super::sqlite_writer::open(&path)?;
                 super::sqlite_writer::spawn(&path, conn, jobs, Arc::clone(&stats))?;
@@ -337,17 +328,22 @@ pub(super) fn answer(jobs: Vec<Job>, result: Result<Vec<Outcome>, BatchFailure>)
     }
 }
 
-/// One batch through the store's pool (PostgreSQL, or SQLite in memory).
+/// One batch through the store's pool: on PostgreSQL in a constant number
+/// of round trips ([`super::pg_batch`]); on SQLite in memory (tests) one
+/// statement at a time.
 async fn commit_batch(store: &Store, jobs: Vec<Job>) {
-    let result: Result<Vec<Outcome>, BatchFailure> = with_pool!(store, pool => {
-        async {
-            let (_turn, mut tx) = super::begin_serialised!(store, pool);
-            let outcomes = run_jobs(&mut *tx, &jobs).await?;
-            tx.commit().await?;
-            Ok(outcomes)
+    let result: Result<Vec<Outcome>, BatchFailure> = match store {
+        Store::Postgres(pool) => super::pg_batch::commit(pool, &jobs).await,
+        Store::Sqlite(pool) => {
+            async {
+                let (_turn, mut tx) = super::begin_serialised!(store, pool);
+                let outcomes = run_jobs(&mut *tx, &jobs).await?;
+                tx.commit().await?;
+                Ok(outcomes)
+            }
+            .await
         }
-        .await
-    });
+    };
     answer(jobs, result);
 }
 
@@ -357,18 +353,48 @@ mod tests {
     use crate::audit::chain::{Event, Outcome as EntryOutcome};
     use crate::budget::Refusal;
     use crate::domain::Role;
+    use crate::store::with_pool;
 
     const DATASET: &str = "ctm";
 
     async fn store(dir: &std::path::Path) -> Store {
         let url = format!("sqlite:{}", dir.join("ledger.db").display());
-        let store = Store::connect(&url).await.expect("connect");
+        ready(Store::connect(&url).await.expect("connect")).await
+    }
+
+    async fn ready(store: Store) -> Store {
         store.migrate().await.expect("migrate");
         store
             .sync_global_budget(DATASET, Amount::from_micro(1_000_000_000))
             .await
             .expect("global budget");
         store
+    }
+
+    /// A store in a new database of `CTM_TEST_POSTGRES_URL`; `None` (the
+    /// test skipped) without it, unless `CTM_REQUIRE_POSTGRES=1`.
+    async fn postgres_store() -> Option<Store> {
+        let Ok(server) = std::env::var("CTM_TEST_POSTGRES_URL") else {
+            assert!(
+                std::env::var("CTM_REQUIRE_POSTGRES").is_ok_and(|v| v != "1")
+                    || std::env::var("CTM_REQUIRE_POSTGRES").is_err(),
+                "CTM_REQUIRE_POSTGRES=1 but CTM_TEST_POSTGRES_URL is not set"
+            );
+            eprintln!("skipping: set CTM_TEST_POSTGRES_URL to run the PostgreSQL variant");
+            return None;
+        };
+        let name = format!("ctm_unit_{}", uuid::Uuid::new_v4().simple());
+        let admin = sqlx::PgPool::connect(&server).await.expect("connect");
+        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create database");
+        admin.close().await;
+        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
+        let store = Store::connect(&format!("{base}/{name}"))
+            .await
+            .expect("connect");
+        Some(ready(store).await)
     }
 
     fn consumer(id: &str) -> Consumer {
@@ -436,7 +462,17 @@ mod tests {
     #[tokio::test]
     async fn concurrent_charges_are_grouped_and_never_overspend() {
         let dir = tempfile::tempdir().expect("dir");
-        let store = store(dir.path()).await;
+        grouped_and_never_overspent(store(dir.path()).await).await;
+    }
+
+    #[tokio::test]
+    async fn concurrent_charges_are_grouped_and_never_overspend_on_postgres() {
+        if let Some(store) = postgres_store().await {
+            grouped_and_never_overspent(store).await;
+        }
+    }
+
+    async fn grouped_and_never_overspent(store: Store) {
         let committer = Committer::spawn(store.clone()).expect("writer");
         let who = consumer("researcher-1");
         // The limit fits exactly 7 charges of 0.1.
@@ -493,13 +529,22 @@ mod tests {
     #[tokio::test]
     async fn a_refused_charge_rolls_back_alone_inside_its_batch() {
         for writer in [Writer::Pool, Writer::Sync] {
-            a_refused_charge_rolls_back_alone(writer).await;
+            let dir = tempfile::tempdir().expect("dir");
+            let store = store(dir.path()).await;
+            a_refused_charge_rolls_back_alone(writer, store, dir.path()).await;
+        }
+        // On PostgreSQL the batch runs in memory and is written in one statement.
+        if let Some(store) = postgres_store().await {
+            let dir = tempfile::tempdir().expect("dir");
+            a_refused_charge_rolls_back_alone(Writer::Pool, store, dir.path()).await;
         }
     }
 
-    async fn a_refused_charge_rolls_back_alone(writer: Writer) {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = store(dir.path()).await;
+    async fn a_refused_charge_rolls_back_alone(
+        writer: Writer,
+        store: Store,
+        dir: &std::path::Path,
+    ) {
         let a = consumer("a");
         let b = consumer("b");
         let mut answers = Vec::new();
@@ -515,7 +560,7 @@ mod tests {
             jobs.push(Job { work, reply });
             answers.push(outcome);
         }
-        commit_with(writer, &store, dir.path(), jobs).await;
+        commit_with(writer, &store, dir, jobs).await;
         let mut outcomes = Vec::new();
         for answer in answers {
             outcomes.push(answer.await.expect("answered"));
@@ -537,13 +582,21 @@ mod tests {
     #[tokio::test]
     async fn an_error_in_one_charge_fails_the_whole_batch_and_commits_nothing() {
         for writer in [Writer::Pool, Writer::Sync] {
-            an_error_in_one_charge_fails_the_batch(writer).await;
+            let dir = tempfile::tempdir().expect("dir");
+            let store = store(dir.path()).await;
+            an_error_in_one_charge_fails_the_batch(writer, store, dir.path()).await;
+        }
+        if let Some(store) = postgres_store().await {
+            let dir = tempfile::tempdir().expect("dir");
+            an_error_in_one_charge_fails_the_batch(Writer::Pool, store, dir.path()).await;
         }
     }
 
-    async fn an_error_in_one_charge_fails_the_batch(writer: Writer) {
-        let dir = tempfile::tempdir().expect("dir");
-        let store = store(dir.path()).await;
+    async fn an_error_in_one_charge_fails_the_batch(
+        writer: Writer,
+        store: Store,
+        dir: &std::path::Path,
+    ) {
         let a = consumer("a");
         // Without the receipts table a new charge fails in SQL after its
         // consumer row and release were written.
@@ -555,7 +608,7 @@ mod tests {
         commit_with(
             writer,
             &store,
-            dir.path(),
+            dir,
             vec![
                 Job {
                     work: Work::Refusal(refusal(&a, "x")),

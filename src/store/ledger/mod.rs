@@ -16,7 +16,8 @@
 //! - [`charge`]: a charge carried out over them (written once);
 //! - [`group_commit`]: the [`Committer`] every release and refusal goes
 //!   through, which commits concurrent charges in one transaction;
-//!   [`sqlite_writer`] is its SQLite thread;
+//!   [`sqlite_writer`] is its SQLite thread, [`pg_batch`] its batch on
+//!   PostgreSQL;
 //! - [`commit`]: direct transactions (idempotent responses, replays, limit
 //!   changes, the start-up sync);
 //! - [`reads`]: budgets, stored releases and stored responses.
@@ -24,6 +25,7 @@
 mod charge;
 mod commit;
 mod group_commit;
+mod pg_batch;
 mod reads;
 mod sql;
 mod sqlite_writer;
