@@ -125,8 +125,8 @@ impl BatchState {
                 Work::Refusal(entry) => (&entry.dataset, &entry.consumer_id),
             };
             let pair = (dataset.clone(), consumer_id.clone());
-            if !state.consumers.contains_key(&pair) {
-                state.consumers.insert(pair, None);
+            if let std::collections::hash_map::Entry::Vacant(slot) = state.consumers.entry(pair) {
+                slot.insert(None);
                 budget_datasets.push(dataset.clone());
                 budget_consumers.push(consumer_id.clone());
             }
@@ -213,8 +213,9 @@ impl BatchState {
     /// `WITH` per table), and fails when a budget is not what step 1 read.
     pub(super) async fn write(self, conn: &mut sqlx::PgConnection) -> Result<(), StoreError> {
         let now = now_rfc3339();
-        // Consumers created by the batch, with what they spent in it.
-        let mut created: (Vec<&str>, Vec<&str>, Vec<&str>, Vec<i64>, Vec<i64>) = Default::default();
+        // Consumers created by the batch (dataset, id, role, limit, spent).
+        type Created<'a> = (Vec<&'a str>, Vec<&'a str>, Vec<&'a str>, Vec<i64>, Vec<i64>);
+        let mut created: Created<'_> = Default::default();
         // Consumers debited: (dataset, id, spent before, spent after).
         let mut debited: (Vec<&str>, Vec<&str>, Vec<i64>, Vec<i64>) = Default::default();
         for ((dataset, id), row) in &self.consumers {
