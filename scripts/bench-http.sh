@@ -83,7 +83,8 @@ case "$BACKEND" in
       "${RUNAS[@]}" "$PGBIN/initdb" -D "$PGDIR/data" -U postgres -A trust -E UTF8 >/dev/null
       # Durable as in production: fsync and synchronous_commit stay on.
       "${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -l "$PGDIR/log" -w start \
-        -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB" >/dev/null
+        -o "-p $PGPORT -k $PGDIR -c listen_addresses=127.0.0.1 -c max_connections=200 -c shared_buffers=512MB -c shared_preload_libraries=pg_stat_statements" >/dev/null
+      PG_STATEMENTS=1
       PGSTOP=("${RUNAS[@]}" "$PGBIN/pg_ctl" -D "$PGDIR/data" -m fast -w stop)
       export DATABASE_URL="postgres://postgres@127.0.0.1:$PGPORT/postgres"
       echo "PostgreSQL: $("$PGBIN/postgres" --version | awk '{print $3}'), fsync $(psql "$DATABASE_URL" -Atc 'show fsync'), synchronous_commit $(psql "$DATABASE_URL" -Atc 'show synchronous_commit')"
@@ -119,6 +120,12 @@ DATA_DIR="$WORK/data" $BIN generate --cases "$CASES" --seed 5 >/dev/null
 echo "== $CASES cases, $BACKEND, $CONNS connections, $SECS s each (generated in $(awk -v a="$(date +%s.%N)" -v b="$gen_started" 'BEGIN { printf "%.0f", a - b }') s)"
 # The generated store is hundreds of megabytes of dirty pages; flush them now,
 # or the kernel writes them back during the first run and every fsync waits.
+# On PostgreSQL the same goes for the checkpoint after the bulk load, and
+# autovacuum would analyse the new table during the first run: both now.
+if [ "$BACKEND" = postgres ]; then
+  psql "$DATABASE_URL" -qc "VACUUM ANALYZE" -c "CHECKPOINT" >/dev/null
+  if [ -n "${PG_STATEMENTS:-}" ]; then psql "$DATABASE_URL" -qc "CREATE EXTENSION IF NOT EXISTS pg_stat_statements" >/dev/null; fi
+fi
 sync
 start_server "$PORT" "$WORK/data"
 first=$READY_SECS
@@ -170,7 +177,16 @@ cpu_of() { # CPU seconds of processes named $1 (all of them)
   done
   echo "$total"
 }
+# PostgreSQL's own view (the script's cluster only): the statements that took
+# the most time during a run, per call.
+pg_reset() { if [ -n "${PG_STATEMENTS:-}" ]; then psql "$DATABASE_URL" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null; fi; }
+pg_top() {
+  if [ -n "${PG_STATEMENTS:-}" ]; then
+    psql "$DATABASE_URL" -qAt -F ' ' -c "SELECT '    ' || calls || ' calls, ' || round((total_exec_time / calls)::numeric, 3) || ' ms each: ' || left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 4"
+  fi
+}
 mark() {
+  pg_reset
   M_BATCHES=$(metric ctm_ledger_batch_size_count); M_JOBS=$(metric ctm_ledger_batch_size_sum)
   M_SECS=$(metric ctm_ledger_commit_duration_seconds_sum)
   M_CPU_SVC=$(cpu_of ctm-stats); M_CPU_PG=$(cpu_of postgres); M_CPU_WRK=$(cpu_of wrk)
@@ -180,6 +196,7 @@ since_mark() {
   b=$(metric ctm_ledger_batch_size_count); j=$(metric ctm_ledger_batch_size_sum); s=$(metric ctm_ledger_commit_duration_seconds_sum)
   awk -v b0="$M_BATCHES" -v b1="$b" -v j0="$M_JOBS" -v j1="$j" -v s0="$M_SECS" -v s1="$s" 'BEGIN {
     n = b1 - b0; if (n > 0) printf "  ledger: %d batches, %.1f charges each, %.2f ms each to commit\n", n, (j1 - j0) / n, 1000 * (s1 - s0) / n }'
+  if [ -n "${PG_STATEMENTS:-}" ]; then echo "  PostgreSQL statements by time:"; pg_top; fi
   echo "  CPU seconds: service $(awk -v a="$M_CPU_SVC" -v b="$(cpu_of ctm-stats)" 'BEGIN { printf "%.1f", b - a }'), PostgreSQL $(awk -v a="$M_CPU_PG" -v b="$(cpu_of postgres)" 'BEGIN { printf "%.1f", b - a }')"
 }
 # wrk's threads: two, or one per wrk when two run at once (2 cores here).
@@ -192,6 +209,10 @@ run_wrk() { # name script url [threads]
 if [[ " $WORKLOADS " == *" fresh "* || " $WORKLOADS " == *" repeat "* || " $WORKLOADS " == *" replicas "* ]]; then
   # Warm-up, not reported: connections, caches, the first releases.
   wrk -t2 -c"$CONNS" -d5s "${HDR[@]}" -s "$WORK/fresh.lua" "http://127.0.0.1:$PORT/v1/counts" >/dev/null
+  # The ledger tables were empty when last analysed, and plans made then
+  # scan them whole: autovacuum analyses them within a minute in service;
+  # here at once, so the runs measure the steady state.
+  if [ "$BACKEND" = postgres ]; then psql "$DATABASE_URL" -qc "ANALYZE" >/dev/null; fi
 fi
 for w in fresh repeat; do
   if [[ " $WORKLOADS " == *" $w "* ]]; then
