@@ -117,7 +117,8 @@ impl Loader {
     /// The snapshot of the store's cases now: from the file when it is
     /// current and verifies, else from the store (then saved to the file).
     pub async fn load(&self) -> anyhow::Result<Snapshot> {
-        let bounds = builder(&self.policy).bounds();
+        let builder = builder(&self.policy);
+        let bounds = builder.bounds();
         if let Some(path) = &self.file {
             let state = self.store.data_state().await?;
             let started = Instant::now();
@@ -144,7 +145,7 @@ impl Loader {
                 Err(e) => tracing::warn!(error = %e, "reading the saved snapshot stopped"),
             }
         }
-        let (snapshot, state) = from_store(&self.store, builder(&self.policy)).await?;
+        let (snapshot, state) = from_store(&self.store, builder).await?;
         let Some(path) = &self.file else {
             return Ok(snapshot);
         };

@@ -55,26 +55,48 @@ pub(super) struct BatchState {
     /// (dataset, consumer) to the consumer's budget, `None` when unknown to
     /// the store.
     consumers: HashMap<(String, String), Option<Row>>,
-    /// Roles of consumers created by this batch.
-    new_consumers: HashMap<(String, String), String>,
     head: Option<(i64, String)>,
     new_releases: Vec<NewRelease>,
     new_receipts: Vec<NewReceipt>,
     entries: Vec<(EntryBody, String, String)>,
 }
 
-/// A budget as read (`before`; `None` for a consumer this batch creates) and
-/// as it stands now.
+/// A budget as it stands now, and where it came from.
 #[derive(Debug, Clone, Copy)]
 struct Row {
-    before: Option<i64>,
+    origin: Origin,
     spent: i64,
     limit: i64,
 }
 
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Origin {
+    /// Read in step 1, with what was spent then.
+    Stored { spent: i64 },
+    /// A consumer this batch creates, with its role.
+    Created { role: &'static str },
+}
+
+impl Row {
+    fn stored(spent: i64, limit: i64) -> Row {
+        Row {
+            origin: Origin::Stored { spent },
+            spent,
+            limit,
+        }
+    }
+
+    /// What was spent when step 1 read it, if it changed since.
+    fn debited_from(&self) -> Option<i64> {
+        match self.origin {
+            Origin::Stored { spent } if spent != self.spent => Some(spent),
+            _ => None,
+        }
+    }
+}
+
 #[derive(Debug)]
 struct NewRelease {
-    placeholder: i64,
     dataset: String,
     key: String,
     canonical_query: String,
@@ -191,20 +213,14 @@ impl BatchState {
                 continue;
             };
             if let (Some(spent), Some(limit)) = (c_spent, c_limit) {
-                state.consumers.insert(
-                    (dataset.clone(), consumer),
-                    Some(Row {
-                        before: Some(spent),
-                        spent,
-                        limit,
-                    }),
-                );
+                state
+                    .consumers
+                    .insert((dataset.clone(), consumer), Some(Row::stored(spent, limit)));
             }
-            state.globals.entry(dataset).or_insert(Row {
-                before: Some(g_spent),
-                spent: g_spent,
-                limit: g_limit,
-            });
+            state
+                .globals
+                .entry(dataset)
+                .or_insert(Row::stored(g_spent, g_limit));
         }
         Ok(state)
     }
@@ -220,32 +236,22 @@ impl BatchState {
         let mut debited: (Vec<&str>, Vec<&str>, Vec<i64>, Vec<i64>) = Default::default();
         for ((dataset, id), row) in &self.consumers {
             let Some(row) = row else { continue };
-            match row.before {
-                None => {
-                    let role = self
-                        .new_consumers
-                        .get(&(dataset.clone(), id.clone()))
-                        .ok_or_else(|| unread("the role of a new consumer"))?;
-                    created.0.push(dataset);
-                    created.1.push(id);
-                    created.2.push(role);
-                    created.3.push(row.limit);
-                    created.4.push(row.spent);
-                }
-                Some(before) if before != row.spent => {
-                    debited.0.push(dataset);
-                    debited.1.push(id);
-                    debited.2.push(before);
-                    debited.3.push(row.spent);
-                }
-                Some(_) => {}
+            if let Origin::Created { role } = row.origin {
+                created.0.push(dataset);
+                created.1.push(id);
+                created.2.push(role);
+                created.3.push(row.limit);
+                created.4.push(row.spent);
+            } else if let Some(before) = row.debited_from() {
+                debited.0.push(dataset);
+                debited.1.push(id);
+                debited.2.push(before);
+                debited.3.push(row.spent);
             }
         }
         let mut globals: (Vec<&str>, Vec<i64>, Vec<i64>) = Default::default();
         for (dataset, row) in &self.globals {
-            if let Some(before) = row.before
-                && before != row.spent
-            {
+            if let Some(before) = row.debited_from() {
                 globals.0.push(dataset);
                 globals.1.push(before);
                 globals.2.push(row.spent);
@@ -263,9 +269,9 @@ impl BatchState {
         let mut receipt_keys = Vec::with_capacity(self.new_receipts.len());
         for r in &self.new_receipts {
             if r.release_id < 0 {
-                let key = releases
-                    .iter()
-                    .find(|n| n.placeholder == r.release_id)
+                let key = usize::try_from(-r.release_id - 1)
+                    .ok()
+                    .and_then(|i| releases.get(i))
                     .map(|n| n.key.as_str())
                     .ok_or_else(|| unread("a release a receipt names"))?;
                 receipt_ids.push(None);
@@ -419,12 +425,12 @@ impl LedgerSql for BatchState {
         match self.consumers.get_mut(&pair) {
             Some(slot @ None) => {
                 *slot = Some(Row {
-                    before: None,
+                    origin: Origin::Created {
+                        role: consumer.role.code(),
+                    },
                     spent,
                     limit,
                 });
-                self.new_consumers
-                    .insert(pair, consumer.role.code().to_owned());
                 Ok(())
             }
             Some(Some(_)) => Err(StoreError::Conflict(format!(
@@ -465,9 +471,9 @@ impl LedgerSql for BatchState {
         if self.releases.contains_key(r.release_key) {
             return Err(StoreError::Conflict("a release stored twice".into()));
         }
+        // The release's place in `new_releases`, as -(index + 1).
         let placeholder = -(self.new_releases.len() as i64) - 1;
         self.new_releases.push(NewRelease {
-            placeholder,
             dataset: dataset.to_owned(),
             key: r.release_key.to_owned(),
             canonical_query: r.canonical_query.to_owned(),
@@ -582,22 +588,9 @@ mod tests {
     /// with a limit of 5, consumer `b` unknown, release `k1` not stored.
     fn state() -> BatchState {
         let mut s = BatchState::default();
-        s.globals.insert(
-            "ctm".into(),
-            Row {
-                before: Some(0),
-                spent: 0,
-                limit: 10_000_000,
-            },
-        );
-        s.consumers.insert(
-            ("ctm".into(), "a".into()),
-            Some(Row {
-                before: Some(0),
-                spent: 0,
-                limit: 5_000_000,
-            }),
-        );
+        s.globals.insert("ctm".into(), Row::stored(0, 10_000_000));
+        s.consumers
+            .insert(("ctm".into(), "a".into()), Some(Row::stored(0, 5_000_000)));
         s.consumers.insert(("ctm".into(), "b".into()), None);
         for who in ["a", "b"] {
             s.asked_releases.insert(("k1".into(), who.into()));
@@ -626,13 +619,15 @@ mod tests {
         assert_eq!(s.new_receipts.len(), 2);
         assert_eq!(s.globals["ctm"].spent, 1_000_000);
         let a_row = s.consumers[&("ctm".into(), "a".into())].expect("a");
-        assert_eq!((a_row.before, a_row.spent), (Some(0), 1_000_000));
+        assert_eq!(
+            (a_row.origin, a_row.spent),
+            (Origin::Stored { spent: 0 }, 1_000_000)
+        );
         let b_row = s.consumers[&("ctm".into(), "b".into())].expect("b");
         assert_eq!(
-            (b_row.before, b_row.spent, b_row.limit),
-            (None, 1_000_000, 2_000_000)
+            (b_row.origin, b_row.spent, b_row.limit),
+            (Origin::Created { role: "researcher" }, 1_000_000, 2_000_000)
         );
-        assert_eq!(s.new_consumers[&("ctm".into(), "b".into())], "researcher");
         // The entries are chained: the second's previous hash is the first's hash.
         assert_eq!(s.entries.len(), 2);
         assert_eq!(s.entries[0].0.seq, 1);
