@@ -11,6 +11,7 @@ pub mod audit;
 pub mod cases;
 pub mod group_by;
 pub mod ledger;
+mod readers;
 
 pub use ledger::{ChargeError, CommitStats, Committer, StoredResponse};
 
@@ -98,8 +99,23 @@ pub enum Backend {
 /// A connection pool to one of the two backends.
 #[derive(Clone, Debug)]
 pub enum Store {
-    Sqlite(SqlitePool),
+    Sqlite(SqliteStore),
     Postgres(PgPool),
+}
+
+/// An SQLite store: the sqlx pool, and for a file, the synchronous read
+/// connections of the hot path ([`readers::Readers`]).
+#[derive(Clone, Debug)]
+pub struct SqliteStore {
+    pub pool: SqlitePool,
+    readers: Option<std::sync::Arc<readers::Readers>>,
+}
+
+impl std::ops::Deref for SqliteStore {
+    type Target = SqlitePool;
+    fn deref(&self) -> &SqlitePool {
+        &self.pool
+    }
 }
 
 /// Runs the same body against whichever pool the store holds.
@@ -107,7 +123,10 @@ pub enum Store {
 macro_rules! with_pool {
     ($store:expr, $pool:ident => $body:expr) => {
         match $store {
-            $crate::store::Store::Sqlite($pool) => $body,
+            $crate::store::Store::Sqlite(s) => {
+                let $pool = &s.pool;
+                $body
+            }
             $crate::store::Store::Postgres($pool) => $body,
         }
     };
@@ -158,7 +177,9 @@ impl Store {
                 .connect_with(opts)
                 .await
                 .map_err(|e| StoreError::Unreachable(e.to_string()))?;
-            Ok(Store::Sqlite(pool))
+            let readers =
+                sqlite_file_of(&pool).map(|path| std::sync::Arc::new(readers::Readers::new(path)));
+            Ok(Store::Sqlite(SqliteStore { pool, readers }))
         } else {
             Err(StoreError::InvalidUrl(
                 "expected a URL starting with sqlite: or postgres://".into(),
@@ -176,7 +197,7 @@ impl Store {
     /// Applies the pending migrations of this backend.
     pub async fn migrate(&self) -> Result<(), StoreError> {
         let res = match self {
-            Store::Sqlite(p) => SQLITE_MIGRATIONS.run(p).await,
+            Store::Sqlite(s) => SQLITE_MIGRATIONS.run(&s.pool).await,
             Store::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
         };
         res.map_err(|e| StoreError::Migration(e.to_string()))
@@ -197,12 +218,7 @@ impl Store {
     /// connections of their own.
     pub fn sqlite_file(&self) -> Option<std::path::PathBuf> {
         match self {
-            Store::Sqlite(pool) => {
-                let options = pool.connect_options();
-                let name = options.get_filename();
-                (!name.as_os_str().is_empty() && name != Path::new(":memory:"))
-                    .then(|| name.to_path_buf())
-            }
+            Store::Sqlite(s) => sqlite_file_of(&s.pool),
             Store::Postgres(_) => None,
         }
     }
@@ -225,6 +241,12 @@ impl Store {
     pub async fn close(&self) {
         with_pool!(self, p => p.close().await)
     }
+}
+
+fn sqlite_file_of(pool: &SqlitePool) -> Option<std::path::PathBuf> {
+    let options = pool.connect_options();
+    let name = options.get_filename();
+    (!name.as_os_str().is_empty() && name != Path::new(":memory:")).then(|| name.to_path_buf())
 }
 
 /// SQLite has one writer at a time. Writers of this process queue here, in

@@ -114,9 +114,10 @@ on_both_backends!(
 /// `VACUUM INTO`: a consistent copy of a SQLite store, as a backup is.
 async fn backup_sqlite(app: &TestApp, dir: &std::path::Path, name: &str) -> String {
     let path = dir.join(name);
-    let ctm_stats::store::Store::Sqlite(pool) = &app.store else {
+    let ctm_stats::store::Store::Sqlite(sqlite) = &app.store else {
         panic!("a SQLite store");
     };
+    let pool = &sqlite.pool;
     sqlx::query(sqlx::AssertSqlSafe(format!(
         "VACUUM INTO '{}'",
         path.display()

@@ -4,7 +4,7 @@
 use super::amount;
 use crate::budget::{KnownRelease, Outlook};
 use crate::domain::budget::{Amount, Budget};
-use crate::store::{Store, StoreError, with_pool};
+use crate::store::{SqliteStore, Store, StoreError, with_pool};
 
 /// A stored idempotent response.
 #[derive(Debug, Clone)]
@@ -71,68 +71,50 @@ impl Store {
     /// the stored body and whether `consumer_id` paid for it. Read-only and
     /// outside the serialised transaction, so it may be stale by the time of
     /// the charge; the charge decides again.
+    ///
+    /// On an SQLite file the statement runs on this thread
+    /// ([`crate::store::readers`]); otherwise through the pool.
     pub async fn outlook(
         &self,
         dataset: &str,
         consumer_id: &str,
         release_keys: &[&str],
     ) -> Result<Outlook, StoreError> {
-        type Row = (
-            i64,
-            i64,
-            Option<i64>,
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            bool,
-        );
-        let rows: Vec<Row> = with_pool!(self, p => {
-            let mut qb = sqlx::QueryBuilder::new(
-                "SELECT g.spent_micro, g.limit_micro, c.spent_micro, c.limit_micro, l.release_key, l.body, \
-                 p.release_id IS NOT NULL \
-                 FROM (SELECT dataset, spent_micro, limit_micro FROM global_budgets WHERE dataset = ",
-            );
-            qb.push_bind(dataset);
-            qb.push(") g LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = ");
-            qb.push_bind(consumer_id);
-            qb.push(" LEFT JOIN releases l ON l.release_key IN (");
-            let mut keys = qb.separated(", ");
-            for k in release_keys {
-                keys.push_bind(*k);
-            }
-            qb.push(") LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = ");
-            qb.push_bind(consumer_id);
-            qb.build_query_as().fetch_all(p).await?
-        });
-        let Some(first) = rows.first() else {
-            return Err(StoreError::Conflict(format!(
-                "the dataset {dataset} has no global budget"
-            )));
-        };
-        let global = Budget {
-            spent: amount(first.0)?,
-            limit: amount(first.1)?,
-        };
-        let consumer = match (first.2, first.3) {
-            (Some(s), Some(l)) => Some(Budget {
-                spent: amount(s)?,
-                limit: amount(l)?,
+        let sql = outlook_sql(release_keys.len());
+        let rows: Vec<OutlookRow> = match self {
+            Store::Sqlite(SqliteStore {
+                readers: Some(readers),
+                ..
+            }) => readers.with(|conn| {
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let params = [dataset, consumer_id]
+                    .into_iter()
+                    .chain(release_keys.iter().copied())
+                    .chain([consumer_id]);
+                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                    Ok((
+                        r.get(0)?,
+                        r.get(1)?,
+                        r.get(2)?,
+                        r.get(3)?,
+                        r.get(4)?,
+                        r.get(5)?,
+                        r.get(6)?,
+                    ))
+                })?;
+                Ok(rows.collect::<Result<_, _>>()?)
+            })?,
+            _ => with_pool!(self, p => {
+                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                    .bind(dataset)
+                    .bind(consumer_id);
+                for k in release_keys {
+                    q = q.bind(*k);
+                }
+                q.bind(consumer_id).fetch_all(p).await?
             }),
-            _ => None,
         };
-        let mut releases: Vec<Option<KnownRelease>> = vec![None; release_keys.len()];
-        for (_, _, _, _, key, body, paid) in rows {
-            if let (Some(key), Some(body)) = (key, body)
-                && let Some(i) = release_keys.iter().position(|k| *k == key)
-            {
-                releases[i] = Some(KnownRelease { body, paid });
-            }
-        }
-        Ok(Outlook {
-            consumer,
-            global,
-            releases,
-        })
+        outlook_of(rows, dataset, release_keys)
     }
 
     /// Number of ledger entries per event for a consumer, and the time of the last one.
@@ -181,4 +163,77 @@ impl Store {
         })
         .transpose()
     }
+}
+
+/// A row of the outlook statement: the global budget (spent, limit), the
+/// consumer's (absent for a new consumer), and one stored release named
+/// (key, body, paid for by the consumer).
+type OutlookRow = (
+    i64,
+    i64,
+    Option<i64>,
+    Option<i64>,
+    Option<String>,
+    Option<String>,
+    bool,
+);
+
+/// The outlook statement for `keys` release keys. Parameters: `$1` the
+/// dataset, `$2` the consumer, then the keys, then the consumer again; each
+/// used once and in order, so both drivers bind them by position.
+fn outlook_sql(keys: usize) -> String {
+    let mut sql = String::from(
+        "SELECT g.spent_micro, g.limit_micro, c.spent_micro, c.limit_micro, l.release_key, l.body, \
+         p.release_id IS NOT NULL \
+         FROM (SELECT dataset, spent_micro, limit_micro FROM global_budgets WHERE dataset = $1) g \
+         LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 \
+         LEFT JOIN releases l ON l.release_key IN (",
+    );
+    for i in 0..keys {
+        if i > 0 {
+            sql.push_str(", ");
+        }
+        sql.push_str(&format!("${}", i + 3));
+    }
+    sql.push_str(&format!(
+        ") LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = ${}",
+        keys + 3
+    ));
+    sql
+}
+
+fn outlook_of(
+    rows: Vec<OutlookRow>,
+    dataset: &str,
+    release_keys: &[&str],
+) -> Result<Outlook, StoreError> {
+    let Some(first) = rows.first() else {
+        return Err(StoreError::Conflict(format!(
+            "the dataset {dataset} has no global budget"
+        )));
+    };
+    let global = Budget {
+        spent: amount(first.0)?,
+        limit: amount(first.1)?,
+    };
+    let consumer = match (first.2, first.3) {
+        (Some(s), Some(l)) => Some(Budget {
+            spent: amount(s)?,
+            limit: amount(l)?,
+        }),
+        _ => None,
+    };
+    let mut releases: Vec<Option<KnownRelease>> = vec![None; release_keys.len()];
+    for (_, _, _, _, key, body, paid) in rows {
+        if let (Some(key), Some(body)) = (key, body)
+            && let Some(i) = release_keys.iter().position(|k| *k == key)
+        {
+            releases[i] = Some(KnownRelease { body, paid });
+        }
+    }
+    Ok(Outlook {
+        consumer,
+        global,
+        releases,
+    })
 }
