@@ -293,7 +293,7 @@ fn render(pipeline: &Pipeline, plan: &Plan, charged: &Charged<'_>, format: Forma
                 ledger_seq: receipt.ledger_seq,
                 notes,
             };
-            Ok(serde_json::to_vec(&resp)?)
+            Ok(resp.to_json()?)
         }
     }
 }
