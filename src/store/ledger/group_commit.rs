@@ -526,6 +526,66 @@ mod tests {
         );
     }
 
+    /// The outlook of an SQLite file is read on the caller's thread
+    /// ([`crate::store::readers`]); it must read what the pool reads.
+    #[tokio::test]
+    async fn an_sqlite_file_outlook_reads_what_the_pool_reads() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let store = store(dir.path()).await;
+        let Store::Sqlite(sqlite) = &store else {
+            panic!("an SQLite store");
+        };
+        assert!(sqlite.readers.is_some(), "a file store has its readers");
+        let through_pool = Store::Sqlite(crate::store::SqliteStore {
+            pool: sqlite.pool.clone(),
+            readers: None,
+        });
+        let committer = Committer::spawn(store.clone()).expect("writer");
+        let (alice, bob) = (consumer("alice"), consumer("bob"));
+        for (who, key) in [(&alice, "k1"), (&alice, "k2"), (&bob, "k2")] {
+            let (reply, outcome) = oneshot::channel();
+            let work = Work::Release(charge(who, key, 100_000, 5_000_000));
+            committer
+                .queue
+                .send(Job { work, reply })
+                .await
+                .expect("queue");
+            assert!(matches!(
+                outcome.await.expect("answer"),
+                Outcome::Release(Ok(_))
+            ));
+        }
+        for (who, keys) in [
+            ("alice", vec!["k1", "k2", "k3"]),
+            ("bob", vec!["k1", "k2"]),
+            ("carol", vec!["k3"]),
+            ("carol", vec![]),
+        ] {
+            let fast = store.outlook(DATASET, who, &keys).await.expect("readers");
+            let pool = through_pool
+                .outlook(DATASET, who, &keys)
+                .await
+                .expect("pool");
+            assert_eq!(fast.consumer, pool.consumer, "{who} {keys:?}");
+            assert_eq!(fast.global, pool.global);
+            assert_eq!(fast.releases, pool.releases);
+        }
+        let alice = store
+            .outlook(DATASET, "alice", &["k1", "k3"])
+            .await
+            .expect("readers");
+        assert_eq!(alice.consumer.map(|b| b.spent.micro()), Some(200_000));
+        // The dataset pays for a release once: bob's k2 is alice's.
+        assert_eq!(alice.global.spent.micro(), 200_000);
+        assert!(alice.releases[0].as_ref().is_some_and(|r| r.paid));
+        assert!(alice.releases[1].is_none());
+        let bob = store
+            .outlook(DATASET, "bob", &["k1"])
+            .await
+            .expect("readers");
+        assert!(bob.releases[0].as_ref().is_some_and(|r| !r.paid));
+    }
+
     #[tokio::test]
     async fn a_refused_charge_rolls_back_alone_inside_its_batch() {
         for writer in [Writer::Pool, Writer::Sync] {
