@@ -170,9 +170,11 @@ HDR=(-H "Authorization: Bearer $TOKEN" -H "Content-Type: application/json")
 # Where the time went during a run: group-commit batches (how many, how
 # large, how long each took to commit durably) and CPU seconds by process.
 metric() { curl -sf -H "Authorization: Bearer $(cat "$WORK/admin-token")" "http://127.0.0.1:$PORT/metrics" | awk -v m="$1" '$1 == m { print $2 }'; }
-cpu_of() { # CPU seconds of processes named $1 (all of them)
-  local total=0
-  for p in $(pgrep -x "$1" || true); do
+cpu_of() { # CPU seconds of processes named $1 (all of them), or of the replicas for "service"
+  local total=0 pids
+  # The replicas by their process ids: BENCH_BIN may run under another name.
+  if [ "$1" = service ]; then pids="${SERVERS[*]}"; else pids=$(pgrep -x "$1" || true); fi
+  for p in $pids; do
     total=$(awk -v t="$total" -v tk="$(getconf CLK_TCK)" '{ printf "%.2f", t + ($14 + $15) / tk }' "/proc/$p/stat" 2>/dev/null || echo "$total")
   done
   echo "$total"
@@ -189,7 +191,7 @@ mark() {
   pg_reset
   M_BATCHES=$(metric ctm_ledger_batch_size_count); M_JOBS=$(metric ctm_ledger_batch_size_sum)
   M_SECS=$(metric ctm_ledger_commit_duration_seconds_sum)
-  M_CPU_SVC=$(cpu_of ctm-stats); M_CPU_PG=$(cpu_of postgres); M_CPU_WRK=$(cpu_of wrk)
+  M_CPU_SVC=$(cpu_of service); M_CPU_PG=$(cpu_of postgres); M_CPU_WRK=$(cpu_of wrk)
 }
 since_mark() {
   local b j s
@@ -197,7 +199,7 @@ since_mark() {
   awk -v b0="$M_BATCHES" -v b1="$b" -v j0="$M_JOBS" -v j1="$j" -v s0="$M_SECS" -v s1="$s" 'BEGIN {
     n = b1 - b0; if (n > 0) printf "  ledger: %d batches, %.1f charges each, %.2f ms each to commit\n", n, (j1 - j0) / n, 1000 * (s1 - s0) / n }'
   if [ -n "${PG_STATEMENTS:-}" ]; then echo "  PostgreSQL statements by time:"; pg_top; fi
-  echo "  CPU seconds: service $(awk -v a="$M_CPU_SVC" -v b="$(cpu_of ctm-stats)" 'BEGIN { printf "%.1f", b - a }'), PostgreSQL $(awk -v a="$M_CPU_PG" -v b="$(cpu_of postgres)" 'BEGIN { printf "%.1f", b - a }')"
+  echo "  CPU seconds: service $(awk -v a="$M_CPU_SVC" -v b="$(cpu_of service)" 'BEGIN { printf "%.1f", b - a }'), PostgreSQL $(awk -v a="$M_CPU_PG" -v b="$(cpu_of postgres)" 'BEGIN { printf "%.1f", b - a }')"
 }
 # wrk's threads: two, or one per wrk when two run at once (2 cores here).
 run_wrk() { # name script url [threads]
