@@ -15,6 +15,10 @@ use std::time::Duration;
 /// Idle connections kept; more may be open while the server is busy.
 const KEEP: usize = 8;
 
+/// How long a read waits for a locked file. WAL readers are locked out only
+/// briefly (while a log is recovered or restarted), never by the writer.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
+
 /// A small pool of read-only connections, opened on first use.
 #[derive(Debug)]
 pub(crate) struct Readers {
@@ -55,7 +59,10 @@ impl Readers {
             &self.path,
             rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
         )?;
-        conn.busy_timeout(Duration::from_secs(30))?;
+        // A read waits on this thread, which serves other requests too: a
+        // file locked longer than this (another process recovering the log)
+        // answers 503, not a stalled worker.
+        conn.busy_timeout(BUSY_TIMEOUT)?;
         Ok(conn)
     }
 }

@@ -29,9 +29,17 @@ use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 use tokio::sync::mpsc;
 
+/// A file still locked after the busy timeout (another process writing, or
+/// recovering the log) is a store that cannot serve for a while (503 with
+/// `Retry-After`), as with the sqlx pool; anything else is an error.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
-        StoreError::Embedded(e.to_string())
+        match e.sqlite_error_code() {
+            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
+                StoreError::Unavailable(e.to_string())
+            }
+            _ => StoreError::Embedded(e.to_string()),
+        }
     }
 }
 
@@ -305,5 +313,37 @@ impl LedgerSql for Sync<'_> {
             body.data_fingerprint
         ])?;
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_file_locked_past_the_timeout_is_unavailable_and_other_errors_are_not() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let path = dir.path().join("locked.db");
+        let holder = rusqlite::Connection::open(&path).expect("open");
+        // A rollback journal (not WAL): an exclusive lock keeps readers out.
+        holder
+            .execute_batch("CREATE TABLE t (x); BEGIN EXCLUSIVE; INSERT INTO t VALUES (1);")
+            .expect("lock");
+        let reader = rusqlite::Connection::open(&path).expect("open");
+        reader
+            .busy_timeout(Duration::from_millis(10))
+            .expect("timeout");
+        let busy = reader
+            .query_row("SELECT count(*) FROM t", [], |r| r.get::<_, i64>(0))
+            .expect_err("locked out");
+        assert!(
+            matches!(StoreError::from(busy), StoreError::Unavailable(_)),
+            "a busy file answers 503"
+        );
+        let wrong = rusqlite::Connection::open_in_memory()
+            .expect("open")
+            .execute("SELECT * FROM no_such_table", [])
+            .expect_err("no such table");
+        assert!(matches!(StoreError::from(wrong), StoreError::Embedded(_)));
     }
 }
