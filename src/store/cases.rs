@@ -189,11 +189,7 @@ fn load_sqlite_file<S>(
     mut sink: S,
     push: fn(&mut S, Case),
 ) -> Result<(DataState, S), StoreError> {
-    let mut conn = rusqlite::Connection::open_with_flags(
-        path,
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-    )?;
-    conn.busy_timeout(std::time::Duration::from_secs(30))?;
+    let mut conn = super::readers::open_read_only(path, std::time::Duration::from_secs(30))?;
     // A deferred transaction: the first read fixes the snapshot both
     // statements see (WAL), so the state and the rows match.
     let tx = conn.transaction()?;

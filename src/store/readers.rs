@@ -16,7 +16,9 @@ use std::time::Duration;
 const KEEP: usize = 8;
 
 /// How long a read waits for a locked file. WAL readers are locked out only
-/// briefly (while a log is recovered or restarted), never by the writer.
+/// briefly (while a log is recovered or restarted), never by the writer; a
+/// read holds a thread that serves other requests, so past this it answers
+/// 503 instead of stalling them.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// A small pool of read-only connections, opened on first use.
@@ -43,7 +45,7 @@ impl Readers {
         let idle = self.idle.lock().ok().and_then(|mut v| v.pop());
         let conn = match idle {
             Some(c) => c,
-            None => self.open()?,
+            None => open_read_only(&self.path, BUSY_TIMEOUT)?,
         };
         let out = read(&conn);
         if let Ok(mut idle) = self.idle.lock()
@@ -53,16 +55,18 @@ impl Readers {
         }
         out
     }
+}
 
-    fn open(&self) -> Result<rusqlite::Connection, StoreError> {
-        let conn = rusqlite::Connection::open_with_flags(
-            &self.path,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        // A read waits on this thread, which serves other requests too: a
-        // file locked longer than this (another process recovering the log)
-        // answers 503, not a stalled worker.
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        Ok(conn)
-    }
+/// A read-only connection to the SQLite file at `path` that waits `busy`
+/// for a locked file: the readers' and the snapshot loader's.
+pub(crate) fn open_read_only(
+    path: &std::path::Path,
+    busy: Duration,
+) -> Result<rusqlite::Connection, StoreError> {
+    let conn = rusqlite::Connection::open_with_flags(
+        path,
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    conn.busy_timeout(busy)?;
+    Ok(conn)
 }

@@ -189,16 +189,12 @@ fn outlook_sql(keys: usize) -> String {
          LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2 \
          LEFT JOIN releases l ON l.release_key IN (",
     );
-    for i in 0..keys {
-        if i > 0 {
-            sql.push_str(", ");
-        }
-        sql.push_str(&format!("${}", i + 3));
-    }
-    sql.push_str(&format!(
-        ") LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = ${}",
-        keys + 3
-    ));
+    let placeholders: Vec<String> = (3..keys + 3).map(|i| format!("${i}")).collect();
+    sql.push_str(&placeholders.join(", "));
+    sql.push_str(
+        ") LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = $",
+    );
+    sql.push_str(&(keys + 3).to_string());
     sql
 }
 
