@@ -184,14 +184,14 @@ cpu_of() { # CPU seconds of processes named $1 (all of them), or of the replicas
 pg_reset() { if [ -n "${PG_STATEMENTS:-}" ]; then psql "$DATABASE_URL" -qAtc "SELECT pg_stat_statements_reset()" >/dev/null; fi; }
 pg_top() {
   if [ -n "${PG_STATEMENTS:-}" ]; then
-    psql "$DATABASE_URL" -qAt -F ' ' -c "SELECT '    ' || calls || ' calls, ' || round((total_exec_time / calls)::numeric, 3) || ' ms each: ' || left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 4"
+    psql "$DATABASE_URL" -qAt -F ' ' -c "SELECT '    ' || calls || ' calls, ' || round((total_exec_time / calls)::numeric, 3) || ' ms each: ' || left(regexp_replace(query, '\s+', ' ', 'g'), 70) FROM pg_stat_statements WHERE query NOT LIKE '%pg_stat_statements%' ORDER BY total_exec_time DESC LIMIT 6"
   fi
 }
 mark() {
   pg_reset
   M_BATCHES=$(metric ctm_ledger_batch_size_count); M_JOBS=$(metric ctm_ledger_batch_size_sum)
   M_SECS=$(metric ctm_ledger_commit_duration_seconds_sum)
-  M_CPU_SVC=$(cpu_of service); M_CPU_PG=$(cpu_of postgres); M_CPU_WRK=$(cpu_of wrk)
+  M_CPU_SVC=$(cpu_of service); M_CPU_PG=$(cpu_of postgres); rm -f "$WORK/wrk-cpu" "$WORK/last-rps"
 }
 since_mark() {
   local b j s
@@ -199,13 +199,22 @@ since_mark() {
   awk -v b0="$M_BATCHES" -v b1="$b" -v j0="$M_JOBS" -v j1="$j" -v s0="$M_SECS" -v s1="$s" 'BEGIN {
     n = b1 - b0; if (n > 0) printf "  ledger: %d batches, %.1f charges each, %.2f ms each to commit\n", n, (j1 - j0) / n, 1000 * (s1 - s0) / n }'
   if [ -n "${PG_STATEMENTS:-}" ]; then echo "  PostgreSQL statements by time:"; pg_top; fi
-  echo "  CPU seconds: service $(awk -v a="$M_CPU_SVC" -v b="$(cpu_of service)" 'BEGIN { printf "%.1f", b - a }'), PostgreSQL $(awk -v a="$M_CPU_PG" -v b="$(cpu_of postgres)" 'BEGIN { printf "%.1f", b - a }')"
+  # CPU per request too, by whom: on a machine this small the load
+  # generator's share bounds what any service could do beside it.
+  awk -v s0="$M_CPU_SVC" -v s1="$(cpu_of service)" -v p0="$M_CPU_PG" -v p1="$(cpu_of postgres)" \
+      -v w="$(awk 'END { print $1 + $2 }' "$WORK/wrk-cpu" 2>/dev/null)" -v rps="$(awk '{ print $2 }' "$WORK/last-rps" 2>/dev/null)" -v secs="$SECS" 'BEGIN {
+    s = s1 - s0; p = p1 - p0; n = rps * secs
+    printf "  CPU seconds: service %.1f, PostgreSQL %.1f, wrk %.1f", s, p, w
+    if (n > 0) printf " (per request: service %.3f ms, PostgreSQL %.3f ms, wrk %.3f ms)", 1000 * s / n, 1000 * p / n, 1000 * w / n
+    printf "\n" }'
 }
 # wrk's threads: two, or one per wrk when two run at once (2 cores here).
 run_wrk() { # name script url [threads]
   cat "$WORK/$2.lua" "$WORK/report.lua" > "$WORK/run-$2.lua"
   echo "$1:"
-  wrk -t"${4:-2}" -c"$CONNS" -d"${SECS}s" --latency "${HDR[@]}" -s "$WORK/run-$2.lua" "$3" | grep -E "requests/s" || true
+  # wrk has exited before its CPU is read: bash's `time` keeps it (user, system).
+  local TIMEFORMAT='%U %S'
+  { time wrk -t"${4:-2}" -c"$CONNS" -d"${SECS}s" --latency "${HDR[@]}" -s "$WORK/run-$2.lua" "$3" | grep -E "requests/s" | tee "$WORK/last-rps" || true; } 2> "$WORK/wrk-cpu"
 }
 
 if [[ " $WORKLOADS " == *" fresh "* || " $WORKLOADS " == *" repeat "* || " $WORKLOADS " == *" replicas "* ]]; then
