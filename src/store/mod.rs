@@ -53,28 +53,32 @@ pub enum StoreError {
 /// internal error.
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
-        let transient = match &e {
-            sqlx::Error::PoolTimedOut
-            | sqlx::Error::PoolClosed
-            | sqlx::Error::Io(_)
-            | sqlx::Error::Tls(_)
-            | sqlx::Error::WorkerCrashed => true,
-            // Connection exceptions (class 08), too many connections (53300),
-            // shutdown or crash of the server (57P01-57P03).
-            sqlx::Error::Database(db) => db.code().is_some_and(|c| {
-                c.starts_with("08")
-                    || c == "53300"
-                    || matches!(&*c, "57P01" | "57P02" | "57P03")
-                    // The database was closed to connections (ALLOW_CONNECTIONS false).
-                    || (c == "55000" && db.message().contains("accepting connections"))
-            }),
-            _ => false,
-        };
-        if transient {
+        if is_transient(&e) {
             StoreError::Unavailable(e.to_string())
         } else {
             StoreError::Database(e)
         }
+    }
+}
+
+/// Whether retrying later can help: see [`StoreError`]'s `From<sqlx::Error>`.
+pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::PoolTimedOut
+        | sqlx::Error::PoolClosed
+        | sqlx::Error::Io(_)
+        | sqlx::Error::Tls(_)
+        | sqlx::Error::WorkerCrashed => true,
+        // Connection exceptions (class 08), too many connections (53300),
+        // shutdown or crash of the server (57P01-57P03).
+        sqlx::Error::Database(db) => db.code().is_some_and(|c| {
+            c.starts_with("08")
+                || c == "53300"
+                || matches!(&*c, "57P01" | "57P02" | "57P03")
+                // The database was closed to connections (ALLOW_CONNECTIONS false).
+                || (c == "55000" && db.message().contains("accepting connections"))
+        }),
+        _ => false,
     }
 }
 

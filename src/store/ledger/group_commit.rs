@@ -228,13 +228,16 @@ fn writer_gone() -> StoreError {
 
 /// The writer: waits for work, then commits everything waiting as one batch.
 async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>) {
+    let mut writer = BatchWriter::new(store);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
         stats.batches.fetch_add(1, Ordering::Relaxed);
         stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
         let size = jobs.len();
         let started = std::time::Instant::now();
-        commit_batch(&store, std::mem::take(&mut jobs)).await;
+        let batch = std::mem::take(&mut jobs);
+        let result = writer.commit(&batch).await;
+        answer(batch, result);
         let elapsed = started.elapsed();
         crate::metrics::METRICS.ledger_batch(size, elapsed.as_secs_f64());
         tracing::debug!(size, micros = elapsed.as_micros() as u64, "ledger batch");
@@ -328,23 +331,38 @@ pub(super) fn answer(jobs: Vec<Job>, result: Result<Vec<Outcome>, BatchFailure>)
     }
 }
 
-/// One batch through the store's pool: on PostgreSQL in a constant number
-/// of round trips ([`super::pg_batch`]); on SQLite in memory (tests) one
-/// statement at a time.
-async fn commit_batch(store: &Store, jobs: Vec<Job>) {
-    let result: Result<Vec<Outcome>, BatchFailure> = match store {
-        Store::Postgres(pool) => super::pg_batch::commit(pool, &jobs).await,
-        Store::Sqlite(pool) => {
-            async {
-                let (_turn, mut tx) = super::begin_serialised!(store, pool);
-                let outcomes = run_jobs(&mut *tx, &jobs).await?;
-                tx.commit().await?;
-                Ok(outcomes)
-            }
-            .await
+/// What the writer task commits through.
+enum BatchWriter {
+    /// A connection of its own, a batch in a constant number of round
+    /// trips ([`super::pg_batch`]).
+    Postgres(super::pg_batch::PgWriter),
+    /// The store's pool, one statement at a time: SQLite in memory (tests);
+    /// an SQLite file has a writer thread of its own
+    /// ([`super::sqlite_writer`]).
+    Pool(Store),
+}
+
+impl BatchWriter {
+    fn new(store: Store) -> BatchWriter {
+        match store {
+            Store::Postgres(pool) => BatchWriter::Postgres(super::pg_batch::PgWriter::new(pool)),
+            store @ Store::Sqlite(_) => BatchWriter::Pool(store),
         }
-    };
-    answer(jobs, result);
+    }
+
+    async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, BatchFailure> {
+        match self {
+            BatchWriter::Postgres(writer) => writer.commit(jobs).await,
+            BatchWriter::Pool(store) => {
+                crate::store::with_pool!(&*store, pool => {
+                    let (_turn, mut tx) = super::begin_serialised!(&*store, pool);
+                    let outcomes = run_jobs(&mut *tx, jobs).await?;
+                    tx.commit().await?;
+                    Ok(outcomes)
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]
@@ -430,6 +448,12 @@ mod tests {
             Event::Refusal,
             EntryOutcome::Refused(code.into()),
         )
+    }
+
+    /// Commits one batch as the writer task does, with a writer of its own.
+    async fn commit_batch(store: &Store, jobs: Vec<Job>) {
+        let result = BatchWriter::new(store.clone()).commit(&jobs).await;
+        answer(jobs, result);
     }
 
     /// Commits one batch through the pool's writer task, or through the
@@ -695,6 +719,42 @@ mod tests {
             None
         );
         assert_eq!(store.ledger_head().await.expect("head").0, 0);
+    }
+
+    /// On PostgreSQL the writer keeps a connection of its own: when the
+    /// server dropped it between batches (a restart), the next batch runs
+    /// on a new one instead of failing.
+    #[tokio::test]
+    async fn the_postgres_writer_replaces_a_connection_lost_between_batches() {
+        let Some(store) = postgres_store().await else {
+            return;
+        };
+        let mut writer = BatchWriter::new(store.clone());
+        let a = consumer("a");
+        let mut commit = async |key: &str| {
+            let (reply, outcome) = oneshot::channel();
+            let jobs = vec![Job {
+                work: Work::Release(charge(&a, key, 100_000, 1_000_000)),
+                reply,
+            }];
+            let result = writer.commit(&jobs).await;
+            answer(jobs, result);
+            outcome.await.expect("answered")
+        };
+        assert!(matches!(commit("r1").await, Outcome::Release(Ok(_))));
+        with_pool!(&store, p => {
+            sqlx::query(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+                 WHERE datname = current_database() AND pid <> pg_backend_pid()",
+            )
+            .execute(p)
+            .await
+            .expect("terminate the other sessions");
+        });
+        assert!(
+            matches!(commit("r2").await, Outcome::Release(Ok(r)) if r[0].ledger_seq == 2 && r[0].budget.spent.micro() == 200_000)
+        );
+        assert_eq!(assert_ledger_verifies(&store).await, 2);
     }
 
     #[tokio::test]

@@ -1,4 +1,4 @@
-//! The group commit's batch on PostgreSQL: five round trips per batch,
+//! The group commit's batch on PostgreSQL: four round trips per batch,
 //! whatever its size, instead of about seven per charge.
 //!
 //! Why: the writer is the one place every fresh release queues behind. A
@@ -9,9 +9,9 @@
 //! second on a durable server. Here the writer:
 //!
 //! 1. begins and takes the ledger lock (one simple query holding both
-//!    statements), then reads in two statements everything the batch's
+//!    statements), then reads in one statement everything the batch's
 //!    charges can ask about: the releases they name with the receipts of
-//!    their consumers; the budgets of their consumers and datasets with the
+//!    their consumers, the budgets of their consumers and datasets, and the
 //!    ledger head;
 //! 2. runs the same charge logic ([`charge`](super::charge)), in queue
 //!    order, against [`BatchState`], an in-memory copy that answers those
@@ -119,6 +119,22 @@ fn unread(what: &str) -> StoreError {
     ))
 }
 
+/// Checks that the parallel arrays of one aggregate have one length: a
+/// difference means the statement and this code disagree, an error rather
+/// than a guess.
+fn same_length(lengths: &[usize]) -> Result<(), StoreError> {
+    match lengths.split_first() {
+        Some((n, rest)) if rest.iter().any(|m| m != n) => Err(misread()),
+        _ => Ok(()),
+    }
+}
+
+fn misread() -> StoreError {
+    StoreError::Database(sqlx::Error::Protocol(
+        "the ledger batch's read returned arrays of different lengths".into(),
+    ))
+}
+
 impl BatchState {
     /// Step 1: reads, under the ledger lock, everything `jobs` can ask about.
     pub(super) async fn read(
@@ -153,65 +169,103 @@ impl BatchState {
                 budget_consumers.push(consumer_id.clone());
             }
         }
-        if !pair_keys.is_empty() {
-            // LATERAL: one index lookup per key. A plain join of the array
-            // was planned as a scan of every stored release (2.5 ms a
-            // batch at 1,600 batches, growing with the table).
-            let rows: Vec<(String, String, i64, String, bool)> = sqlx::query_as(
-                "SELECT u.release_key, u.consumer_id, r.release_id, r.body, \
-                        EXISTS (SELECT 1 FROM release_receipts p \
-                                WHERE p.release_id = r.release_id AND p.consumer_id = u.consumer_id) \
-                 FROM unnest($1::text[], $2::text[]) AS u(release_key, consumer_id) \
-                 CROSS JOIN LATERAL (SELECT release_id, body FROM releases \
-                                     WHERE release_key = u.release_key) r",
+        // One statement, one row: the ledger head, the releases named (with
+        // whether each consumer holds a receipt) and the budgets of every
+        // (dataset, consumer), the last two as parallel arrays: one round
+        // trip where a read per kind took two. An aggregate
+        // without GROUP BY yields its row even when nothing matches (NULL
+        // arrays), so the head always comes back.
+        type ReadRow = (
+            Option<i64>,
+            Option<String>,
+            Option<Vec<String>>,
+            Option<Vec<String>>,
+            Option<Vec<i64>>,
+            Option<Vec<String>>,
+            Option<Vec<bool>>,
+            Option<Vec<String>>,
+            Option<Vec<String>>,
+            Option<Vec<Option<i64>>>,
+            Option<Vec<Option<i64>>>,
+            Option<Vec<i64>>,
+            Option<Vec<i64>>,
+        );
+        let (seq, hash, keys, payers, ids, bodies, paid, datasets, consumers, c_spent, c_limit, g_spent, g_limit): ReadRow =
+            sqlx::query_as(
+                // LATERAL: one index lookup per release key. A plain join of
+                // the array was planned as a scan of every stored release
+                // (2.5 ms a batch at 1,600 batches, growing with the table).
+                "SELECT h.seq, h.hash, r.keys, r.payers, r.ids, r.bodies, r.paid, \
+                        b.datasets, b.consumers, b.c_spent, b.c_limit, b.g_spent, b.g_limit \
+                 FROM (SELECT array_agg(u.release_key) AS keys, array_agg(u.consumer_id) AS payers, \
+                              array_agg(r.release_id) AS ids, array_agg(r.body) AS bodies, \
+                              array_agg(EXISTS (SELECT 1 FROM release_receipts p \
+                                                WHERE p.release_id = r.release_id \
+                                                  AND p.consumer_id = u.consumer_id)) AS paid \
+                       FROM unnest($1::text[], $2::text[]) AS u(release_key, consumer_id) \
+                       CROSS JOIN LATERAL (SELECT release_id, body FROM releases \
+                                           WHERE release_key = u.release_key) r) r \
+                 CROSS JOIN (SELECT array_agg(u.dataset) AS datasets, array_agg(u.consumer_id) AS consumers, \
+                                    array_agg(c.spent_micro) AS c_spent, array_agg(c.limit_micro) AS c_limit, \
+                                    array_agg(g.spent_micro) AS g_spent, array_agg(g.limit_micro) AS g_limit \
+                             FROM unnest($3::text[], $4::text[]) AS u(dataset, consumer_id) \
+                             JOIN global_budgets g ON g.dataset = u.dataset \
+                             LEFT JOIN consumers c ON c.dataset = u.dataset AND c.consumer_id = u.consumer_id) b \
+                 LEFT JOIN LATERAL (SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1) h ON true",
             )
             .bind(&pair_keys)
             .bind(&pair_consumers)
-            .fetch_all(&mut *conn)
+            .bind(&budget_datasets)
+            .bind(&budget_consumers)
+            .fetch_one(&mut *conn)
             .await?;
-            for (key, consumer, id, body, paid) in rows {
-                if paid {
-                    state.receipts.insert((id, consumer));
-                }
-                state.releases.insert(key, (id, body));
-            }
+        if let (Some(seq), Some(hash)) = (seq, hash) {
+            state.head = Some((seq, hash));
         }
-        // The budgets of every (dataset, consumer) and the ledger head, in
-        // one statement: the one-row VALUES keeps the head when no budget
-        // row matches (a dataset without a global budget).
-        type BudgetRow = (
-            Option<i64>,
-            Option<String>,
-            Option<String>,
-            Option<String>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
-            Option<i64>,
+        // No rows aggregated: NULL arrays.
+        let (keys, payers, ids, bodies, paid) = (
+            keys.unwrap_or_default(),
+            payers.unwrap_or_default(),
+            ids.unwrap_or_default(),
+            bodies.unwrap_or_default(),
+            paid.unwrap_or_default(),
         );
-        let rows: Vec<BudgetRow> = sqlx::query_as(
-            "SELECT h.seq, h.hash, b.dataset, b.consumer_id, b.c_spent, b.c_limit, b.g_spent, b.g_limit \
-             FROM (VALUES (1)) AS one(x) \
-             LEFT JOIN (SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1) h ON true \
-             LEFT JOIN (SELECT u.dataset, u.consumer_id, c.spent_micro AS c_spent, c.limit_micro AS c_limit, \
-                               g.spent_micro AS g_spent, g.limit_micro AS g_limit \
-                        FROM unnest($1::text[], $2::text[]) AS u(dataset, consumer_id) \
-                        JOIN global_budgets g ON g.dataset = u.dataset \
-                        LEFT JOIN consumers c ON c.dataset = u.dataset AND c.consumer_id = u.consumer_id) b ON true",
-        )
-        .bind(&budget_datasets)
-        .bind(&budget_consumers)
-        .fetch_all(&mut *conn)
-        .await?;
-        for (seq, hash, dataset, consumer, c_spent, c_limit, g_spent, g_limit) in rows {
-            if let (Some(seq), Some(hash)) = (seq, hash) {
-                state.head = Some((seq, hash));
+        same_length(&[
+            keys.len(),
+            payers.len(),
+            ids.len(),
+            bodies.len(),
+            paid.len(),
+        ])?;
+        let releases = keys.into_iter().zip(payers).zip(ids).zip(bodies).zip(paid);
+        for ((((key, consumer), id), body), paid) in releases {
+            if paid {
+                state.receipts.insert((id, consumer));
             }
-            let (Some(dataset), Some(consumer), Some(g_spent), Some(g_limit)) =
-                (dataset, consumer, g_spent, g_limit)
-            else {
-                continue;
-            };
+            state.releases.insert(key, (id, body));
+        }
+        let (datasets, consumers, c_spent, c_limit, g_spent, g_limit) = (
+            datasets.unwrap_or_default(),
+            consumers.unwrap_or_default(),
+            c_spent.unwrap_or_default(),
+            c_limit.unwrap_or_default(),
+            g_spent.unwrap_or_default(),
+            g_limit.unwrap_or_default(),
+        );
+        same_length(&[
+            datasets.len(),
+            consumers.len(),
+            c_spent.len(),
+            c_limit.len(),
+            g_spent.len(),
+            g_limit.len(),
+        ])?;
+        let budgets = datasets
+            .into_iter()
+            .zip(consumers)
+            .zip(c_spent.into_iter().zip(c_limit))
+            .zip(g_spent.into_iter().zip(g_limit));
+        for (((dataset, consumer), (c_spent, c_limit)), (g_spent, g_limit)) in budgets {
             if let (Some(spent), Some(limit)) = (c_spent, c_limit) {
                 state
                     .consumers
@@ -533,19 +587,75 @@ fn debit(row: &mut Row, amount: i64) -> u64 {
     }
 }
 
-/// One batch: lock, read, run the charges in memory, write, commit.
-pub(super) async fn commit(
-    pool: &sqlx::PgPool,
+/// The writer's own connection, taken from the pool once and kept.
+///
+/// Why: a connection taken from the pool for every batch costs a round trip
+/// more (the pool checks it with a ping before handing it out), and the
+/// batch waits behind requests holding the pool's connections. A batch that
+/// fails for any reason drops the connection, whatever state the failure
+/// left it in, and the next batch takes a new one; so does a batch after
+/// [`MAX_AGE`], as the pool would retire it.
+pub(super) struct PgWriter {
+    pool: sqlx::PgPool,
+    conn: Option<(sqlx::PgConnection, std::time::Instant)>,
+}
+
+/// How long the writer keeps one connection: the pool's own lifetime, so a
+/// server's per-session memory is given back now and then.
+const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30 * 60);
+
+impl PgWriter {
+    pub(super) fn new(pool: sqlx::PgPool) -> PgWriter {
+        PgWriter { pool, conn: None }
+    }
+
+    /// One batch: lock, read, run the charges in memory, write, commit.
+    pub(super) async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, BatchFailure> {
+        let kept = self
+            .conn
+            .take()
+            .filter(|(_, since)| since.elapsed() < MAX_AGE);
+        let reused = kept.is_some();
+        let (mut conn, mut since) = match kept {
+            Some(kept) => kept,
+            None => self.fresh().await?,
+        };
+        let first = match begin_locked(&mut conn).await {
+            Ok(tx) => Some(in_transaction(tx, jobs).await),
+            // A connection kept since the last batch may have been lost in
+            // between (a restarted or failed-over server). Failing at BEGIN,
+            // nothing of the batch reached the database: it runs on a new
+            // connection instead of failing, as it would have on a pool
+            // connection (the pool checks one before handing it out).
+            Err(e) if reused && crate::store::is_transient(&e) => None,
+            Err(e) => return Err(e.into()),
+        };
+        let outcomes = match first {
+            Some(result) => result?,
+            None => {
+                (conn, since) = self.fresh().await?;
+                in_transaction(begin_locked(&mut conn).await?, jobs).await?
+            }
+        };
+        self.conn = Some((conn, since));
+        Ok(outcomes)
+    }
+
+    /// A new connection, acquired within the pool's timeout (an unreachable
+    /// database is Unavailable quickly), then detached: the writer's alone.
+    async fn fresh(&self) -> Result<(sqlx::PgConnection, std::time::Instant), BatchFailure> {
+        Ok((
+            self.pool.acquire().await?.detach(),
+            std::time::Instant::now(),
+        ))
+    }
+}
+
+/// Reads, runs the charges in memory, writes and commits, in `tx`.
+async fn in_transaction(
+    mut tx: sqlx::Transaction<'_, sqlx::Postgres>,
     jobs: &[Job],
 ) -> Result<Vec<Outcome>, BatchFailure> {
-    // BEGIN and the ledger lock in one round trip (a simple query may hold
-    // two statements).
-    let mut tx = pool
-        .begin_with(sqlx::AssertSqlSafe(format!(
-            "BEGIN; SELECT pg_advisory_xact_lock({})",
-            super::LEDGER_LOCK
-        )))
-        .await?;
     let mut state = BatchState::read(&mut tx, jobs)
         .await
         .map_err(BatchFailure::whole)?;
@@ -553,6 +663,19 @@ pub(super) async fn commit(
     state.write(&mut tx).await.map_err(BatchFailure::whole)?;
     tx.commit().await?;
     Ok(outcomes)
+}
+
+/// BEGIN and the ledger lock in one round trip (a simple query may hold two
+/// statements).
+async fn begin_locked(
+    conn: &mut sqlx::PgConnection,
+) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
+    use sqlx::Connection;
+    conn.begin_with(sqlx::AssertSqlSafe(format!(
+        "BEGIN; SELECT pg_advisory_xact_lock({})",
+        super::LEDGER_LOCK
+    )))
+    .await
 }
 
 #[cfg(test)]
