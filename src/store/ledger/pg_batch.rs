@@ -611,10 +611,15 @@ impl PgWriter {
 
     /// One batch: lock, read, run the charges in memory, write, commit.
     pub(super) async fn commit(&mut self, jobs: &[Job]) -> Result<Vec<Outcome>, BatchFailure> {
-        let kept = self
-            .conn
-            .take()
-            .filter(|(_, since)| since.elapsed() < MAX_AGE);
+        let kept = match self.conn.take() {
+            Some((old, since)) if since.elapsed() >= MAX_AGE => {
+                // Closed politely (the server logs a dropped socket); a
+                // failure to say goodbye changes nothing.
+                let _ = sqlx::Connection::close(old).await;
+                None
+            }
+            kept => kept,
+        };
         let reused = kept.is_some();
         let (mut conn, mut since) = match kept {
             Some(kept) => kept,
