@@ -757,6 +757,56 @@ mod tests {
         assert_eq!(assert_ledger_verifies(&store).await, 2);
     }
 
+    /// A new store's ledger tables are analysed once the ledger passes
+    /// 1,000 entries, without waiting for autovacuum.
+    #[tokio::test]
+    async fn the_postgres_writer_has_a_growing_ledger_analysed() {
+        let Some(store) = postgres_store().await else {
+            return;
+        };
+        let last_analysed = async || -> Option<String> {
+            with_pool!(&store, p => {
+                sqlx::query_scalar::<_, Option<String>>(
+                    "SELECT last_analyze::text FROM pg_stat_user_tables WHERE relname = 'ledger'",
+                )
+                .fetch_one(p)
+                .await
+                .expect("statistics")
+            })
+        };
+        assert_eq!(last_analysed().await, None);
+        let mut writer = BatchWriter::new(store.clone());
+        let a = consumer("a");
+        for _ in 0..17 {
+            let mut jobs = Vec::new();
+            let mut answers = Vec::new();
+            for _ in 0..60 {
+                let (reply, outcome) = oneshot::channel();
+                jobs.push(Job {
+                    work: Work::Refusal(refusal(&a, "budget.exhausted")),
+                    reply,
+                });
+                answers.push(outcome);
+            }
+            let result = writer.commit(&jobs).await;
+            answer(jobs, result);
+            for outcome in answers {
+                assert!(matches!(outcome.await, Ok(Outcome::Refusal(Ok(_)))));
+            }
+        }
+        assert_eq!(store.ledger_head().await.expect("head").0, 1_020);
+        // The analysis runs beside the writer: wait for it a while.
+        let mut analysed = None;
+        for _ in 0..100 {
+            analysed = last_analysed().await;
+            if analysed.is_some() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+        }
+        assert!(analysed.is_some(), "the ledger was not analysed");
+    }
+
     #[tokio::test]
     async fn a_failed_transaction_answers_every_request_with_an_error() {
         let dir = tempfile::tempdir().expect("dir");
