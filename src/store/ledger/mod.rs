@@ -37,8 +37,11 @@ use crate::budget::{Decline, Refusal};
 use crate::domain::budget::{Amount, BudgetError};
 use crate::store::StoreError;
 
-/// Advisory lock key serialising ledger appends on PostgreSQL.
-const LEDGER_LOCK: i64 = 0x6374_6d5f_6c65_6467;
+/// Begins a transaction holding the advisory lock that serialises ledger
+/// appends on PostgreSQL, in one round trip (a simple query may hold two
+/// statements). The key is `0x6374_6d5f_6c65_6467` ("ctm_ledg"), written
+/// out in decimal.
+const BEGIN_LOCKED: &str = "BEGIN; SELECT pg_advisory_xact_lock(7166473163661206631)";
 
 /// Begins the serialised write transaction of the backend.
 macro_rules! begin_serialised {
@@ -47,12 +50,9 @@ macro_rules! begin_serialised {
         let tx = match $store {
             $crate::store::Store::Sqlite(_) => $pool.begin_with("BEGIN IMMEDIATE").await?,
             $crate::store::Store::Postgres(_) => {
-                let mut tx = $pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
-                    .bind($crate::store::ledger::LEDGER_LOCK)
-                    .execute(&mut *tx)
-                    .await?;
-                tx
+                $pool
+                    .begin_with($crate::store::ledger::BEGIN_LOCKED)
+                    .await?
             }
         };
         (turn, tx)
@@ -101,5 +101,19 @@ impl From<Decline> for ChargeError {
 impl From<sqlx::Error> for ChargeError {
     fn from(e: sqlx::Error) -> Self {
         ChargeError::Store(e.into())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_locking_begin_takes_the_ledger_lock() {
+        assert_eq!(
+            super::BEGIN_LOCKED,
+            format!(
+                "BEGIN; SELECT pg_advisory_xact_lock({})",
+                0x6374_6d5f_6c65_6467_i64
+            )
+        );
     }
 }

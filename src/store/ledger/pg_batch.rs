@@ -713,17 +713,11 @@ async fn in_transaction(
     Ok((outcomes, length))
 }
 
-/// BEGIN and the ledger lock in one round trip (a simple query may hold two
-/// statements).
+/// BEGIN and the ledger lock in one round trip.
 async fn begin_locked(
     conn: &mut sqlx::PgConnection,
 ) -> Result<sqlx::Transaction<'_, sqlx::Postgres>, sqlx::Error> {
-    use sqlx::Connection;
-    conn.begin_with(sqlx::AssertSqlSafe(format!(
-        "BEGIN; SELECT pg_advisory_xact_lock({})",
-        super::LEDGER_LOCK
-    )))
-    .await
+    sqlx::Connection::begin_with(conn, super::BEGIN_LOCKED).await
 }
 
 #[cfg(test)]
