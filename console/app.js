@@ -740,7 +740,7 @@ function showReport(box, rep, q, base) {
       figure({
         title: t.title,
         chart,
-        note: `${t.total ? `Total ${fmt(t.total.count)} ± ${fmt(t.total.margin_of_error)}. ` : ""}Cells ± ${fmt(t.margin_of_error)} at ${fmt(rep.confidence * 100)} % confidence${t.consistent ? "; consistent with the report's total" : "; kept as released, not reconciled with the total"}. Suppressed cells are withheld, not zero.`,
+        note: `${t.total ? (t.total.count == null ? "Total withheld (S). " : `Total ${fmt(t.total.count)} ± ${fmt(t.total.margin_of_error)}. `) : ""}Cells ± ${fmt(t.margin_of_error)} at ${fmt(rep.confidence * 100)} % confidence${t.consistent ? "; consistent with the report's total" : "; kept as released, not reconciled with the total"}. Suppressed cells are withheld, not zero.`,
         table: cellsTable(t.cells, dims),
       }),
       h(
@@ -762,7 +762,7 @@ function showReport(box, rep, q, base) {
         stat(`charged (${u})`, fmt(rep.charged), { id: "report-charged" }),
         stat(`budget left (${u})`, fmt(rep.budget?.remaining)),
         stat("tables", fmt(rep.tables.length)),
-        total ? stat("victims in all (consistent total)", `${fmt(total.count)} ± ${fmt(total.margin_of_error)}`, { id: "report-total" }) : null,
+        total ? stat("victims in all (consistent total)", total.count == null ? "withheld (S)" : `${fmt(total.count)} ± ${fmt(total.margin_of_error)}`, { id: "report-total" }) : null,
       ),
       h(
         "div",

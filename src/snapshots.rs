@@ -30,7 +30,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// First line of the file: what it is, and the version of its layout.
-const MAGIC: &str = "ctm-stats case snapshot v1";
+const MAGIC: &str = "ctm-stats case snapshot v2";
 /// Domain separation of the file's tag.
 const TAG_DOMAIN: &[u8] = b"ctm-stats/snapshot-file/v1";
 
@@ -219,6 +219,16 @@ fn tag(key: &NoiseKey, header: &Header, snapshot: &Snapshot) -> String {
     ))
 }
 
+/// Saved snapshots are padded with zeros to a whole number of these, so
+/// the file's size says no more about the number of persons than the
+/// logs' snapshot size in whole MiB does.
+const PAD_BYTES: u64 = 1 << 20;
+
+/// The padded length of a file of `len` meaningful bytes.
+fn padded_len(len: u64) -> u64 {
+    len.div_ceil(PAD_BYTES).max(1) * PAD_BYTES
+}
+
 fn corrupt(why: &str) -> std::io::Error {
     std::io::Error::new(std::io::ErrorKind::InvalidData, why.to_owned())
 }
@@ -258,10 +268,16 @@ pub fn read_file(
     }
     let rows = usize::try_from(header.rows).map_err(|_| corrupt("too many rows"))?;
     let expected = (line.len() + header_line.len()) as u64 + (rows as u64) * row_bytes() as u64;
-    if size != expected {
+    if size != padded_len(expected) {
         return Err(corrupt("its length is not that of its rows"));
     }
     let snapshot = Snapshot::read_rows(&mut input, rows, &state.store_id, state.version)?;
+    // The padding is zeros and nothing else (it is outside the tag).
+    let mut rest = Vec::new();
+    input.read_to_end(&mut rest)?;
+    if rest.iter().any(|&b| b != 0) {
+        return Err(corrupt("its padding is not zeros"));
+    }
     let want = tag(key, &header, &snapshot);
     // Both are HMACs the reader cannot choose, compared whole.
     if want.as_bytes() != header.tag.as_bytes() {
@@ -292,7 +308,7 @@ pub fn save_file(
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
-        std::fs::create_dir_all(dir)?;
+        crate::files::create_private_dir(dir).map_err(|e| std::io::Error::other(e.0))?;
     }
     let tmp = path.with_extension("tmp");
     let mut options = std::fs::OpenOptions::new();
@@ -302,9 +318,15 @@ pub fn save_file(
     let file = options.open(&tmp)?;
     let mut out = BufWriter::with_capacity(1 << 20, file);
     writeln!(out, "{MAGIC}")?;
-    serde_json::to_writer(&mut out, &header).map_err(std::io::Error::other)?;
-    writeln!(out)?;
+    let header_line = serde_json::to_string(&header).map_err(std::io::Error::other)?;
+    let header_len = header_line.len() + 1;
+    writeln!(out, "{header_line}")?;
     snapshot.write_rows(&mut out)?;
+    let written = (MAGIC.len() + 1 + header_len) as u64 + snapshot.len() as u64 * row_bytes() as u64;
+    std::io::copy(
+        &mut std::io::repeat(0).take(padded_len(written) - written),
+        &mut out,
+    )?;
     let file = out.into_inner().map_err(|e| e.into_error())?;
     file.sync_all()?;
     drop(file);
@@ -370,6 +392,20 @@ mod tests {
     }
 
     #[test]
+    fn a_saved_snapshot_is_padded_so_its_size_hides_the_number_of_persons() {
+        let dir = tempfile::tempdir().expect("dir");
+        let key = NoiseKey::generate().expect("key");
+        let size = |cases: usize| {
+            let path = dir.path().join(format!("s{cases}.bin"));
+            save_file(&path, &key, &snapshot(cases), &state(), "b").expect("write");
+            std::fs::metadata(&path).expect("meta").len()
+        };
+        let (a, b) = (size(1_000), size(1_001));
+        assert_eq!(a, b, "one more person, same size");
+        assert_eq!(a % PAD_BYTES, 0);
+    }
+
+    #[test]
     fn a_snapshot_of_other_data_or_bounds_is_stale() {
         let dir = tempfile::tempdir().expect("dir");
         let path = dir.path().join("snapshot.bin");
@@ -401,12 +437,19 @@ mod tests {
         save_file(&path, &key, &snapshot(1_000), &state(), "b").expect("write");
         let good = std::fs::read(&path).expect("bytes");
 
-        // One byte of the rows changed.
-        let mut bytes = good.clone();
-        let last = bytes.len() - 1;
-        bytes[last] ^= 1;
-        std::fs::write(&path, &bytes).expect("write");
-        assert!(read_file(&path, &key, &state(), "b").is_err());
+        // One byte of the rows changed, or of the padding.
+        let rows_start = good
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+            .nth(1)
+            .map_or(0, |(i, _)| i + 1);
+        for at in [rows_start + 10, good.len() - 1] {
+            let mut bytes = good.clone();
+            bytes[at] ^= 1;
+            std::fs::write(&path, &bytes).expect("write");
+            assert!(read_file(&path, &key, &state(), "b").is_err(), "byte {at}");
+        }
 
         // Cut short.
         std::fs::write(&path, &good[..good.len() - 10]).expect("write");

@@ -42,6 +42,24 @@ async fn check_accounting(store: &Store, policy: &Policy) -> anyhow::Result<()> 
     )
 }
 
+/// Records the policy's unit of privacy in a new store, and refuses to
+/// start on a store whose budgets were spent per another unit.
+async fn check_privacy_unit(store: &Store, policy: &Policy) -> anyhow::Result<()> {
+    let recorded = store.record_privacy_unit(policy.unit.code()).await?;
+    if recorded == policy.unit.code() {
+        return Ok(());
+    }
+    anyhow::bail!(
+        "the policy says unit = \"{}\", but this store's budgets and ledger were spent per \
+         {recorded} (unit = \"{recorded}\", recorded at its first start). An epsilon per case \
+         record is not an epsilon per person, so the service will not start. Either set \
+         unit = \"{recorded}\" in the policy again, or start a new store for the new unit (a \
+         new DATABASE_URL, then `ctm-stats import` the cases there); the old store's ledger \
+         stays verifiable with `ctm-stats audit verify`.",
+        policy.unit.code(),
+    )
+}
+
 /// Loads the checkpoint signing key, creating it on first start (the demo needs
 /// no set-up step; `ctm-stats audit keygen` creates it explicitly).
 fn load_ledger_signer(settings: &Settings) -> anyhow::Result<crate::audit::Signer> {
@@ -99,6 +117,7 @@ impl Application {
     ) -> anyhow::Result<Application> {
         let policy = Arc::new(policy);
         check_accounting(&store, &policy).await?;
+        check_privacy_unit(&store, &policy).await?;
         match store
             .sync_global_budget(
                 &policy.dataset,

@@ -300,3 +300,66 @@ async fn a_million_generated_cases_match_the_public_marginals() {
     );
     pool.close().await;
 }
+
+/// Every file of a fresh `serve --demo` data directory is its owner's only,
+/// under the common umask 022: the directory 0700, the SQLite database, its
+/// WAL and shared memory, the keys and the saved snapshot 0600.
+#[cfg(unix)]
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fresh_demo_data_directory_is_locked_under_umask_022() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let mut child = Command::new("sh")
+        .args(["-c", "umask 022; exec \"$0\" serve --demo"])
+        .arg(env!("CARGO_BIN_EXE_ctm-stats"))
+        .current_dir(dir.path())
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("DEMO_CASES", "2000")
+        .env("BIND", format!("127.0.0.1:{port}"))
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("start serve --demo");
+    let client = reqwest::Client::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(120);
+    let data = dir.path().join("data");
+    loop {
+        let ready = client
+            .get(format!("http://127.0.0.1:{port}/health/ready"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200);
+        if ready && data.join("snapshot.bin").exists() {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "serve --demo not ready");
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .map(|m| m.permissions().mode() & 0o777)
+            .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+    };
+    let modes: Vec<(String, u32)> = std::fs::read_dir(&data)
+        .expect("data dir")
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), mode(&e.path())))
+        .collect();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert_eq!(mode(&data), 0o700, "the data directory");
+    for name in ["ctm.db", "ctm.db-wal", "ctm.db-shm", "snapshot.bin"] {
+        assert!(
+            modes.iter().any(|(n, _)| n == name),
+            "{name} missing from {modes:?}"
+        );
+    }
+    for (name, m) in &modes {
+        assert_eq!(*m & 0o077, 0, "{name} is readable by others: {m:o}");
+    }
+}

@@ -541,17 +541,20 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
                     }
                 })
                 .collect();
-            let status = if t.complete {
-                CSV_TOTAL
-            } else {
-                CSV_PARTIAL_TOTAL
+            let r = match t.count {
+                Some(count) => row(
+                    values,
+                    count.to_string(),
+                    t.margin_of_error.to_string(),
+                    if t.complete {
+                        CSV_TOTAL
+                    } else {
+                        CSV_PARTIAL_TOTAL
+                    },
+                ),
+                None => row(values, String::new(), String::new(), CSV_SUPPRESSED),
             };
-            w.write_record(row(
-                values,
-                t.count.to_string(),
-                t.margin_of_error.to_string(),
-                status,
-            ))?;
+            w.write_record(r)?;
         }
     }
     w.into_inner().map_err(|e| e.into_error().into())

@@ -21,8 +21,10 @@ use serde::Serialize;
 /// A derived total row: the sum of the released noisy cells.
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NationalTotal {
-    /// Sum of the released cells (0 when every cell is suppressed).
-    pub count: i64,
+    /// Sum of the released cells (0 when every cell is suppressed); for a
+    /// consistent total, null when withheld (below k, or the only figure
+    /// left that would let a suppressed cell be computed from the others).
+    pub count: Option<i64>,
     /// With probability at least `confidence`, the noise of the summed cells
     /// (and their rounding) moves the sum by at most this much. Conservative;
     /// it does not cover suppressed cells left out of the sum.
@@ -48,7 +50,7 @@ pub(super) fn derived_total(
     let released: Vec<i64> = cells.iter().flatten().copied().collect();
     let suppressed = cells.len() - released.len();
     NationalTotal {
-        count: released.iter().fold(0i64, |a, v| a.saturating_add(*v)),
+        count: Some(released.iter().fold(0i64, |a, v| a.saturating_add(*v))),
         margin_of_error: total_margin(plan, confidence, released.len(), round_to),
         cells_summed: released.len(),
         cells_suppressed: suppressed,
@@ -182,14 +184,14 @@ mod tests {
     fn a_derived_total_sums_released_cells_and_flags_suppressed_ones() {
         let p = plan(0.2);
         let t = derived_total(&p, &[Some(40), None, Some(12)], 0.95, 1);
-        assert_eq!(t.count, 52);
+        assert_eq!(t.count, Some(52));
         assert_eq!((t.cells_summed, t.cells_suppressed), (2, 1));
         assert!(!t.complete);
         let one = derived_total(&p, &[Some(40)], 0.95, 1);
         assert_eq!(one.margin_of_error, p.margin, "one cell: the cell's margin");
         assert!(one.complete);
         let none = derived_total(&p, &[None, None], 0.95, 1);
-        assert_eq!((none.count, none.margin_of_error), (0, 0));
+        assert_eq!((none.count, none.margin_of_error), (Some(0), 0));
     }
 
     #[test]

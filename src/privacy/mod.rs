@@ -30,6 +30,7 @@
 //! later steps take [`NoisyCount`], which nothing else can construct.
 
 pub mod accuracy;
+pub mod complement;
 pub mod consistency;
 pub mod mechanism;
 pub mod rational;

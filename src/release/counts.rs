@@ -341,7 +341,6 @@ async fn estimate_workload(
     let items = outlook.charges(&costs);
     let arithmetic = |e| ReleaseError::internal("adding up an estimate", e);
     let would_charge = compose_amounts(items.iter().map(|i| i.consumer)).map_err(arithmetic)?;
-    let global_charge = compose_amounts(items.iter().map(|i| i.global)).map_err(arithmetic)?;
     let budget = outlook.consumer_budget(policy.role_budget(consumer.role));
     let margins = workload::consistent_margins(&wp)
         .map_err(|e| ReleaseError::internal("estimating consistent margins", e))?;
@@ -369,9 +368,27 @@ async fn estimate_workload(
         unit: policy.budget_unit(),
         confidence: wp.groupings.first().map_or(0.95, |p| p.query.confidence),
         affordable: budget.try_debit(would_charge).is_ok(),
-        global_affordable: outlook.global.try_debit(global_charge).is_ok(),
+        global_affordable: global_affordable(&outlook.global, cost),
         budget: budget_view(policy, budget),
     })
+}
+
+/// Bands the dataset's budget is read in by estimates: a tenth of its limit.
+const GLOBAL_BANDS: u64 = 10;
+
+/// Whether the dataset's remaining budget covers `cost`, read in bands of
+/// a tenth of its limit: the cost is rounded up to a whole band, so asking
+/// with ever finer costs locates what everyone else spent no closer than a
+/// band. It assumes the release is new (as if nobody had asked for it), so
+/// it does not say whether someone did; a release already made may still
+/// be served when this says false.
+fn global_affordable(
+    global: &crate::domain::budget::Budget<crate::domain::budget::Amount>,
+    cost: crate::domain::budget::Amount,
+) -> bool {
+    let band = (global.limit.micro() / GLOBAL_BANDS).max(1);
+    let rounded = cost.micro().div_ceil(band).max(1).saturating_mul(band);
+    global.remaining().micro() >= rounded
 }
 
 async fn estimate_single(
@@ -391,7 +408,6 @@ async fn estimate_single(
     let items = outlook.charges(&[plan.cost]);
     let arithmetic = |e| ReleaseError::internal("adding up an estimate", e);
     let would_charge = compose_amounts(items.iter().map(|i| i.consumer)).map_err(arithmetic)?;
-    let global_charge = compose_amounts(items.iter().map(|i| i.global)).map_err(arithmetic)?;
     let budget = outlook.consumer_budget(policy.role_budget(consumer.role));
     Ok(EstimateResponse {
         dataset: policy.dataset.clone(),
@@ -407,7 +423,7 @@ async fn estimate_single(
         confidence: plan.query.confidence,
         k: policy.k,
         affordable: budget.try_debit(would_charge).is_ok(),
-        global_affordable: outlook.global.try_debit(global_charge).is_ok(),
+        global_affordable: global_affordable(&outlook.global, plan.cost),
         budget: budget_view(policy, budget),
     })
 }

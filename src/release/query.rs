@@ -369,17 +369,36 @@ impl CountQuery {
     /// Canonical JSON of the release this query asks for: everything that
     /// shapes the noisy output (cells, filters, cost, policy parameters),
     /// nothing that does not (confidence of margins, format, caller).
+    ///
+    /// A single-valued dimension grouped over one value selects the same
+    /// cases as a filter on that value, and adds no cell: it is written as
+    /// that filter, so two requests for one population are one release
+    /// (the two partners of a bilateral flow ask for it grouped by either
+    /// country).
     pub fn canonical(&self, policy: &Policy, cost_micro: u64) -> String {
+        let pinned_dim = |d: &QueryDim| d.codes.len() == 1 && d.field.kind() == FieldKind::Single;
         let dims: Vec<Value> = self
             .canonical_order()
             .into_iter()
             .map(|i| &self.dimensions[i])
+            .filter(|d| !pinned_dim(d))
             .map(|d| serde_json::json!({"name": d.name, "values": d.values, "max_values_per_case": d.max_values_per_case}))
             .collect();
-        let filters: Vec<Value> = self
+        let mut filters: Vec<(&str, &[String])> = self
             .filters
             .iter()
-            .map(|f| serde_json::json!({"name": f.name, "values": f.values}))
+            .map(|f| (f.name.as_str(), f.values.as_slice()))
+            .chain(
+                self.dimensions
+                    .iter()
+                    .filter(|d| pinned_dim(d))
+                    .map(|d| (d.name.as_str(), d.values.as_slice())),
+            )
+            .collect();
+        filters.sort_unstable();
+        let filters: Vec<Value> = filters
+            .into_iter()
+            .map(|(name, values)| serde_json::json!({"name": name, "values": values}))
             .collect();
         serde_json::json!({
             "dataset": policy.dataset,

@@ -361,6 +361,8 @@ pub struct EstimateResponse {
     pub confidence: f64,
     pub k: u64,
     pub affordable: bool,
+    /// Whether the dataset's remaining budget covers the cost rounded up to
+    /// a tenth of its limit (read in bands, as if the release were new).
     pub global_affordable: bool,
     pub budget: BudgetView,
 }

@@ -218,7 +218,9 @@ pub struct WorkloadTable {
 
 #[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct WorkloadTotal {
-    pub count: i64,
+    /// Null when withheld: below k, or the only figure left that would let
+    /// a suppressed cell be computed from the published ones.
+    pub count: Option<i64>,
     pub margin_of_error: u64,
 }
 
@@ -277,6 +279,8 @@ pub struct WorkloadEstimate {
     pub unit: &'static str,
     pub confidence: f64,
     pub affordable: bool,
+    /// Whether the dataset's remaining budget covers the cost rounded up to
+    /// a tenth of its limit (read in bands, as if the release were new).
     pub global_affordable: bool,
     pub budget: BudgetView,
 }
@@ -479,8 +483,8 @@ pub(super) fn render(
                         let grouped = plan.query.dimensions.iter().any(|q| q.name == *d);
                         row.push(if grouped { "total" } else { "" }.to_owned());
                     }
-                    row.push(t.count.to_string());
-                    row.push("false".into());
+                    row.push(t.count.map(|v| v.to_string()).unwrap_or_default());
+                    row.push(t.count.is_none().to_string());
                     row.push(t.margin_of_error.to_string());
                     w.write_record(&row)?;
                 }

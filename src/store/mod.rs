@@ -140,6 +140,33 @@ pub use with_pool;
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
+/// Every case is in the SQLite file, so it is its owner's only: a missing
+/// directory is created 0700, a missing file 0600 (SQLite gives its WAL and
+/// shared-memory files the database file's mode), and an existing file or
+/// WAL/SHM that others may read is narrowed to 0600, whatever the umask.
+fn lock_down_sqlite(file: &Path) -> Result<(), StoreError> {
+    use crate::files::{create_private_dir, create_private_file, restrict_to_owner};
+    let fail = |e: crate::files::FileError| StoreError::Unreachable(e.0);
+    if file.as_os_str().is_empty() || file == Path::new(":memory:") {
+        return Ok(());
+    }
+    if let Some(parent) = file.parent()
+        && !parent.as_os_str().is_empty()
+    {
+        create_private_dir(parent).map_err(fail)?;
+    }
+    create_private_file(file).map_err(fail)?;
+    for suffix in ["", "-wal", "-shm"] {
+        let mut name = file.as_os_str().to_owned();
+        name.push(suffix);
+        let path = std::path::PathBuf::from(name);
+        if restrict_to_owner(&path).map_err(fail)? {
+            tracing::warn!(file = %path.display(), "the SQLite store was readable by others; its mode is now 0600");
+        }
+    }
+    Ok(())
+}
+
 impl Store {
     /// Connects to `url`: `postgres://...` selects PostgreSQL, `sqlite:...` SQLite
     /// (the file and its directory are created if missing).
@@ -159,13 +186,7 @@ impl Store {
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
                 .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
-            if let Some(parent) = Path::new(opts.get_filename()).parent()
-                && !parent.as_os_str().is_empty()
-            {
-                std::fs::create_dir_all(parent).map_err(|e| {
-                    StoreError::Unreachable(format!("cannot create {}: {e}", parent.display()))
-                })?;
-            }
+            lock_down_sqlite(opts.get_filename())?;
             // WAL lets readers run beside the single writer; FULL sync makes a
             // committed budget debit survive power loss; the busy timeout makes
             // concurrent BEGIN IMMEDIATE wait for the write lock instead of failing.

@@ -243,7 +243,10 @@ on_both_backends!(refusals_read_no_case, |backend| async move {
 });
 
 // Repeats of paid releases, and anyone's later request for a release already
-// made, come from the stored body: a replica with a cold cache counts nothing.
+// made, come from the stored body: a replica with a cold cache recounts no
+// repeat. A consumer paying for someone else's release gets the stored body,
+// but waits for a count as if it were new (its copy is dropped), so the wait
+// does not tell it that someone asked first.
 on_both_backends!(
     repeats_are_served_from_the_stored_release,
     |backend| async move {
@@ -265,11 +268,14 @@ on_both_backends!(
         assert_eq!(repeat["repeat"], true);
         assert_eq!(repeat["charged"], 0.0);
         assert_eq!(repeat["cells"], first["cells"]);
-        // carol pays for it, but gets the stored release: nothing recounted.
+        assert_eq!(replica.evaluations(), 0, "a free repeat recounted");
+        // carol pays for it and gets the stored release, after the same work
+        // as a new one.
         let carol = replica.token(Role::Researcher, "carol");
         let theirs = ok_json(replica.post_json("/v1/counts", &carol, &query).await).await;
         assert_eq!(theirs["charged"], 0.5);
         assert_eq!(theirs["cells"], first["cells"]);
+        assert_eq!(replica.evaluations(), 1, "a paid stored release is counted once, as new");
         // The government's report and one of its tables, replayed on the replica.
         let again = ok_json(replica.get("/v1/national/USA/report", &gov).await).await;
         assert_eq!(again["repeat"], true);
@@ -289,7 +295,7 @@ on_both_backends!(
         )
         .await;
         assert_eq!(one["repeat"], true);
-        assert_eq!(replica.evaluations(), 0, "a repeat recounted");
+        assert_eq!(replica.evaluations(), 1, "a repeat recounted");
     }
 );
 
@@ -474,6 +480,32 @@ async fn a_store_refuses_a_policy_with_another_accounting() {
     assert!(err.contains("accounting = \"zcdp\""), "{err}");
     assert!(err.contains("kept in epsilon"), "{err}");
     assert!(err.contains("new store"), "{err}");
+}
+
+// Budgets keep their unit of privacy: a store spent per person does not
+// start under a policy whose epsilon is per case record.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_store_refuses_a_policy_with_another_unit_of_privacy() {
+    let app = TestApp::spawn(crate::helpers::Backend::Sqlite)
+        .await
+        .expect("sqlite");
+    let text = POLICY.replace("unit = \"person\"", "unit = \"case\"");
+    assert_ne!(text, POLICY, "the default policy declares unit = \"person\"");
+    let per_case = parse_policy("case.toml", &text).expect("case policy");
+    let mut settings = app.settings.clone();
+    settings.bind = "127.0.0.1:0".into();
+    let err = match ctm_stats::startup::Application::build_with_store(
+        settings,
+        per_case,
+        app.store.clone(),
+    )
+    .await
+    {
+        Ok(_) => panic!("a store spent per person started per case"),
+        Err(e) => e.to_string(),
+    };
+    assert!(err.contains("unit = \"case\""), "{err}");
+    assert!(err.contains("spent per person"), "{err}");
 }
 
 // Under zCDP a cost and a budget are also shown as (epsilon, delta).

@@ -335,3 +335,45 @@ on_both_backends!(
         ok_json(app.get("/v1/regional/sadc/tables/by_member", &sadc).await).await;
     }
 );
+
+// The two partners of a bilateral agreement read one agreed table: each
+// direction of the flow is one release whichever partner asks, so both see
+// the same numbers under the same release id, each pays its own budget,
+// and the dataset's budget pays once.
+on_both_backends!(
+    both_partners_of_a_bilateral_flow_get_one_release,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let thailand = app.government_token("gov-tha", "THA");
+        let myanmar = app.government_token("gov-mmr", "MMR");
+        let global_before = app.global_spent().await;
+        let tha = ok_json(app.get("/v1/national/THA/bilateral/MMR", &thailand).await).await;
+        let global_after_tha = app.global_spent().await;
+        let mmr = ok_json(app.get("/v1/national/MMR/bilateral/THA", &myanmar).await).await;
+        // THA's outbound (Thais exploited in Myanmar) is MMR's inbound, and
+        // the other way round.
+        for (a, b) in [("outbound", "inbound"), ("inbound", "outbound")] {
+            let (mine, theirs) = (table(&tha, a), table(&mmr, b));
+            assert_eq!(mine["release_id"], theirs["release_id"], "{a}");
+            assert_eq!(mine["query_id"], theirs["query_id"], "{a}");
+            assert_eq!(
+                mine["cells"][0]["count"], theirs["cells"][0]["count"],
+                "{a}: the same number for both partners"
+            );
+            assert_eq!(mine["cells"][0]["suppressed"], theirs["cells"][0]["suppressed"]);
+        }
+        assert!((tha["charged"].as_f64().expect("charged") - 0.4).abs() < 1e-9);
+        assert!(
+            (mmr["charged"].as_f64().expect("charged") - 0.4).abs() < 1e-9,
+            "each partner pays its own budget"
+        );
+        assert!(global_after_tha > global_before);
+        assert_eq!(
+            app.global_spent().await,
+            global_after_tha,
+            "the dataset's budget pays once per flow"
+        );
+    }
+);

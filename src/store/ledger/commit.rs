@@ -103,6 +103,21 @@ impl Store {
         })
     }
 
+    /// Records `unit` as the store's unit of privacy if it has none yet, and
+    /// returns the one recorded (which the caller compares with its own).
+    pub async fn record_privacy_unit(&self, unit: &str) -> Result<String, StoreError> {
+        with_pool!(self, p => {
+            sqlx::query("UPDATE store_meta SET privacy_unit = $1 WHERE id = 1 AND privacy_unit IS NULL")
+                .bind(unit)
+                .execute(p)
+                .await?;
+            let recorded: Option<String> = sqlx::query_scalar("SELECT privacy_unit FROM store_meta WHERE id = 1")
+                .fetch_one(p)
+                .await?;
+            recorded.ok_or_else(|| StoreError::Conflict("the store's unit of privacy could not be recorded".into()))
+        })
+    }
+
     /// Charges `charge` and records it, atomically (see the module doc),
     /// then builds the response with `render` from the receipts (in the
     /// order of the charge's releases).
