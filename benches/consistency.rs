@@ -121,12 +121,12 @@ fn main() {
                 // The table's own total: the unbiased sum of its noisy cells.
                 own_total += noisy[t][c];
                 independent[t].add(published as f64, true_count as f64);
-                let v = o.cells[c].unwrap_or(0);
+                let v = o.values[c];
                 consistent_err[t].add(v as f64, true_count as f64);
             }
             independent_total[t].add(own_total as f64, true_total as f64);
         }
-        consistent_total.add(out[0].total as f64, true_total as f64);
+        consistent_total.add(out[0].total.unwrap_or(0) as f64, true_total as f64);
     }
 
     println!(

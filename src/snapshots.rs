@@ -322,7 +322,8 @@ pub fn save_file(
     let header_len = header_line.len() + 1;
     writeln!(out, "{header_line}")?;
     snapshot.write_rows(&mut out)?;
-    let written = (MAGIC.len() + 1 + header_len) as u64 + snapshot.len() as u64 * row_bytes() as u64;
+    let written =
+        (MAGIC.len() + 1 + header_len) as u64 + snapshot.len() as u64 * row_bytes() as u64;
     std::io::copy(
         &mut std::io::repeat(0).take(padded_len(written) - written),
         &mut out,

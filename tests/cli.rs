@@ -337,7 +337,10 @@ async fn a_fresh_demo_data_directory_is_locked_under_umask_022() {
         if ready && data.join("snapshot.bin").exists() {
             break;
         }
-        assert!(std::time::Instant::now() < deadline, "serve --demo not ready");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "serve --demo not ready"
+        );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
     let mode = |p: &Path| {
@@ -348,7 +351,12 @@ async fn a_fresh_demo_data_directory_is_locked_under_umask_022() {
     let modes: Vec<(String, u32)> = std::fs::read_dir(&data)
         .expect("data dir")
         .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), mode(&e.path())))
+        .map(|e| {
+            (
+                e.file_name().to_string_lossy().into_owned(),
+                mode(&e.path()),
+            )
+        })
         .collect();
     let _ = child.kill();
     let _ = child.wait();

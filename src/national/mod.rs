@@ -27,8 +27,13 @@
 //!   table, report and listing flows;
 //! - `render`: JSON, CSV and SDMX observations of released tables;
 //! - `total`: derived total rows and their margin of error;
+//! - `bounds`: a report's tables not estimated together kept within the
+//!   consistent ones (flows within members, multi-valued cells within the total);
 //! - [`sdmx`]: the `CTM_VICTIMS` structure, code mapping and SDMX-CSV writer.
 
+mod bounds;
+#[cfg(test)]
+mod coverage;
 mod render;
 pub mod sdmx;
 mod total;

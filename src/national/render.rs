@@ -2,6 +2,7 @@
 //! then the derived total row) and the SDMX-CSV observations. Everything here
 //! reads the noisy cells of receipts, so it only runs after the charge.
 
+use super::bounds::{Bounds, Part};
 use super::total::{NationalTotal, derived_total};
 use super::{Format, Scope, TablePlan, perspective_name, sdmx};
 use crate::budget::{Receipt, RenderResult};
@@ -46,6 +47,10 @@ pub struct NationalTable {
     /// The `POST /v1/counts` body that asks for this very release.
     #[schema(value_type = Object)]
     pub count_request: Value,
+    /// How this table relates to the others of the release, where a reader
+    /// could expect a relation that is only a bound or is not enforced.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub notes: Vec<String>,
 }
 
 /// Answer of `GET /v1/national/{country}/tables/{table}` (one table) and
@@ -255,15 +260,19 @@ pub(super) enum Consistency<'a> {
 }
 
 /// Makes `items` consistent: a report's own tables, or a single table as
-/// in the `report` it belongs to.
+/// in the `report` it belongs to; then brings the tables not estimated
+/// together within what the consistent ones publish ([`Bounds`]).
 fn make_consistent(
     policy: &Policy,
+    scope: &Scope,
     items: &mut [Rendered<'_>],
     report: Option<&PaidReport<'_>>,
 ) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-    match report {
+    let perspective = scope.perspective.field();
+    let region = scope.area.region(policy).is_some();
+    let bounds = match report {
         None => {
-            let outputs = {
+            let (outputs, bounds) = {
                 let sources: Vec<Source<'_>> = items
                     .iter()
                     .map(|it| Source {
@@ -272,13 +281,18 @@ fn make_consistent(
                         noisy: it.noisy.as_deref(),
                     })
                     .collect();
-                consistent_outputs(policy, &sources)?
+                let outputs = consistent_outputs(policy, &sources)?;
+                let plans: Vec<&TablePlan<'_>> = sources.iter().map(|s| s.tp).collect();
+                let keys: Vec<&[CellKey]> = sources.iter().map(|s| s.keys).collect();
+                let bounds = Bounds::of(&plans, &keys, &outputs, perspective, region);
+                (outputs, bounds)
             };
             for (it, out) in items.iter_mut().zip(outputs) {
                 if let Some(out) = out {
                     it.take_consistent(out);
                 }
             }
+            bounds
         }
         Some(report) => {
             let stored: Vec<(Vec<CellKey>, StoredRelease)> = report
@@ -303,16 +317,60 @@ fn make_consistent(
                 })
                 .collect();
             let mut outputs = consistent_outputs(policy, &sources)?;
+            let plans: Vec<&TablePlan<'_>> = report.plans.iter().collect();
+            let keys: Vec<&[CellKey]> = stored.iter().map(|(k, _)| k.as_slice()).collect();
+            let bounds = Bounds::of(&plans, &keys, &outputs, perspective, region);
+            // The report's other tables, bounded together as the report
+            // publishes them.
+            let mut others: Vec<(usize, Vec<Option<i64>>, Vec<u64>)> = outputs
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| o.is_none())
+                .map(|(i, _)| {
+                    let cells = stored[i].1.cells.clone();
+                    let margins = vec![report.plans[i].plan.margin; cells.len()];
+                    (i, cells, margins)
+                })
+                .collect();
+            let mut parts: Vec<Part<'_>> = others
+                .iter_mut()
+                .map(|(i, cells, margins)| Part {
+                    tp: &report.plans[*i],
+                    keys: keys[*i],
+                    cells,
+                    margins,
+                })
+                .collect();
+            bounds.apply(&mut parts, perspective, policy.k);
+            drop(parts);
             for it in items.iter_mut() {
                 // The same release as the report's (same data), or nothing.
-                if let Some(i) = report.keys.iter().position(|k| k == it.release_id)
-                    && let Some(out) = outputs[i].take()
-                {
+                let Some(i) = report.keys.iter().position(|k| k == it.release_id) else {
+                    continue;
+                };
+                if let Some(out) = outputs[i].take() {
                     it.take_consistent(out);
+                } else if let Some((_, cells, margins)) = others.iter().find(|(j, _, _)| *j == i)
+                    && cells.len() == it.cells.len()
+                {
+                    it.cells.clone_from(cells);
+                    it.margins.clone_from(margins);
                 }
             }
+            return Ok(());
         }
-    }
+    };
+    let mut parts: Vec<Part<'_>> = items
+        .iter_mut()
+        .filter(|it| !it.consistent)
+        .map(|it| Part {
+            tp: it.tp,
+            keys: &it.keys,
+            cells: &mut it.cells,
+            margins: &mut it.margins,
+        })
+        .collect();
+    bounds.apply(&mut parts, perspective, policy.k);
     Ok(())
 }
 
@@ -347,8 +405,10 @@ pub(super) fn render(
     if policy.output.round_to <= 1 {
         match consistency {
             Consistency::Independent => {}
-            Consistency::Report => make_consistent(policy, &mut items, None)?,
-            Consistency::AsInReport(report) => make_consistent(policy, &mut items, Some(report))?,
+            Consistency::Report => make_consistent(policy, scope, &mut items, None)?,
+            Consistency::AsInReport(report) => {
+                make_consistent(policy, scope, &mut items, Some(report))?
+            }
         }
     }
     let budget = charged
@@ -423,6 +483,7 @@ fn json_release(
                 margin_of_error: it.margins.iter().copied().max().unwrap_or(plan.margin),
                 ledger_seq: it.ledger_seq,
                 count_request: strip_nulls(serde_json::to_value(&it.tp.request)?),
+                notes: table_notes(cx, it, items.len() > 1),
             })
         })
         .collect::<Result<_, serde_json::Error>>()?;
@@ -432,8 +493,9 @@ fn json_release(
     let mut notes =
         vec!["counts are noisy; cells whose noisy count is below k are suppressed".to_string()];
     if consistent {
-        notes.push("the tables with a total row are consistent: estimated together from all the tables' noisy counts (weighted least squares, then non-negative integers by controlled rounding), they add up to one total and agree on the dimensions they share; a cell below k is suppressed after that, and the total stays published. This is post-processing: free, and no true count is read".to_string());
-        notes.push("margins of consistent cells come from the exact variance of the estimate (usually smaller than one table's alone), plus one for the rounding".to_string());
+        notes.push("the tables with a total row are consistent: estimated together from all the tables' noisy counts (weighted least squares, then non-negative integers by controlled rounding), they add up to one total and agree on what they share (the dimensions two tables both break down by; internal_vs_international with the citizenship or country of exploitation table). This is post-processing: free, and no true count is read".to_string());
+        notes.push("cells below k are suppressed, and then as many more cells as it takes (the smallest first) so that no suppressed cell can be computed from the published ones, the total and the other tables included; a total below k is withheld".to_string());
+        notes.push("margins of consistent cells come from the exact variance of the estimate (usually smaller than one table's alone), plus how far making them whole and non-negative moved each cell, so they hold for the published numbers".to_string());
         notes.push("tables with a multi-valued dimension (a victim in several cells) have no total and keep their own noisy cells".to_string());
         notes.push("each table is measured by the same release as POST /v1/counts with its count_request (repeats through either route are free); the report publishes the consistent estimate made from them, so its cells may differ from that release's by up to their margins".to_string());
     } else {
@@ -470,6 +532,48 @@ fn json_release(
         budget: release::budget_view(policy, cx.budget),
         notes,
     })
+}
+
+/// The notes next to one table (see [`NationalTable::notes`]).
+fn table_notes(cx: &Context<'_>, it: &Rendered<'_>, in_report: bool) -> Vec<String> {
+    let region = cx.scope.area.region(cx.policy).is_some();
+    let query = &it.tp.plan.query;
+    let mut notes = Vec::new();
+    if it.tp.table.flow.is_some() && region && in_report {
+        notes.push(
+            "part of the members' victims: for each member, at most its figure in by_member \
+             (brought down to it where the noise put it above, the margins widened by as much); \
+             not made to add up to by_member, since victims of unknown citizenship or country of \
+             exploitation are in no flow"
+                .to_owned(),
+        );
+    }
+    if query
+        .dimensions
+        .iter()
+        .any(|d| d.field.kind() == crate::domain::FieldKind::Multi)
+    {
+        notes.push(
+            "a victim may be in several cells: the cells do not add up to the total, and in a \
+             report each is at most the report's total"
+                .to_owned(),
+        );
+    }
+    if region
+        && it.consistent
+        && query
+            .dimensions
+            .iter()
+            .any(|d| d.field == Field::IsInternal)
+    {
+        notes.push(
+            "internal counts members' nationals exploited in their own country; the diagonal \
+             of flow_within measures the same victims in another release and is not reconciled \
+             with it (the two may differ within their margins)"
+                .to_owned(),
+        );
+    }
+    notes
 }
 
 /// Status column of the CSV.

@@ -12,8 +12,10 @@
 //! restricted to the suppressed figures).
 //!
 //! Each round suppresses, for every determined figure, the smallest
-//! published figure sharing a relation with it (a figure marked as a last
-//! resort, such as a total, only when no other will do), then looks again.
+//! published figure sharing a relation with it whose suppression leaves it
+//! undetermined (else the smallest; a figure marked as a last resort, such
+//! as a total, only when no other shares a relation with it), then looks
+//! again.
 //! Suppression only grows, so it ends. This is post-processing of published
 //! (noisy) figures: it reads no true count and costs no budget. Bounds that
 //! non-negativity gives a suppressed cell (it is at most its relation's
@@ -97,7 +99,12 @@ pub fn determined(relations: &[Relation], suppressed: &[bool]) -> Vec<usize> {
 /// determine no suppressed one. `values` are the figures as they would be
 /// published (the smallest is chosen to hide), `last_resort` marks figures
 /// hidden only when nothing else shares a relation with a determined one.
-pub fn protect(values: &[i64], suppressed: &mut [bool], last_resort: &[bool], relations: &[Relation]) {
+pub fn protect(
+    values: &[i64],
+    suppressed: &mut [bool],
+    last_resort: &[bool],
+    relations: &[Relation],
+) {
     loop {
         let exposed = determined(relations, suppressed);
         if exposed.is_empty() {
@@ -105,20 +112,35 @@ pub fn protect(values: &[i64], suppressed: &mut [bool], last_resort: &[bool], re
         }
         let mut hid_any = false;
         for j in exposed {
-            let partners: Vec<usize> = relations
+            if !determined(relations, suppressed).contains(&j) {
+                // An earlier pick of this round already covered it.
+                continue;
+            }
+            let mut partners: Vec<usize> = relations
                 .iter()
                 .filter(|r| r.iter().any(|&(i, a)| i == j && a != 0.0))
                 .flat_map(|r| r.iter().map(|&(i, _)| i))
                 .filter(|&i| !suppressed[i])
                 .collect();
-            let pick = |resort: bool| {
-                partners
-                    .iter()
-                    .copied()
-                    .filter(|&i| last_resort.get(i).copied().unwrap_or(false) == resort)
-                    .min_by_key(|&i| (values[i], i))
-            };
-            if let Some(i) = pick(false).or_else(|| pick(true)) {
+            partners.sort_by_key(|&i| (values[i], i));
+            partners.dedup();
+            let (regular, resort): (Vec<usize>, Vec<usize>) = partners
+                .into_iter()
+                .partition(|&i| !last_resort.get(i).copied().unwrap_or(false));
+            let candidates = if regular.is_empty() { resort } else { regular };
+            // The smallest partner whose suppression leaves `j` undetermined,
+            // else the smallest (a later round goes on from there).
+            let pick = candidates
+                .iter()
+                .copied()
+                .find(|&i| {
+                    suppressed[i] = true;
+                    let still = determined(relations, suppressed).contains(&j);
+                    suppressed[i] = false;
+                    !still
+                })
+                .or_else(|| candidates.first().copied());
+            if let Some(i) = pick {
                 suppressed[i] = true;
                 hid_any = true;
             }
@@ -149,7 +171,12 @@ mod tests {
         let mut suppressed = [false, true, false, false];
         let relations = table(3);
         assert_eq!(determined(&relations, &suppressed), vec![1]);
-        protect(&values, &mut suppressed, &[false, false, false, true], &relations);
+        protect(
+            &values,
+            &mut suppressed,
+            &[false, false, false, true],
+            &relations,
+        );
         // The smallest published cell hides with it; the total stays.
         assert_eq!(suppressed, [true, true, false, false]);
         assert!(determined(&relations, &suppressed).is_empty());
@@ -176,14 +203,25 @@ mod tests {
         let mut suppressed = [true, false, false, false, false];
         assert_eq!(determined(&relations, &suppressed), vec![0]);
         let values = [3, 20, 3, 20, 23];
-        protect(&values, &mut suppressed, &[false, false, false, false, true], &relations);
+        protect(
+            &values,
+            &mut suppressed,
+            &[false, false, false, false, true],
+            &relations,
+        );
         assert!(determined(&relations, &suppressed).is_empty());
         assert!(suppressed[2], "its tied cell hides too");
         assert!(!suppressed[4], "the total stays published");
         // Now a suppressed figure known only through two relations together.
-        let relations = vec![vec![(0, 1.0), (1, 1.0), (2, -1.0)], vec![(1, 1.0), (3, -1.0)]];
+        let relations = vec![
+            vec![(0, 1.0), (1, 1.0), (2, -1.0)],
+            vec![(1, 1.0), (3, -1.0)],
+        ];
         // 0 and 1 hidden, 1 equals the published 3, so 0 = 2 − 3.
-        assert_eq!(determined(&relations, &[true, true, false, false]), vec![0, 1]);
+        assert_eq!(
+            determined(&relations, &[true, true, false, false]),
+            vec![0, 1]
+        );
     }
 
     #[test]

@@ -170,9 +170,10 @@ pub(super) async fn release_bodies(
             Some(body) => {
                 // Someone else's release: the same work as a new one.
                 let copy = compute_release(pipeline, plan, data)?;
-                std::hint::black_box(serde_json::to_string(&copy).map_err(|e| {
-                    ReleaseError::internal("storing a release body", e)
-                })?);
+                std::hint::black_box(
+                    serde_json::to_string(&copy)
+                        .map_err(|e| ReleaseError::internal("storing a release body", e))?,
+                );
                 body
             }
             None => serde_json::to_string(&compute_release(pipeline, plan, data)?)

@@ -31,11 +31,11 @@
 //! estimate is within its own.
 
 use super::{CellKey, Plan};
+use crate::privacy::complement::{Relation, protect};
 use crate::privacy::consistency::{
     CellRef, ConsistencyError, Measurement, SumsEqual, non_negative_integers,
     weighted_least_squares,
 };
-use crate::privacy::complement::{Relation, protect};
 use crate::privacy::{Confidence, PrivacyError};
 use std::collections::BTreeMap;
 
@@ -59,6 +59,12 @@ pub struct Output {
     /// published ones (complementary suppression).
     pub cells: Vec<Option<i64>>,
     pub margins: Vec<u64>,
+    /// The consistent integers before suppression (never published: other
+    /// tables are bounded by them, such as a region's flows by its members).
+    pub values: Vec<i64>,
+    /// The linear (weighted least squares) estimates the integers were made
+    /// from: for measuring what post-processing does, never published.
+    pub estimates: Vec<f64>,
     /// The one total every consistent table adds up to (suppressed cells
     /// included), and its margin; `None` when it is withheld (below `k`, or
     /// the only figure left that would print a suppressed one).
@@ -124,9 +130,9 @@ fn shared_parent(inputs: &[Input<'_>], t: usize) -> Parent {
 /// `international` every other; on a region's, `internal` and
 /// `international` together are its known countries.
 fn internal_parent(inputs: &[Input<'_>], t: usize) -> Parent {
-    use crate::domain::country::UNKNOWN_CODE;
     use crate::domain::Field;
     use crate::domain::case::Internal;
+    use crate::domain::country::UNKNOWN_CODE;
     let query = &inputs[t].plan.query;
     let [dim] = query.dimensions.as_slice() else {
         return None;
@@ -162,7 +168,7 @@ fn internal_parent(inputs: &[Input<'_>], t: usize) -> Parent {
     let cells_of = |keys: &[CellKey], pick: &dyn Fn(&str) -> bool| -> Vec<usize> {
         keys.iter()
             .enumerate()
-            .filter(|(_, k)| k.value(0).is_some_and(|v| pick(v)))
+            .filter(|(_, k)| k.value(0).is_some_and(pick))
             .map(|(c, _)| c)
             .collect()
     };
@@ -228,12 +234,12 @@ pub fn estimate(inputs: &[Input<'_>], k: u64) -> Result<Vec<Output>, Error> {
     let all = |t: usize| -> Vec<CellRef> { (0..inputs[t].noisy.len()).map(|c| (t, c)).collect() };
     let parents = parents(inputs);
     let mut constraints = Vec::new();
-    for t in 1..inputs.len() {
+    for (t, parent) in parents.iter().enumerate().skip(1) {
         constraints.push(SumsEqual {
             left: all(0),
             right: all(t),
         });
-        if let Some((u, pairs)) = &parents[t] {
+        if let Some((u, pairs)) = parent {
             for (cells, parent_cells) in pairs {
                 constraints.push(SumsEqual {
                     left: cells.iter().map(|&c| (t, c)).collect(),
@@ -287,7 +293,9 @@ pub fn estimate(inputs: &[Input<'_>], k: u64) -> Result<Vec<Output>, Error> {
             Ok(Output {
                 total: Some(total),
                 total_margin,
-                cells: published.into_iter().map(Some).collect(),
+                cells: published.iter().copied().map(Some).collect(),
+                values: published,
+                estimates: estimates.clone(),
                 margins,
             })
         })

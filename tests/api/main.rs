@@ -7,6 +7,7 @@ mod audit;
 mod auth;
 mod console;
 mod counts;
+mod disclosure;
 mod health;
 mod national;
 mod openapi;

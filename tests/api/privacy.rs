@@ -275,7 +275,11 @@ on_both_backends!(
         let theirs = ok_json(replica.post_json("/v1/counts", &carol, &query).await).await;
         assert_eq!(theirs["charged"], 0.5);
         assert_eq!(theirs["cells"], first["cells"]);
-        assert_eq!(replica.evaluations(), 1, "a paid stored release is counted once, as new");
+        assert_eq!(
+            replica.evaluations(),
+            1,
+            "a paid stored release is counted once, as new"
+        );
         // The government's report and one of its tables, replayed on the replica.
         let again = ok_json(replica.get("/v1/national/USA/report", &gov).await).await;
         assert_eq!(again["repeat"], true);
@@ -490,7 +494,10 @@ async fn a_store_refuses_a_policy_with_another_unit_of_privacy() {
         .await
         .expect("sqlite");
     let text = POLICY.replace("unit = \"person\"", "unit = \"case\"");
-    assert_ne!(text, POLICY, "the default policy declares unit = \"person\"");
+    assert_ne!(
+        text, POLICY,
+        "the default policy declares unit = \"person\""
+    );
     let per_case = parse_policy("case.toml", &text).expect("case policy");
     let mut settings = app.settings.clone();
     settings.bind = "127.0.0.1:0".into();

@@ -362,7 +362,10 @@ on_both_backends!(
                 mine["cells"][0]["count"], theirs["cells"][0]["count"],
                 "{a}: the same number for both partners"
             );
-            assert_eq!(mine["cells"][0]["suppressed"], theirs["cells"][0]["suppressed"]);
+            assert_eq!(
+                mine["cells"][0]["suppressed"],
+                theirs["cells"][0]["suppressed"]
+            );
         }
         assert!((tha["charged"].as_f64().expect("charged") - 0.4).abs() < 1e-9);
         assert!(
