@@ -23,7 +23,7 @@ DIR=$(mktemp -d /tmp/ctm-timing.XXXXXX)
 PORT=$(( 56000 + RANDOM % 4000 ))
 sed -e 's/^researcher = .*/researcher = 100000.0/' \
     -e 's/^global = .*/global = 100000000.0/' \
-    -e 's/^requests_per_minute = .*/requests_per_minute = 10000000/' \
+    -e 's/^requests_per_minute = .*/requests_per_minute = 1000000/' \
     policy/default.toml > "$DIR/policy.toml"
 DATA_DIR="$DIR/data" POLICY_FILE="$DIR/policy.toml" BIND="127.0.0.1:$PORT" \
   DEMO_CASES=${DEMO_CASES:-50000} RUST_LOG=warn \
@@ -31,13 +31,14 @@ DATA_DIR="$DIR/data" POLICY_FILE="$DIR/policy.toml" BIND="127.0.0.1:$PORT" \
 PID=$!
 trap 'kill $PID 2>/dev/null || true; wait $PID 2>/dev/null || true; rm -rf "$DIR"' EXIT
 for _ in $(seq 1 600); do
-  if curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1 && grep -q ADMIN_TOKEN "$DIR/banner"; then break; fi
+  if curl -sf "http://127.0.0.1:$PORT/health/ready" >/dev/null 2>&1; then break; fi
+  if ! kill -0 $PID 2>/dev/null; then echo "bench-timing.sh: the server stopped:" >&2; cat "$DIR/log" >&2; exit 1; fi
   sleep 0.2
 done
-ADMIN=$(sed -n 's/^export ADMIN_TOKEN=//p' "$DIR/banner")
-mint() { "$BIN" token --role researcher --sub "$1" 2>/dev/null | tail -n 1; }
+mint() { "$BIN" token --role "$2" --sub "$1" 2>/dev/null | tail -n 1; }
 export DATA_DIR="$DIR/data" POLICY_FILE="$DIR/policy.toml"
-ALICE=$(mint alice); BOB=$(mint bob); CAROL=$(mint carol)
+ALICE=$(mint alice researcher); BOB=$(mint bob researcher); CAROL=$(mint carol researcher)
+ADMIN=$(mint timing-admin admin)
 URL="http://127.0.0.1:$PORT/v1/counts"
 post() { # token body -> time_total in microseconds
   curl -s -o /dev/null -w '%{time_total}\n' -H "Authorization: Bearer $1" \
@@ -50,8 +51,9 @@ query() { # i tag -> a distinct query
   printf '{"dimensions":["gender","age_broad","citizenship"],"filters":{"registration_year":{"from":%s,"to":%s}},"epsilon":%s}' "$y" "$y" "$e"
 }
 # Spend carol's budget: lower her limit to what one query costs.
-curl -sf -o /dev/null -X PUT -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
-  -d '{"limit": 0.05, "role": "researcher"}' "http://127.0.0.1:$PORT/v1/admin/consumers/carol/budget"
+code=$(curl -sS -o "$DIR/put" -w "%{http_code}" -X PUT -H "Authorization: Bearer $ADMIN" -H 'Content-Type: application/json' \
+  -d '{"limit": 0.05, "role": "researcher"}' "http://127.0.0.1:$PORT/v1/admin/consumers/carol/budget")
+if [ "$code" != 200 ]; then echo "bench-timing.sh: setting carol's limit: $code $(cat "$DIR/put")" >&2; exit 1; fi
 post "$CAROL" "$(query 0 c)" > /dev/null
 : > "$DIR/stored"; : > "$DIR/new"; : > "$DIR/rstored"; : > "$DIR/rnew"
 for i in $(seq 1 "$N"); do
