@@ -321,8 +321,12 @@ async fn a_fresh_demo_data_directory_is_locked_under_umask_022() {
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("DEMO_CASES", "2000")
         .env("BIND", format!("127.0.0.1:{port}"))
+        .env(
+            "POLICY_FILE",
+            concat!(env!("CARGO_MANIFEST_DIR"), "/policy/default.toml"),
+        )
         .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
+        .stderr(std::fs::File::create(dir.path().join("serve.log")).expect("log file"))
         .spawn()
         .expect("start serve --demo");
     let client = reqwest::Client::new();
@@ -339,7 +343,8 @@ async fn a_fresh_demo_data_directory_is_locked_under_umask_022() {
         }
         assert!(
             std::time::Instant::now() < deadline,
-            "serve --demo not ready"
+            "serve --demo not ready: {}",
+            std::fs::read_to_string(dir.path().join("serve.log")).unwrap_or_default()
         );
         tokio::time::sleep(std::time::Duration::from_millis(200)).await;
     }
