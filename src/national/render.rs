@@ -1,6 +1,12 @@
 //! Rendering a national release: the JSON answer, the CSV (one row per cell,
 //! then the derived total row) and the SDMX-CSV observations. Everything here
 //! reads the noisy cells of receipts, so it only runs after the charge.
+//!
+//! Over 500 lines because the three formats and the reconciliation step
+//! that feeds them (`make_consistent`: the consistent estimate, then the
+//! bounds of [`super::bounds`]) share one `Rendered` table; splitting them
+//! would pass its fields between files. The arithmetic lives in
+//! `release::consistent` and `bounds`, not here.
 
 use super::bounds::{Bounds, Part};
 use super::total::{NationalTotal, derived_total};

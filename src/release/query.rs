@@ -10,7 +10,14 @@
 //! therefore share one canonical form, one noisy release and one charge;
 //! responses still list dimensions and cells in the order asked for. (A
 //! filter listing every value of a multi-valued group is not dropped: it
-//! leaves out cases whose group is unknown or empty.)
+//! leaves out cases whose group is unknown or empty.) A single-valued
+//! dimension grouped over one value is written as a filter on it, so a
+//! bilateral flow asked by either partner is one release.
+//!
+//! Over 500 lines: the request type, its validation and the canonical form
+//! are one contract (what is refused and what counts as the same query),
+//! kept in one place so that a rule cannot be checked in one file and
+//! forgotten in the other.
 
 use crate::domain::Consumer;
 use crate::domain::case::YEAR_MIN;

@@ -91,30 +91,23 @@ impl Store {
     /// the one recorded (which may be another: budgets in ε and ρ cannot be
     /// added, so the caller must then refuse to start).
     pub async fn record_accounting(&self, accounting: &str) -> Result<String, StoreError> {
-        with_pool!(self, p => {
-            sqlx::query("UPDATE store_meta SET accounting = $1 WHERE id = 1 AND accounting IS NULL")
-                .bind(accounting)
-                .execute(p)
-                .await?;
-            let recorded: Option<String> = sqlx::query_scalar("SELECT accounting FROM store_meta WHERE id = 1")
-                .fetch_one(p)
-                .await?;
-            recorded.ok_or_else(|| StoreError::Conflict("the store's accounting could not be recorded".into()))
-        })
+        self.record_once(MetaOnce::Accounting, accounting).await
     }
 
     /// Records `unit` as the store's unit of privacy if it has none yet, and
     /// returns the one recorded (which the caller compares with its own).
     pub async fn record_privacy_unit(&self, unit: &str) -> Result<String, StoreError> {
+        self.record_once(MetaOnce::PrivacyUnit, unit).await
+    }
+
+    /// Sets a `store_meta` column that is written once, at the first start,
+    /// and returns what it holds.
+    async fn record_once(&self, column: MetaOnce, value: &str) -> Result<String, StoreError> {
+        let (set, get, what) = column.statements();
         with_pool!(self, p => {
-            sqlx::query("UPDATE store_meta SET privacy_unit = $1 WHERE id = 1 AND privacy_unit IS NULL")
-                .bind(unit)
-                .execute(p)
-                .await?;
-            let recorded: Option<String> = sqlx::query_scalar("SELECT privacy_unit FROM store_meta WHERE id = 1")
-                .fetch_one(p)
-                .await?;
-            recorded.ok_or_else(|| StoreError::Conflict("the store's unit of privacy could not be recorded".into()))
+            sqlx::query(set).bind(value).execute(p).await?;
+            let recorded: Option<String> = sqlx::query_scalar(get).fetch_one(p).await?;
+            recorded.ok_or_else(|| StoreError::Conflict(format!("the store's {what} could not be recorded")))
         })
     }
 
@@ -275,5 +268,31 @@ impl Store {
             }
         });
         Ok(res)
+    }
+}
+
+/// The `store_meta` columns written once.
+#[derive(Debug, Clone, Copy)]
+enum MetaOnce {
+    Accounting,
+    PrivacyUnit,
+}
+
+impl MetaOnce {
+    /// The statement that sets it if unset, the one that reads it, and
+    /// what it is in words.
+    fn statements(self) -> (&'static str, &'static str, &'static str) {
+        match self {
+            MetaOnce::Accounting => (
+                "UPDATE store_meta SET accounting = $1 WHERE id = 1 AND accounting IS NULL",
+                "SELECT accounting FROM store_meta WHERE id = 1",
+                "accounting",
+            ),
+            MetaOnce::PrivacyUnit => (
+                "UPDATE store_meta SET privacy_unit = $1 WHERE id = 1 AND privacy_unit IS NULL",
+                "SELECT privacy_unit FROM store_meta WHERE id = 1",
+                "unit of privacy",
+            ),
+        }
     }
 }
