@@ -140,7 +140,9 @@ impl ApiError {
             BodyTimeout { secs } => format!(
                 "the request body did not arrive within {secs} s; nothing was read or charged"
             ),
-            UnsupportedMediaType => "send the body as application/json".into(),
+            UnsupportedMediaType => {
+                "send the body as UTF-8 JSON: Content-Type: application/json, with charset=utf-8 or no charset".into()
+            }
             NotAcceptable => "this endpoint answers application/json or text/csv".into(),
             NotAcceptableOf(formats) => format!("this endpoint answers {formats}"),
             InvalidIdempotencyKey => {
@@ -282,7 +284,9 @@ fn release_status(e: &ReleaseError) -> StatusCode {
         | RegionScope(_)
         | BudgetExhausted { .. }
         | GlobalBudgetExhausted { .. }
-        | ForbiddenDimension { .. } => StatusCode::FORBIDDEN,
+        | ForbiddenDimension { .. }
+        | RoleChanged { .. }
+        | SelfChange => StatusCode::FORBIDDEN,
         UnknownDimension { .. }
         | UnknownValue { .. }
         | CostOutOfRange { .. }
@@ -327,6 +331,14 @@ impl ApiError {
     /// A failure of the service rather than a refusal (see [`ReleaseError::is_internal`]).
     pub fn is_internal(&self) -> bool {
         matches!(self, ApiError::Release(e) if e.is_internal())
+    }
+
+    /// Whether the refusal is ledgered (see [`ReleaseError::is_ledgered`]).
+    pub fn is_ledgered(&self) -> bool {
+        match self {
+            ApiError::Release(e) => e.is_ledgered(),
+            _ => true,
+        }
     }
 }
 

@@ -142,10 +142,17 @@ async fn run(command: Command, settings: Settings) -> anyhow::Result<ExitCode> {
             let role = Role::parse(&role).ok_or_else(|| {
                 anyhow::anyhow!("--role must be researcher, government, regional, auditor or admin")
             })?;
+            let policy = load_policy(&settings.policy_file)
+                .map_err(|e| anyhow::anyhow!("invalid policy: {e}"))?;
+            let max = policy.limits.max_token_hours;
+            if hours == 0 || hours > max {
+                anyhow::bail!(
+                    "--hours must be 1 to {max}: the service refuses tokens that live longer \
+                     (limits.max_token_hours in the policy)"
+                );
+            }
             if role == Role::Regional {
                 let region = region.as_deref().unwrap_or("");
-                let policy = load_policy(&settings.policy_file)
-                    .map_err(|e| anyhow::anyhow!("invalid policy: {e}"))?;
                 if policy.region(region).is_none() {
                     let known: Vec<&str> = policy.regions.iter().map(|r| r.id.as_str()).collect();
                     anyhow::bail!(
@@ -327,7 +334,9 @@ async fn serve(
             return Ok(ExitCode::from(EXIT_CONFIG));
         }
     };
-    let store = open_store(&settings).await?;
+    // Waits for a database server that is not up yet (DB_START_TIMEOUT_SECS).
+    let store = ctm_stats::startup::connect_store(&settings).await?;
+    store.migrate().await?;
     if demo && store.is_empty().await? {
         let n = settings.demo_cases;
         tracing::info!(

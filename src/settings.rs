@@ -43,6 +43,11 @@ pub enum LogFormat {
 pub struct Settings {
     /// `sqlite:PATH` (default) or `postgres://...`.
     pub database_url: String,
+    /// Seconds `serve` waits at start for a PostgreSQL server it cannot
+    /// reach yet, retrying, before it gives up (0: no wait).
+    pub db_start_timeout_secs: u64,
+    /// How long a request waits on PostgreSQL before a 503 (`DB_TIMEOUT_MS`).
+    pub db_timeout_ms: u64,
     /// Address the HTTP server listens on.
     pub bind: String,
     /// The dataset policy.
@@ -97,6 +102,8 @@ impl Default for Settings {
     fn default() -> Self {
         Settings {
             database_url: "sqlite:data/ctm.db".into(),
+            db_start_timeout_secs: 60,
+            db_timeout_ms: crate::store::DEFAULT_DB_TIMEOUT_MS,
             bind: "127.0.0.1:8080".into(),
             policy_file: "policy/default.toml".into(),
             data_dir: "data".into(),
@@ -128,6 +135,8 @@ pub struct SettingsError(pub String);
 /// Environment variable names, in the order of the table in docs/operations.md.
 pub const ENV_VARS: &[&str] = &[
     "DATABASE_URL",
+    "DB_START_TIMEOUT_SECS",
+    "DB_TIMEOUT_MS",
     "BIND",
     "POLICY_FILE",
     "DATA_DIR",
@@ -177,6 +186,8 @@ impl Settings {
             let Some(v) = get(k) else { continue };
             match k {
                 "DATABASE_URL" => self.database_url = v,
+                "DB_START_TIMEOUT_SECS" => self.db_start_timeout_secs = num(k, &v)?,
+                "DB_TIMEOUT_MS" => self.db_timeout_ms = num::<u64>(k, &v)?.max(100),
                 "BIND" => self.bind = v,
                 "POLICY_FILE" => self.policy_file = v.into(),
                 "DATA_DIR" => {

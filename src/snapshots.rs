@@ -181,6 +181,15 @@ impl Loader {
                 match self.store.data_version().await {
                     Ok(v) if v != current => match self.load().await {
                         Ok(s) => cell.replace(s),
+                        // The store away for a while is an outage, not a fault.
+                        Err(e)
+                            if matches!(
+                                e.downcast_ref(),
+                                Some(crate::store::StoreError::Unavailable(_))
+                            ) =>
+                        {
+                            tracing::warn!(error = %e, "snapshot reload failed; keeping the previous one")
+                        }
                         Err(e) => {
                             tracing::error!(error = %e, "snapshot reload failed; keeping the previous one")
                         }

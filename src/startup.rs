@@ -11,16 +11,79 @@ use crate::privacy::NoiseKey;
 use crate::rate::RateLimiter;
 use crate::release::Pipeline;
 use crate::settings::{Settings, load_or_create_secret};
-use crate::store::Store;
+use crate::store::{Store, StoreError};
 use actix_web::dev::Server;
 use actix_web::{App, HttpServer, web};
 use anyhow::Context;
 use std::net::TcpListener;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Released bodies kept in memory (each a few kilobytes at most).
 const RELEASE_CACHE_ENTRIES: usize = 4096;
+
+/// The longest pause between two attempts to reach the database at start.
+const MAX_CONNECT_PAUSE: Duration = Duration::from_secs(5);
+
+/// Connects to the store, waiting at start for a PostgreSQL server that is
+/// not up yet (started beside the service, restarting) for at most
+/// `DB_START_TIMEOUT_SECS`: each failed attempt is logged at WARN with its
+/// reason, the next follows after a pause that doubles up to 5 s, and once
+/// the time is up the last reason is the error. An SQLite file, or a URL
+/// that cannot be read, fails at once: waiting cannot mend either.
+pub async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
+    let url = &settings.database_url;
+    crate::store::set_db_timeout(settings.db_timeout_ms);
+    let bound = Duration::from_secs(settings.db_start_timeout_secs);
+    let started = Instant::now();
+    let mut pause = Duration::from_millis(250);
+    let mut attempt = 0u32;
+    loop {
+        attempt = attempt.saturating_add(1);
+        let reason = match Store::connect(url).await {
+            Ok(store) => {
+                if attempt > 1 {
+                    tracing::info!(attempt, database = %database_for_log(url), "database reached");
+                }
+                return Ok(store);
+            }
+            Err(StoreError::Unreachable(reason)) if !url.starts_with("sqlite:") => reason,
+            Err(e) => return Err(e.into()),
+        };
+        let waited = started.elapsed();
+        let Some(left) = bound.checked_sub(waited).filter(|left| !left.is_zero()) else {
+            anyhow::bail!(
+                "cannot reach the database {} after {attempt} attempt(s) in {} s \
+                 (DB_START_TIMEOUT_SECS={}): {reason}",
+                database_for_log(url),
+                waited.as_secs(),
+                settings.db_start_timeout_secs,
+            );
+        };
+        let next = pause.min(left);
+        tracing::warn!(
+            attempt,
+            database = %database_for_log(url),
+            reason = %reason,
+            retry_in_ms = next.as_millis() as u64,
+            "database not reachable yet; retrying"
+        );
+        tokio::time::sleep(next).await;
+        pause = (pause * 2).min(MAX_CONNECT_PAUSE);
+    }
+}
+
+/// A database URL as a log line may show it: scheme, host, port and
+/// database, never the user information (a password) or the query (which
+/// may carry `password=`).
+fn database_for_log(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return "(the configured DATABASE_URL)".into();
+    };
+    let rest = rest.split(['?', '#']).next().unwrap_or("");
+    let rest = rest.rsplit_once('@').map_or(rest, |(_, host)| host);
+    format!("{scheme}://{rest}")
+}
 
 /// Records the policy's accounting in a new store, and refuses to start on a
 /// store whose budgets were kept in the other unit.
@@ -105,7 +168,7 @@ pub struct Application {
 impl Application {
     /// Connects, migrates, loads the snapshot and binds the listener.
     pub async fn build(settings: Settings, policy: Policy) -> anyhow::Result<Application> {
-        let store = Store::connect(&settings.database_url).await?;
+        let store = connect_store(&settings).await?;
         store.migrate().await?;
         Self::build_with_store(settings, policy, store).await
     }
@@ -159,7 +222,14 @@ impl Application {
             settings.snapshot_path(),
         );
         let snapshots = Arc::new(SnapshotCell::new(loader.load().await?));
-        let verifier = web::Data::new(Verifier::from_settings(&settings)?);
+        let verifier = web::Data::new(Verifier::from_settings(
+            &settings,
+            policy.limits.max_token_hours.saturating_mul(3600),
+        )?);
+        let roles = web::Data::new(crate::auth::Roles::new(
+            store.clone(),
+            policy.dataset.clone(),
+        ));
         let signer = load_ledger_signer(&settings)?;
         spawn_checkpointer(
             store.clone(),
@@ -196,6 +266,7 @@ impl Application {
                     .wrap(actix_web::middleware::from_fn(crate::api::observe::observe))
                     .app_data(state.clone())
                     .app_data(verifier.clone())
+                    .app_data(roles.clone())
                     .configure(|cfg| crate::api::configure(cfg, &state))
             })
             .on_connect(move |conn, data| {
@@ -224,5 +295,27 @@ impl Application {
     /// Serves until SIGINT/SIGTERM, then drains in-flight requests (graceful shutdown).
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         self.server.await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::database_for_log;
+
+    #[test]
+    fn a_logged_database_url_shows_no_password() {
+        assert_eq!(
+            database_for_log("postgres://ctm:s3cret@db.internal:5432/ctm?sslmode=require"),
+            "postgres://db.internal:5432/ctm"
+        );
+        assert_eq!(
+            database_for_log("postgresql://db/ctm?user=ctm&password=s3cret"),
+            "postgresql://db/ctm"
+        );
+        assert_eq!(
+            database_for_log("postgres://ctm:p@ss/w@rd@db/ctm"),
+            "postgres://db/ctm"
+        );
+        assert!(!database_for_log("s3cret").contains("s3cret"));
     }
 }

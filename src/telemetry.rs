@@ -4,10 +4,23 @@
 use crate::settings::LogFormat;
 use tracing_subscriber::EnvFilter;
 
+/// The HTTP/1 layer's own reports, at ERROR, of what a client did to its
+/// connection: a malformed or slow request head (already answered 400, 408
+/// or 431), a connection reset or closed mid-answer. Client-caused, and
+/// not at a level it can be told to use, so it is off unless `RUST_LOG`
+/// names `actix_http`. (A response stream of ours that fails logs its
+/// own cause.)
+const HTTP_CLIENT_NOISE: &str = "actix_http::h1::dispatcher=off";
+
 /// Installs the global subscriber (text or JSON). `RUST_LOG` overrides the level.
 pub fn init(format: LogFormat) {
-    let filter = EnvFilter::try_from_default_env()
+    let mut filter = EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| EnvFilter::new("info,sqlx=warn,actix_server=warn"));
+    if !std::env::var("RUST_LOG").is_ok_and(|f| f.contains("actix_http"))
+        && let Ok(directive) = HTTP_CLIENT_NOISE.parse()
+    {
+        filter = filter.add_directive(directive);
+    }
     // Colours only for a person at a terminal, never into a file or a collector.
     // A log line that cannot be written (standard error on a full disk) is
     // dropped: by default the subscriber reports it with `eprintln!`, which

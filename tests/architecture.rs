@@ -16,7 +16,7 @@ use std::path::{Path, PathBuf};
 /// Files (relative to `src/`, `/`-separated) allowed to name the web framework.
 const EDGE: &[&str] = &[
     "api/",
-    "auth.rs",
+    "auth/",
     "error.rs",
     "telemetry.rs",
     "startup.rs",

@@ -208,6 +208,57 @@ fn an_invalid_policy_stops_serve_with_exit_code_2_naming_file_line_and_field() {
     );
 }
 
+/// `serve` waits for a PostgreSQL server it cannot reach, retrying with a
+/// warning that names the reason (never the password), and gives up with a
+/// clear error once `DB_START_TIMEOUT_SECS` has passed; 0 gives up at once.
+#[test]
+fn serve_waits_for_an_unreachable_database_then_gives_up_naming_the_setting() {
+    let dir = tempfile::tempdir().expect("dir");
+    // A port nothing listens on once this listener is gone.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port");
+    let serve = |timeout: &str| {
+        bin()
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .env(
+                "DATABASE_URL",
+                format!("postgres://ctm:s3cret-pw@127.0.0.1:{port}/ctm"),
+            )
+            .env("DB_START_TIMEOUT_SECS", timeout)
+            .env("DATA_DIR", dir.path().join("data"))
+            .env("BIND", "127.0.0.1:0")
+            .env_remove("RUST_LOG")
+            .args(["serve"])
+            .output()
+            .expect("run")
+    };
+    let out = serve("2");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    let retries: Vec<&str> = err
+        .lines()
+        .filter(|l| l.contains("database not reachable yet; retrying"))
+        .collect();
+    assert!(!retries.is_empty(), "{err}");
+    assert!(
+        retries
+            .iter()
+            .all(|l| l.contains("WARN") && l.contains("reason=")),
+        "{err}"
+    );
+    assert!(err.contains("error: cannot reach the database"), "{err}");
+    assert!(err.contains("DB_START_TIMEOUT_SECS=2"), "{err}");
+    assert!(!err.contains("s3cret-pw"), "the password in the log: {err}");
+
+    let out = serve("0");
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(!err.contains("retrying"), "{err}");
+    assert!(err.contains("DB_START_TIMEOUT_SECS=0"), "{err}");
+}
+
 /// Share of `part` in `whole`, in percent.
 fn pct(part: i64, whole: i64) -> f64 {
     100.0 * part as f64 / whole as f64

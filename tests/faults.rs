@@ -589,6 +589,40 @@ impl Cluster {
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:{}/postgres", self.port)
     }
+
+    /// The server's processes: the postmaster and every child of it.
+    fn processes(&self) -> Vec<String> {
+        let pid_file =
+            std::fs::read_to_string(self.data.join("postmaster.pid")).unwrap_or_default();
+        let Some(postmaster) = pid_file.lines().next().map(str::trim).map(String::from) else {
+            return Vec::new();
+        };
+        let mut all = vec![postmaster.clone()];
+        for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+            let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+            // pid (comm) state ppid ...: the command may hold spaces, so
+            // read after its closing parenthesis.
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, rest)| rest.split_whitespace().nth(1));
+            if ppid == Some(postmaster.as_str()) {
+                all.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        all
+    }
+
+    /// SIGSTOP (`freeze`) or SIGCONT to every process of the server: a hung
+    /// database whose sockets stay open, as a frozen VM or a stalled disk.
+    fn signal(&self, signal: &str) -> bool {
+        let pids = self.processes();
+        !pids.is_empty()
+            && Command::new("kill")
+                .arg(format!("-{signal}"))
+                .args(&pids)
+                .status()
+                .is_ok_and(|s| s.success())
+    }
 }
 
 impl Drop for Cluster {
@@ -628,6 +662,192 @@ async fn postgres_stopped_and_started_during_load_is_503_then_serves_again() {
     )
     .await;
     assert_outage_then_recovery(&site, &server, &tokens, &seen, "PostgreSQL outage").await;
+}
+
+/// One request of the freeze test: what it is, and the request.
+type Probe = (&'static str, reqwest::RequestBuilder);
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_frozen_postgres_is_503_within_the_deadline_on_every_endpoint_then_serves_again() {
+    let Some(cluster) = Cluster::new() else {
+        assert!(
+            std::env::var("CTM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
+            "CTM_REQUIRE_POSTGRES=1 but no PostgreSQL cluster could be started"
+        );
+        eprintln!("skipping: no PostgreSQL binaries to start a cluster of this test's own");
+        return;
+    };
+    let dir = tempfile::tempdir().expect("dir");
+    let site = Site::new(dir.path(), cluster.url());
+    let tokens = researchers(&site);
+    let server = site.start().await;
+    let base = server.base.clone();
+    let researcher = &tokens[0].1;
+    let auditor = site.token("auditor", "freeze-auditor");
+    let admin = site.token("admin", "freeze-admin");
+    let government = site.token_with(&[
+        "--role",
+        "government",
+        "--sub",
+        "freeze-gov",
+        "--country",
+        "MDA",
+    ]);
+    let count = json!({"dimensions": ["gender"], "epsilon": 0.3});
+    let report = format!("{base}/v1/national/MDA/report?from_year=2015");
+    // Answered before the freeze, so that during it they are repeats: a
+    // repeat writes a replay entry through the ledger writer's connection.
+    let res = site
+        .client
+        .post(format!("{base}/v1/counts"))
+        .bearer_auth(researcher)
+        .json(&count)
+        .send()
+        .await
+        .expect("count");
+    assert_eq!(res.status(), 200);
+    let res = site
+        .client
+        .get(&report)
+        .bearer_auth(&government)
+        .send()
+        .await
+        .expect("report");
+    assert_eq!(res.status(), 200, "{}", server.logs());
+
+    // The deadline is DB_TIMEOUT_MS (2 s by default); a request may also
+    // wait a second for a pool connection, and the probe up to a second.
+    let bound = Duration::from_secs(6);
+    let probes = |c: &reqwest::Client| -> Vec<Probe> {
+        vec![
+            (
+                "fresh count",
+                c.post(format!("{base}/v1/counts"))
+                    .bearer_auth(researcher)
+                    .json(&json!({"dimensions": ["age_broad"], "epsilon": 0.2})),
+            ),
+            (
+                "repeat count",
+                c.post(format!("{base}/v1/counts"))
+                    .bearer_auth(researcher)
+                    .json(&count),
+            ),
+            (
+                "estimate",
+                c.post(format!("{base}/v1/counts/estimate"))
+                    .bearer_auth(researcher)
+                    .json(&count),
+            ),
+            ("repeat report", c.get(&report).bearer_auth(&government)),
+            (
+                "budget",
+                c.get(format!("{base}/v1/budget")).bearer_auth(researcher),
+            ),
+            (
+                "budget history",
+                c.get(format!("{base}/v1/budget/history"))
+                    .bearer_auth(researcher),
+            ),
+            (
+                "ledger entries",
+                c.get(format!("{base}/v1/audit/entries?limit=5"))
+                    .bearer_auth(&auditor),
+            ),
+            (
+                "verify",
+                c.get(format!("{base}/v1/audit/verify"))
+                    .bearer_auth(&auditor),
+            ),
+            (
+                "checkpoint",
+                c.post(format!("{base}/v1/audit/checkpoints"))
+                    .bearer_auth(&auditor),
+            ),
+            (
+                "admin list",
+                c.get(format!("{base}/v1/admin/consumers"))
+                    .bearer_auth(&admin),
+            ),
+            (
+                "admin limit",
+                c.put(format!("{base}/v1/admin/consumers/freeze-new/budget"))
+                    .bearer_auth(&admin)
+                    .json(&json!({"limit": 2.0, "role": "researcher"})),
+            ),
+            ("ready", c.get(format!("{base}/health/ready"))),
+            ("health", c.get(format!("{base}/health"))),
+        ]
+    };
+
+    let shared = Arc::new(std::sync::Mutex::new(base.clone()));
+    let checked = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let freeze = {
+        let (site, cluster, checked) = (&site, &cluster, checked.clone());
+        async move {
+            assert!(cluster.signal("STOP"), "freeze PostgreSQL");
+            // Let requests caught in flight by the freeze meet it too.
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            let mut answers = Vec::new();
+            for (what, req) in probes(&site.client) {
+                let started = Instant::now();
+                let res = req.timeout(bound * 3).send().await;
+                answers.push((what, started.elapsed(), res));
+            }
+            assert!(cluster.signal("CONT"), "thaw PostgreSQL");
+            for (what, took, res) in answers {
+                let res =
+                    res.unwrap_or_else(|e| panic!("{what}: no answer during the freeze: {e}"));
+                let status = res.status().as_u16();
+                let retry_after = res.headers().contains_key("retry-after");
+                let body = res.text().await.unwrap_or_default();
+                // Bounded waiting is the property under test, not speed.
+                assert!(took < bound, "{what} waited {took:?} during the freeze");
+                assert_eq!(status, 503, "{what} during the freeze: {body}");
+                assert!(
+                    retry_after || what == "health",
+                    "{what}: 503 without Retry-After"
+                );
+                if what == "ready" {
+                    let v: Value = serde_json::from_str(&body).expect("ready json");
+                    assert_eq!(v["ledger_writer"], false, "the writer is not ready: {v}");
+                    assert_eq!(v["store"], false, "{v}");
+                }
+                checked.lock().expect("lock").push(what.to_owned());
+            }
+        }
+    };
+    let seen = load_with(
+        &site,
+        shared,
+        &tokens,
+        0,
+        Duration::from_millis(800),
+        freeze,
+        Duration::from_millis(2500),
+    )
+    .await;
+    assert_eq!(
+        checked.lock().expect("lock").len(),
+        13,
+        "every probe was checked"
+    );
+    // Serves again without a restart, and readiness says so.
+    let mut ready = false;
+    for _ in 0..50 {
+        let res = site
+            .client
+            .get(format!("{base}/health/ready"))
+            .send()
+            .await
+            .expect("ready");
+        if res.status() == 200 {
+            ready = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(ready, "ready again after the thaw: {}", server.logs());
+    assert_outage_then_recovery(&site, &server, &tokens, &seen, "PostgreSQL freeze").await;
 }
 
 /// A tmpfs of `mib` MiB mounted at `dir`, or `None` where this machine does

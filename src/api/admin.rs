@@ -9,7 +9,6 @@ use crate::domain::Role;
 use crate::domain::budget::Amount;
 use crate::error::{ApiError, Problem};
 use crate::release::query::sha256_hex;
-use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -134,37 +133,16 @@ fn limit_amount(limit: f64) -> Result<Amount, ApiError> {
     Ok(amount)
 }
 
-fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
-    let mime = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|ct| ct.split(';').next())
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
-    if mime == "application/json" {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType)
-    }
-}
-
-fn valid_consumer_id(id: &str) -> bool {
-    // In characters, as the OpenAPI pattern counts them.
-    (1..=128).contains(&id.chars().count()) && !id.chars().any(char::is_control)
-}
-
 /// Sets a consumer's lifetime limit (never below what it spent); creates the
 /// consumer with `role` if it does not exist. Recorded in the ledger with
 /// your identity.
 #[utoipa::path(put, path = "/v1/admin/consumers/{id}/budget", tag = "admin", request_body = SetBudget,
-    params(("id" = String, Path, description = "The consumer id (a token `sub`): 1 to 128 characters, no control characters", pattern = "^[^\\u0000-\\u001f\\u007f-\\u009f]{1,128}$")),
+    params(("id" = String, Path, description = "The consumer id (a token `sub`): 1 to 128 visible ASCII characters (letters, digits and punctuation; no spaces)", pattern = "^[!-~]{1,128}$")),
     responses(
         (status = 200, description = "The consumer's budget after the change", body = ConsumerBudget),
         (status = 400, description = "request.invalid_body (malformed body, bad limit); request.invalid_path", body = Problem, content_type = "application/problem+json"),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
-        (status = 403, description = "auth.forbidden_role (admins only)", body = Problem, content_type = "application/problem+json"),
+        (status = 403, description = "auth.forbidden_role (admins only); admin.self_change (your own limit); auth.role_mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 404, description = "admin.unknown_consumer (no such consumer yet: give its role to create it)", body = Problem, content_type = "application/problem+json"),
         (status = 409, description = "admin.limit_below_spent, admin.role_mismatch", body = Problem, content_type = "application/problem+json"),
         (status = 413, description = "request.too_large", body = Problem, content_type = "application/problem+json"),
@@ -182,7 +160,7 @@ pub async fn put_budget(
     let mut action: Option<String> = None;
     let result = set_budget(&state, &admin, &target, &req, payload, &mut action).await;
     if let Err(err) = &result
-        && !err.is_internal()
+        && err.is_ledgered()
     {
         // A refused change is part of the audit trail too.
         let hash = action.as_deref().map(|a| sha256_hex(a.as_bytes()));
@@ -205,12 +183,13 @@ async fn set_budget(
     payload: web::Payload,
     action: &mut Option<String>,
 ) -> Result<HttpResponse, ApiError> {
-    if !valid_consumer_id(target) {
-        return Err(ApiError::invalid_body(
-            "the consumer id must be 1 to 128 printable characters".into(),
-        ));
+    if !crate::domain::is_valid_consumer_id(target) {
+        return Err(ApiError::invalid_body(format!(
+            "the consumer id must be {}, as a token's sub",
+            crate::domain::CONSUMER_ID_RULE
+        )));
     }
-    require_json(req)?;
+    super::require_json(req)?;
     let body = super::read_body(state, req, payload).await?;
     let SetBudget { limit, role } = serde_json::from_slice(&body)
         .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
@@ -219,21 +198,24 @@ async fn set_budget(
         serde_json::json!({"action": "set_limit", "target": target, "limit_micro": limit.micro(), "role": role})
             .to_string(),
     );
+    if target == admin.id {
+        // Separation of duties: whoever holds the admin role does not
+        // raise their own budget.
+        return Err(crate::release::ReleaseError::SelfChange.into());
+    }
     let dataset = &state.pipeline.policy.dataset;
-    let existing = state
-        .pipeline
-        .store
-        .consumer_record(dataset, target)
-        .await?;
-    let role_if_new = match (&existing, role) {
-        (Some(rec), Some(r)) if rec.role != r.code() => {
+    // The role the store knows, from the budget row or else the ledger (a
+    // consumer refused so far has entries but no row).
+    let known = state.pipeline.store.known_role(dataset, target).await?;
+    let role_if_new = match (known, role) {
+        (Some(stored), Some(r)) if stored != r.code() => {
             return Err(ApiError::RoleMismatch {
-                stored: rec.role.clone(),
+                stored,
                 requested: r.code().into(),
             });
         }
         (None, None) => return Err(ApiError::UnknownConsumer),
-        (Some(rec), None) => Role::parse(&rec.role)
+        (Some(stored), None) => Role::parse(&stored)
             .ok_or_else(|| ApiError::internal("a stored consumer has an unknown role"))?,
         (_, Some(r)) => r,
     };

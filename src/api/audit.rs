@@ -42,7 +42,10 @@ const DEFAULT_PAGE: u32 = 100;
 /// The names of ledger events, for the `event` filter's documentation
 /// (the filter is read with [`crate::audit::chain::Event::parse`]).
 #[derive(utoipa::ToSchema)]
-#[schema(rename_all = "snake_case")]
+#[schema(
+    rename_all = "snake_case",
+    description = "A ledger event: a charge, a free repeat, a refusal or a budget change."
+)]
 #[allow(dead_code)]
 pub enum EventName {
     Charge,
@@ -412,7 +415,11 @@ pub async fn export(state: web::Data<AppState>, _: Auditor) -> Result<HttpRespon
                     // will name the first missing one.
                     Ok(_) => cur.after = cur.upto,
                     Err(e) => {
-                        tracing::error!(error = %e, "ledger export failed; stream cut");
+                        if matches!(e, crate::store::StoreError::Unavailable(_)) {
+                            tracing::warn!(error = %e, "ledger export failed; stream cut");
+                        } else {
+                            tracing::error!(error = %e, "ledger export failed; stream cut");
+                        }
                         cur.after = cur.upto;
                         cur.tail = None;
                         return Some((Err(std::io::Error::other("ledger export failed")), cur));

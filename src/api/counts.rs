@@ -39,20 +39,6 @@ pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
     Err(ApiError::NotAcceptable)
 }
 
-fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
-    let ct = req
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    let mime = ct.split(';').next().unwrap_or("").trim();
-    if mime.eq_ignore_ascii_case("application/json") {
-        Ok(())
-    } else {
-        Err(ApiError::UnsupportedMediaType)
-    }
-}
-
 fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("Idempotency-Key") {
         None => Ok(None),
@@ -105,7 +91,7 @@ pub async fn post_counts(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    require_json(&req)?;
+    super::require_json(&req)?;
     let body = super::read_body(&state, &req, payload).await?;
     let format = negotiate(&req)?;
     let key = idempotency_key(&req)?;
@@ -141,7 +127,7 @@ pub async fn post_estimate(
     req: HttpRequest,
     payload: web::Payload,
 ) -> Result<HttpResponse, ApiError> {
-    require_json(&req)?;
+    super::require_json(&req)?;
     super::accepts_json(&req)?;
     let body = super::read_body(&state, &req, payload).await?;
     state.admit(&consumer)?;

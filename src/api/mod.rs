@@ -78,7 +78,9 @@ impl AppState {
         regional::get_table,
         regional::get_report,
     ),
-    components(schemas(crate::error::Problem)),
+    // Schemas named only by a parameter's `value_type` are not collected
+    // from the paths; every `$ref` must resolve (a test walks them).
+    components(schemas(crate::error::Problem, audit::EventName, national::FormatName)),
     modifiers(&BearerAuth, &EdgeResponses),
     tags(
         (name = "public", description = "No token needed"),
@@ -244,39 +246,40 @@ pub fn configure(cfg: &mut web::ServiceConfig, state: &web::Data<AppState>) {
 
 /// Every resource and the methods it allows (`{}` is one path segment),
 /// so that a known path asked with another method gets 405 and `Allow`.
+/// Every `GET` allows `HEAD` too: [`observe`] routes it as `GET`.
 /// A test sends every other method to each of them.
 pub const RESOURCES: &[(&str, &str)] = &[
-    ("/health", "GET"),
-    ("/health/live", "GET"),
-    ("/health/ready", "GET"),
-    ("/metrics", "GET"),
-    ("/openapi.json", "GET"),
-    ("/docs", "GET"),
-    ("/v1/catalog", "GET"),
+    ("/health", "GET, HEAD"),
+    ("/health/live", "GET, HEAD"),
+    ("/health/ready", "GET, HEAD"),
+    ("/metrics", "GET, HEAD"),
+    ("/openapi.json", "GET, HEAD"),
+    ("/docs", "GET, HEAD"),
+    ("/v1/catalog", "GET, HEAD"),
     ("/v1/counts", "POST"),
     ("/v1/counts/estimate", "POST"),
-    ("/v1/budget", "GET"),
-    ("/v1/budget/history", "GET"),
-    ("/console", "GET"),
-    ("/console/{}", "GET"),
-    ("/console/vendor/{}", "GET"),
-    ("/v1/audit/entries", "GET"),
-    ("/v1/audit/checkpoints", "GET, POST"),
-    ("/v1/audit/checkpoints/latest", "GET"),
-    ("/v1/audit/consumers", "GET"),
-    ("/v1/audit/export", "GET"),
-    ("/v1/audit/verify", "GET"),
-    ("/v1/audit/public-key", "GET"),
-    ("/v1/admin/consumers", "GET"),
+    ("/v1/budget", "GET, HEAD"),
+    ("/v1/budget/history", "GET, HEAD"),
+    ("/console", "GET, HEAD"),
+    ("/console/{}", "GET, HEAD"),
+    ("/console/vendor/{}", "GET, HEAD"),
+    ("/v1/audit/entries", "GET, HEAD"),
+    ("/v1/audit/checkpoints", "GET, HEAD, POST"),
+    ("/v1/audit/checkpoints/latest", "GET, HEAD"),
+    ("/v1/audit/consumers", "GET, HEAD"),
+    ("/v1/audit/export", "GET, HEAD"),
+    ("/v1/audit/verify", "GET, HEAD"),
+    ("/v1/audit/public-key", "GET, HEAD"),
+    ("/v1/admin/consumers", "GET, HEAD"),
     ("/v1/admin/consumers/{}/budget", "PUT"),
-    ("/v1/national/sdmx", "GET"),
-    ("/v1/national/{}/tables", "GET"),
-    ("/v1/national/{}/tables/{}", "GET"),
-    ("/v1/national/{}/report", "GET"),
-    ("/v1/national/{}/bilateral/{}", "GET"),
-    ("/v1/regional/{}/tables", "GET"),
-    ("/v1/regional/{}/tables/{}", "GET"),
-    ("/v1/regional/{}/report", "GET"),
+    ("/v1/national/sdmx", "GET, HEAD"),
+    ("/v1/national/{}/tables", "GET, HEAD"),
+    ("/v1/national/{}/tables/{}", "GET, HEAD"),
+    ("/v1/national/{}/report", "GET, HEAD"),
+    ("/v1/national/{}/bilateral/{}", "GET, HEAD"),
+    ("/v1/regional/{}/tables", "GET, HEAD"),
+    ("/v1/regional/{}/tables/{}", "GET, HEAD"),
+    ("/v1/regional/{}/report", "GET, HEAD"),
 ];
 
 /// The methods the resource at `path` allows, if there is one.
@@ -366,6 +369,56 @@ pub fn accepts_json(req: &HttpRequest) -> Result<(), ApiError> {
     }
 }
 
+/// Refuses (415) a request body that is not UTF-8 JSON: the one check of
+/// every endpoint that reads a body. `Content-Type` must be
+/// `application/json` (any case), with at most well-formed parameters of
+/// which a `charset` must be `utf-8` (any case, quoted or not). Anything
+/// else, a malformed value (`application/json;;;`) included, is refused
+/// before the body is read, rather than decoded by a guess.
+pub fn require_json(req: &HttpRequest) -> Result<(), ApiError> {
+    let content_type = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if is_utf8_json(content_type) {
+        Ok(())
+    } else {
+        Err(ApiError::UnsupportedMediaType)
+    }
+}
+
+/// Whether `content_type` names UTF-8 JSON (see [`require_json`]).
+fn is_utf8_json(content_type: &str) -> bool {
+    // RFC 9110 §5.6.3: optional whitespace is spaces and tabs.
+    let ows: &[char] = &[' ', '\t'];
+    let mut parts = content_type.split(';');
+    let mime = parts.next().unwrap_or("").trim_matches(ows);
+    if !mime.eq_ignore_ascii_case("application/json") {
+        return false;
+    }
+    parts.all(|parameter| {
+        let Some((name, value)) = parameter.trim_matches(ows).split_once('=') else {
+            return false;
+        };
+        let value = match value.strip_prefix('"').and_then(|v| v.strip_suffix('"')) {
+            Some(quoted) if !quoted.contains(['"', '\\']) => quoted,
+            Some(_) => return false,
+            None if is_token(value) => value,
+            None => return false,
+        };
+        is_token(name)
+            && (!name.eq_ignore_ascii_case("charset") || value.eq_ignore_ascii_case("utf-8"))
+    })
+}
+
+/// An RFC 9110 `token`: one or more `tchar`.
+fn is_token(s: &str) -> bool {
+    !s.is_empty()
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
 /// Reads a request body of at most the policy's `max_body_bytes`: a
 /// declared `Content-Length` above it is refused before anything is read,
 /// and a body that does not arrive within the configured time (a stalled or
@@ -401,4 +454,40 @@ pub async fn read_body(
     tokio::time::timeout(std::time::Duration::from_secs(secs), read)
         .await
         .map_err(|_| ApiError::BodyTimeout { secs })?
+}
+
+#[cfg(test)]
+mod tests {
+    use super::is_utf8_json;
+
+    #[test]
+    fn only_utf8_json_is_a_json_body() {
+        for ok in [
+            "application/json",
+            "Application/JSON",
+            "application/json; charset=utf-8",
+            "application/json;charset=UTF-8",
+            "application/json; charset=\"utf-8\"",
+            "application/json ;\tcharset=utf-8 ",
+        ] {
+            assert!(is_utf8_json(ok), "{ok}");
+        }
+        for refused in [
+            "",
+            "text/plain",
+            "application/jsonx",
+            "application/json; charset=latin1",
+            "application/json; charset=utf-16",
+            "application/json; charset=utf8",
+            "application/json; charset=utf-8; charset=latin1",
+            "application/json;;;",
+            "application/json;",
+            "application/json; charset",
+            "application/json; charset=",
+            "application/json; charset = utf-8",
+            "application/json; charset=\"utf-8",
+        ] {
+            assert!(!is_utf8_json(refused), "{refused}");
+        }
+    }
 }

@@ -16,7 +16,10 @@ use utoipa::IntoParams;
 /// The names `?format=` takes (documentation of the parameter; the value
 /// is read with [`Format::parse`], and anything else is a 406).
 #[derive(utoipa::ToSchema)]
-#[schema(rename_all = "lowercase")]
+#[schema(
+    rename_all = "lowercase",
+    description = "A format of national and regional figures: JSON, CSV, SDMX-CSV 1.0 (`sdmx`) or SDMX-CSV 2.0 (`sdmx2`)."
+)]
 #[allow(dead_code)]
 pub enum FormatName {
     Json,
@@ -33,9 +36,11 @@ pub struct ListQuery {
     /// `country_of_exploitation` (default): victims identified in the country;
     /// `citizenship`: the country's nationals, wherever identified.
     pub perspective: Option<Perspective>,
-    /// First registration year (default: the dataset's first).
+    /// First registration year (default: the dataset's first); not after `to_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub from_year: Option<i64>,
-    /// Last registration year (default: the dataset's last).
+    /// Last registration year (default: the dataset's last); not before `from_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub to_year: Option<i64>,
 }
 
@@ -46,9 +51,11 @@ pub struct ListQuery {
 pub struct TableQuery {
     /// `country_of_exploitation` (default) or `citizenship`.
     pub perspective: Option<Perspective>,
-    /// First registration year (default: the dataset's first).
+    /// First registration year (default: the dataset's first); not after `to_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub from_year: Option<i64>,
-    /// Last registration year (default: the dataset's last).
+    /// Last registration year (default: the dataset's last); not before `from_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub to_year: Option<i64>,
     /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
     #[param(value_type = Option<FormatName>)]
@@ -62,11 +69,16 @@ pub struct TableQuery {
 pub struct ReportQuery {
     /// `country_of_exploitation` (default) or `citizenship`.
     pub perspective: Option<Perspective>,
-    /// The registration year of an annual report (default: every year; or give from_year/to_year).
+    /// The registration year of an annual report (default: every year). Not
+    /// with `from_year` or `to_year`: a request naming both is refused (422
+    /// query.invalid).
+    #[param(minimum = 2000, maximum = 2100)]
     pub year: Option<i64>,
-    /// First registration year, instead of `year`.
+    /// First registration year, instead of `year`; not after `to_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub from_year: Option<i64>,
-    /// Last registration year, instead of `year`.
+    /// Last registration year, instead of `year`; not before `from_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub to_year: Option<i64>,
     /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
     #[param(value_type = Option<FormatName>)]
@@ -321,9 +333,11 @@ pub(crate) async fn report_response(
 #[serde(deny_unknown_fields)]
 #[into_params(parameter_in = Query)]
 pub struct BilateralQuery {
-    /// First registration year (default: the dataset's first).
+    /// First registration year (default: the dataset's first); not after `to_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub from_year: Option<i64>,
-    /// Last registration year (default: the dataset's last).
+    /// Last registration year (default: the dataset's last); not before `from_year`.
+    #[param(minimum = 2000, maximum = 2100)]
     pub to_year: Option<i64>,
     /// `json` (default), `csv`, `sdmx` (SDMX-CSV 1.0) or `sdmx2` (SDMX-CSV 2.0); overrides the Accept header.
     #[param(value_type = Option<FormatName>)]

@@ -1,22 +1,23 @@
 //! What every request goes through first and last: a request on a
 //! connection beyond its client's share, or with a path that is not UTF-8,
-//! is refused before routing; each request runs in a span named by
+//! is refused before routing; `HEAD` is routed as `GET` (the HTTP layer
+//! sends its headers without the body); each request runs in a span named by
 //! its route template (never the path's values or the query string); its
-//! end is logged (client errors at INFO, server errors at ERROR, the rest at
-//! DEBUG) and counted in the operator metrics.
+//! end is logged (client errors at INFO, an unavailable service at WARN,
+//! faults at ERROR, the rest at DEBUG) and counted in the operator metrics.
 
 use crate::error::ApiError;
 use crate::metrics::METRICS;
+use actix_web::Error;
 use actix_web::body::{BoxBody, MessageBody};
 use actix_web::dev::{ServiceRequest, ServiceResponse};
 use actix_web::middleware::Next;
-use actix_web::{Error, ResponseError};
 use std::time::Instant;
 use tracing::Instrument;
 
 /// The middleware, for `App::wrap(from_fn(observe))`.
 pub async fn observe(
-    req: ServiceRequest,
+    mut req: ServiceRequest,
     next: Next<impl MessageBody + 'static>,
 ) -> Result<ServiceResponse<BoxBody>, Error> {
     let started = Instant::now();
@@ -24,6 +25,13 @@ pub async fn observe(
     let route = req
         .match_pattern()
         .unwrap_or_else(|| "unmatched".to_owned());
+    // HEAD is GET without the body (RFC 9110 §9.3.2), on every resource,
+    // with the same authorization and the same charge: the HTTP layer
+    // remembers the request was HEAD and sends the headers only. The
+    // method label of the metrics and the span, taken above, stays HEAD.
+    if req.method() == actix_web::http::Method::HEAD {
+        req.head_mut().method = actix_web::http::Method::GET;
+    }
     let span = tracing::info_span!(
         "request",
         id = %uuid::Uuid::new_v4().simple(),
@@ -47,7 +55,8 @@ pub async fn observe(
         None
     };
     let outcome = match refusal {
-        Some(e) => Ok(req.into_response(e.error_response())),
+        // With the error attached, so that its code is logged and counted.
+        Some(e) => Ok(req.error_response(e)),
         None => next
             .call(req)
             .instrument(span.clone())
@@ -75,7 +84,15 @@ pub async fn observe(
     let _entered = span.enter();
     let millis = seconds * 1e3;
     let status = status.as_u16();
-    if status >= 500 {
+    // The client's own doing (over its connection share) is a refusal like
+    // a 4xx; another 503 is an expected outage of the store or the entropy
+    // source, answered with Retry-After and logged where it is noticed;
+    // any other 5xx is a fault.
+    if code == Some("service.too_many_connections") {
+        tracing::info!(status, code, millis, "request refused");
+    } else if status == 503 {
+        tracing::warn!(status, code, millis, "request failed");
+    } else if status >= 500 {
         tracing::error!(status, code, millis, "request failed");
     } else if status >= 400 {
         tracing::info!(status, code, millis, "request refused");

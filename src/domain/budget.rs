@@ -4,8 +4,9 @@
 //! zero-concentrated differential privacy) is a whole number of micro-units
 //! (`1.0` = `1_000_000`), and all arithmetic on it is checked: an overflow or an
 //! overspend is an error, never a wrap or a silent clamp. A decimal typed by a
-//! user becomes a debit by rounding *up* to the next micro-unit, so a charge is
-//! never smaller than what was asked for.
+//! user or written in a policy must be a whole number of micro-units (at most
+//! six decimal places): a finer one is refused, never rounded, so a charge is
+//! exactly what was asked for.
 //!
 //! Floats appear only at the edges: [`Epsilon::debit_from_f64`] reads a JSON
 //! number through its shortest decimal representation (so `0.1` is exactly
@@ -87,18 +88,10 @@ impl fmt::Display for Decimal {
     }
 }
 
-/// How to treat decimal digits beyond the sixth place.
-#[derive(Clone, Copy)]
-enum Rounding {
-    /// Round up to the next micro-unit (debits).
-    Up,
-    /// Refuse them (policy values must be exact).
-    Exact,
-}
-
 /// Parses a plain non-negative decimal (`12`, `0.5`, `3.000001`) into
-/// micro-units with exact integer arithmetic.
-fn parse_micro(text: &str, rounding: Rounding) -> Result<u64, BudgetError> {
+/// micro-units with exact integer arithmetic; a non-zero digit beyond the
+/// sixth decimal place is [`BudgetError::TooPrecise`].
+fn parse_micro(text: &str) -> Result<u64, BudgetError> {
     let text = text.trim();
     if text.starts_with('-') {
         return Err(BudgetError::Negative);
@@ -131,10 +124,7 @@ fn parse_micro(text: &str, rounding: Rounding) -> Result<u64, BudgetError> {
     }
     micro = micro.checked_add(frac_micro).ok_or(BudgetError::Overflow)?;
     if beyond.bytes().any(|b| b != b'0') {
-        match rounding {
-            Rounding::Up => micro = micro.checked_add(1).ok_or(BudgetError::Overflow)?,
-            Rounding::Exact => return Err(BudgetError::TooPrecise),
-        }
+        return Err(BudgetError::TooPrecise);
     }
     Ok(micro)
 }
@@ -211,8 +201,10 @@ macro_rules! privacy_quantity {
             /// Rejects NaN and infinities ([`BudgetError::NotFinite`]), zero and
             /// negatives ([`BudgetError::NotPositive`]). The float is read through
             /// its shortest round-trip decimal (`0.1` reads as `0.1`, not as
-            /// `0.1000000000000000055…`), and digits beyond the sixth decimal
-            /// place round the debit *up* to the next micro-unit.
+            /// `0.1000000000000000055…`); one finer than a micro-unit (a non-zero
+            /// digit beyond the sixth decimal place, e.g. `0.0000015`) is
+            /// [`BudgetError::TooPrecise`], refused rather than rounded, so
+            /// that what is charged is exactly what was asked for.
             pub fn debit_from_f64(x: f64) -> Result<Self, BudgetError> {
                 if !x.is_finite() {
                     return Err(BudgetError::NotFinite);
@@ -222,7 +214,7 @@ macro_rules! privacy_quantity {
                 }
                 // `Display` for f64 prints the shortest decimal that reads back
                 // as the same float, without an exponent.
-                let micro = parse_micro(&format!("{x}"), Rounding::Up)?;
+                let micro = parse_micro(&format!("{x}"))?;
                 Ok(Self(micro))
             }
 
@@ -231,7 +223,7 @@ macro_rules! privacy_quantity {
             /// places are refused, not rounded, because a policy value must
             /// mean exactly what it says.
             pub fn parse_decimal(text: &str) -> Result<Self, BudgetError> {
-                parse_micro(text, Rounding::Exact).map(Self)
+                parse_micro(text).map(Self)
             }
 
             /// `self` if `min <= self <= max`, else the bound it broke.
@@ -462,11 +454,18 @@ mod tests {
     }
 
     #[test]
-    fn debits_round_up_beyond_six_places() {
-        assert_eq!(Epsilon::debit_from_f64(0.3000001).unwrap().micro(), 300_001);
-        assert_eq!(Epsilon::debit_from_f64(1e-7).unwrap().micro(), 1);
-        assert_eq!(Epsilon::debit_from_f64(1e-300).unwrap().micro(), 1);
-        assert_eq!(Rho::debit_from_f64(0.1234561).unwrap().micro(), 123_457);
+    fn debits_finer_than_a_micro_unit_are_refused_not_rounded() {
+        for x in [0.0000015, 0.3000001, 1e-7, 1e-300, 0.1 + 0.2] {
+            assert_eq!(
+                Epsilon::debit_from_f64(x),
+                Err(BudgetError::TooPrecise),
+                "{x}"
+            );
+        }
+        assert_eq!(Rho::debit_from_f64(0.1234561), Err(BudgetError::TooPrecise));
+        // Trailing zeros beyond the sixth place are not finer.
+        assert_eq!(Epsilon::debit_from_f64(0.000002).unwrap().micro(), 2);
+        assert_eq!(Epsilon::debit_from_f64(1e-6).unwrap().micro(), 1);
     }
 
     #[test]
@@ -476,7 +475,7 @@ mod tests {
             spent: eps("0.7"),
         };
         assert_eq!(budget.remaining(), eps("0.3"));
-        let cost = Epsilon::debit_from_f64(0.3000001).unwrap();
+        let cost = Epsilon::debit_from_f64(0.300001).unwrap();
         assert_eq!(
             budget.try_debit(cost),
             Err(BudgetError::Insufficient {

@@ -9,7 +9,7 @@ pub mod region;
 pub mod role;
 
 pub use case::{Case, Field, FieldKind, FlagSet};
-pub use consumer::Consumer;
+pub use consumer::{CONSUMER_ID_RULE, Consumer, MAX_CONSUMER_ID, is_valid_consumer_id};
 pub use country::Country;
 pub use data::{ContentDigest, DataFingerprint, DataIdentity};
 pub use region::is_region_id;

@@ -2,7 +2,8 @@
 //! 1-based line and the dotted path of the offending field.
 
 use super::{
-    Accounting, CostBounds, Dimension, Flow, Limits, Output, Policy, PrivacyUnit, Region, Table,
+    Accounting, CostBounds, DEFAULT_MAX_TOKEN_HOURS, Dimension, Flow, Limits, Output, Policy,
+    PrivacyUnit, Region, Table,
 };
 use crate::domain::case::{YEAR_MAX, YEAR_MIN};
 use crate::domain::{Country, Field, FieldKind, Role};
@@ -91,6 +92,8 @@ struct RawLimits {
     max_cells: Spanned<i64>,
     max_body_bytes: Spanned<i64>,
     requests_per_minute: Spanned<i64>,
+    /// Longest token lifetime the service accepts (hours; a year if unset).
+    max_token_hours: Option<Spanned<i64>>,
 }
 
 #[derive(Deserialize)]
@@ -680,6 +683,10 @@ impl Cx<'_> {
                 "limits.requests_per_minute",
                 1_000_000,
             )? as u32,
+            max_token_hours: match &l.max_token_hours {
+                Some(h) => self.positive(h, "limits.max_token_hours", 10 * 8760)?,
+                None => DEFAULT_MAX_TOKEN_HOURS,
+            },
         };
         let output = Output {
             clamp_negative: raw.output.clamp_negative,

@@ -127,12 +127,17 @@ pub struct CostBounds {
     pub grid_micro: u64,
 }
 
+/// The longest token lifetime accepted when the policy does not say (a year).
+pub const DEFAULT_MAX_TOKEN_HOURS: u64 = 8760;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Limits {
     pub max_dimensions: usize,
     pub max_cells: usize,
     pub max_body_bytes: usize,
     pub requests_per_minute: u32,
+    /// The longest a token may live from now, in hours.
+    pub max_token_hours: u64,
 }
 
 /// Post-processing applied to noisy values only.

@@ -150,6 +150,15 @@ pub enum ReleaseError {
         region: String,
         valid: Vec<String>,
     },
+    /// The token's role is not the role its consumer (`sub`) holds: a
+    /// consumer keeps one role for life. Never ledgered (the ledger holds
+    /// one role per consumer).
+    RoleChanged {
+        stored: String,
+        token: String,
+    },
+    /// An administrator tried to change their own limit.
+    SelfChange,
     /// The service could not get randomness; nothing was released or charged.
     EntropyUnavailable,
     Unavailable(String),
@@ -185,6 +194,8 @@ impl ReleaseError {
             UnknownCountry(_) => "national.unknown_country",
             UnknownTable { .. } => "national.unknown_table",
             UnknownRegion { .. } => "regional.unknown_region",
+            RoleChanged { .. } => "auth.role_mismatch",
+            SelfChange => "admin.self_change",
             EntropyUnavailable => "service.entropy_unavailable",
             Unavailable(_) => "service.unavailable",
             Internal(_) => "internal.error",
@@ -215,6 +226,8 @@ impl ReleaseError {
             UnknownCountry(_) => "Unknown country",
             UnknownTable { .. } => "Unknown table",
             UnknownRegion { .. } => "Unknown region",
+            RoleChanged { .. } => "Role does not match this consumer",
+            SelfChange => "Own limit",
             EntropyUnavailable => "Randomness unavailable",
             Unavailable(_) => "Service unavailable",
             Internal(_) => "Internal error",
@@ -340,6 +353,12 @@ impl ReleaseError {
                     valid.join(", ")
                 )
             }
+            RoleChanged { stored, token } => format!(
+                "this consumer id (sub) holds the role {stored}; a {token} token cannot use it, \
+                 since a consumer keeps one role for life (ask for a token with a sub of its own); \
+                 nothing was read or charged"
+            ),
+            SelfChange => "an administrator cannot change their own limit; ask another administrator; nothing was changed".into(),
             EntropyUnavailable => {
                 "the service could not obtain secure randomness; nothing was released or charged"
                     .into()
@@ -361,6 +380,13 @@ impl ReleaseError {
                 | ReleaseError::EntropyUnavailable
                 | ReleaseError::Unavailable(_)
         )
+    }
+
+    /// Whether the refusal is written to the ledger: every refusal after
+    /// authentication but a role mismatch (the ledger keeps one role per
+    /// consumer), never a failure of the service.
+    pub fn is_ledgered(&self) -> bool {
+        !self.is_internal() && !matches!(self, ReleaseError::RoleChanged { .. })
     }
 }
 
@@ -404,7 +430,16 @@ impl From<StoreError> for ReleaseError {
             StoreError::Unavailable(cause) => {
                 tracing::warn!(%cause, "store unavailable");
                 ReleaseError::Unavailable(
-                    "the privacy-budget ledger is briefly unavailable; nothing was charged or released; retry shortly".into(),
+                    "the privacy-budget ledger is briefly unavailable; nothing was released; retry shortly (a repeat is never charged twice)".into(),
+                )
+            }
+            StoreError::LostBudget(consumer) => {
+                // Someone removed a budget row the ledger vouches for: an
+                // operator must restore it. Until then the consumer is not
+                // served, rather than served on a fresh budget.
+                tracing::error!(%consumer, alert = "budget_row_missing", "ALERT: a consumer the ledger knows has no budget row; refusing to recreate it with a fresh budget; restore the row (see docs/operations.md)");
+                ReleaseError::Unavailable(
+                    "this consumer's budget cannot be read right now; nothing was charged or released; the operators have been alerted".into(),
                 )
             }
             other => ReleaseError::Internal(Cause::new("the store failed", other)),

@@ -205,6 +205,7 @@ pub(crate) fn charge_error(policy: &Policy, err: ChargeError, rolled_back: bool)
         }
         ChargeError::Refused(Refusal::IdempotencyRace) => ReleaseError::IdempotencyKeyReused,
         ChargeError::Arithmetic(e) => ReleaseError::internal("budget arithmetic", e),
+        ChargeError::RoleChanged { stored, token } => ReleaseError::RoleChanged { stored, token },
         ChargeError::Store(e) => e.into(),
         ChargeError::Render(e) if rolled_back => {
             ReleaseError::Internal(Cause::boxed("rendering a response", e))
@@ -257,8 +258,13 @@ pub async fn ledger_refusal(
         entry.canonical_query = Some(canonical.into());
         entry.query_hash = Some(hash.into());
     }
-    if let Err(e) = pipeline.committer.record_refusal(entry).await {
-        tracing::error!(error = %e, "could not ledger a refusal");
+    match pipeline.committer.record_refusal(entry).await {
+        Ok(_) => {}
+        // The store's outage is logged where it is noticed; the refusal stands.
+        Err(e @ crate::store::StoreError::Unavailable(_)) => {
+            tracing::warn!(error = %e, "could not ledger a refusal")
+        }
+        Err(e) => tracing::error!(error = %e, "could not ledger a refusal"),
     }
 }
 
@@ -273,7 +279,7 @@ pub async fn ledger_if_refused<T>(
     match result {
         Ok(v) => Ok(v),
         Err(Refused { error, query }) => {
-            if !error.is_internal() {
+            if error.is_ledgered() {
                 ledger_refusal(
                     pipeline,
                     consumer,

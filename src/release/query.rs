@@ -30,24 +30,25 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 
-/// Body of `POST /v1/counts` and `POST /v1/counts/estimate`.
-#[derive(Debug, Clone, Deserialize, Serialize, utoipa::ToSchema)]
+mod schema;
+
+/// Body of `POST /v1/counts` and `POST /v1/counts/estimate`. Its OpenAPI
+/// schema (written out in `query/schema.rs`) states the rules below that a
+/// client can check.
+#[derive(Debug, Clone, Deserialize, Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct CountRequest {
     /// Dimensions to group by, in output order (see `GET /v1/catalog`).
     /// Omitted when `workload` is given; never an empty list.
     #[serde(default, deserialize_with = "non_empty")]
-    #[schema(example = json!(["gender", "age_broad"]), min_items = 1)]
     pub dimensions: Vec<String>,
     /// Instead of `dimensions`: several groupings over the same filters,
     /// released together as one charge and answered as consistent tables.
     /// The cost (`epsilon` or `rho`) is the workload's, split equally.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schema(example = json!([["gender", "age_broad"], ["gender", "registration_year"], ["age_broad"]]), min_items = 1)]
     pub workload: Option<Vec<Vec<String>>>,
     /// Per dimension: a list of values, or `{"from": Y1, "to": Y2}` for registration_year.
     #[serde(default, deserialize_with = "unique_keys")]
-    #[schema(value_type = Object, example = json!({"registration_year": {"from": 2015, "to": 2020}, "citizenship": ["UKR", "MDA"]}))]
     pub filters: BTreeMap<String, Value>,
     /// Privacy cost in epsilon (pure accounting). Omit for the policy default.
     pub epsilon: Option<f64>,
@@ -200,8 +201,9 @@ pub struct AccuracyTarget {
     #[schema(minimum = 1)]
     #[serde(deserialize_with = "whole_number")]
     pub margin: u64,
-    /// Probability that a cell's noise is within the margin, e.g. 0.95.
-    #[schema(exclusive_minimum = 0.0, exclusive_maximum = 1.0)]
+    /// Probability that a cell's noise is within the margin, strictly
+    /// between 0.5 and 1, e.g. 0.95.
+    #[schema(exclusive_minimum = 0.5, exclusive_maximum = 1.0)]
     pub confidence: f64,
 }
 
@@ -605,9 +607,7 @@ fn cost_choice(policy: &Policy, req: &CountRequest) -> Result<CostChoice, Releas
             "give {unit} or accuracy, not both"
         ))),
         (Some(x), None) => {
-            let micro = crate::domain::budget::Amount::debit_from_f64(x)
-                .map_err(|_| bounds_err(format!("{x}")))?
-                .micro();
+            let micro = cost_micro(x, unit, || bounds_err(format!("{x}")))?;
             if !(min..=max).contains(&micro) {
                 return Err(bounds_err(format!("{x}")));
             }
@@ -623,6 +623,27 @@ fn cost_choice(policy: &Policy, req: &CountRequest) -> Result<CostChoice, Releas
             Ok(CostChoice::Accuracy(a))
         }
         (None, None) => Ok(CostChoice::Fixed(policy.cost.default_micro)),
+    }
+}
+
+/// A cost (`unit` is `epsilon` or `rho`) as exact micro-units, read through
+/// the number's shortest decimal as an admin's limit is: one finer than a
+/// micro-unit is refused (`query.invalid`), never rounded, so the charge is
+/// exactly what was asked for. A number that is no cost at all (not
+/// positive, too large) is refused with `not_a_cost`.
+pub(crate) fn cost_micro(
+    x: f64,
+    unit: &str,
+    not_a_cost: impl FnOnce() -> ReleaseError,
+) -> Result<u64, ReleaseError> {
+    use crate::domain::budget::{Amount, BudgetError};
+    match Amount::debit_from_f64(x) {
+        Ok(amount) => Ok(amount.micro()),
+        Err(BudgetError::TooPrecise) => Err(ReleaseError::InvalidQuery(format!(
+            "{unit} must be a multiple of 0.000001 (at most six decimal places); {} is finer",
+            crate::release::error::bounded(&format!("{x}"))
+        ))),
+        Err(_) => Err(not_a_cost()),
     }
 }
 
@@ -648,6 +669,16 @@ fn check_confidence(c: f64, field: &str) -> Result<f64, ReleaseError> {
             "{field} must be a number strictly between 0.5 and 1"
         )))
     }
+}
+
+/// A year written `2015` or `2015.0`: JSON (and JSON Schema's `integer`)
+/// does not tell them apart, so neither do we.
+fn whole_year(v: &Value) -> Option<i64> {
+    v.as_i64().or_else(|| {
+        v.as_f64()
+            .filter(|f| f.fract() == 0.0 && f.abs() <= f64::from(u16::MAX))
+            .map(|f| f as i64)
+    })
 }
 
 /// Field codes a filter allows, within the dimension's declared domain.
@@ -693,7 +724,7 @@ fn parse_filter(dim: &Dimension, spec: &Value) -> Result<Vec<u16>, ReleaseError>
         }
         Value::Object(range) if dim.field == Field::RegistrationYear => {
             let year = |k: &str| -> Result<i64, ReleaseError> {
-                range.get(k).and_then(Value::as_i64).ok_or_else(|| {
+                range.get(k).and_then(whole_year).ok_or_else(|| {
                     ReleaseError::InvalidQuery(format!(
                         "a range filter on {} needs whole-number \"from\" and \"to\"",
                         dim.name
@@ -788,6 +819,66 @@ mod tests {
     fn an_empty_dimension_list_is_refused_rather_than_read_as_absent() {
         assert!(read(r#"{"dimensions":[]}"#).is_err_and(|e| e.contains("no dimension")));
         assert!(read(r#"{"workload":[["gender"]]}"#).is_ok_and(|r| r.dimensions.is_empty()));
+    }
+
+    fn parse(body: &str) -> Result<CountQuery, ReleaseError> {
+        let policy =
+            crate::policy::parse_policy("default.toml", include_str!("../../policy/default.toml"))
+                .map_err(|e| ReleaseError::InvalidQuery(e.to_string()))?;
+        let consumer = Consumer {
+            id: "r".into(),
+            role: Role::Researcher,
+            country: None,
+            region: None,
+        };
+        let req = read(body).map_err(ReleaseError::InvalidBody)?;
+        CountQuery::parse(&policy, &consumer, &req)
+    }
+
+    #[test]
+    fn a_cost_finer_than_a_micro_unit_is_refused_not_rounded() {
+        for eps in ["0.0000015", "0.1000001", "0.30000000000000004", "1e-7"] {
+            let e = parse(&format!(r#"{{"dimensions":["gender"],"epsilon":{eps}}}"#));
+            match e {
+                Err(ReleaseError::InvalidQuery(m)) => {
+                    assert!(
+                        m.contains("epsilon must be a multiple of 0.000001"),
+                        "{eps}: {m}"
+                    )
+                }
+                other => panic!("{eps}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn a_cost_of_whole_micro_units_is_charged_exactly() {
+        for (eps, micro) in [("0.1", 100_000), ("0.123456", 123_456), ("1.5e-1", 150_000)] {
+            let q = parse(&format!(r#"{{"dimensions":["gender"],"epsilon":{eps}}}"#));
+            assert_eq!(
+                q.map(|q| q.cost).ok(),
+                Some(CostChoice::Fixed(micro)),
+                "{eps}"
+            );
+        }
+        // Out of the policy's bounds is still its own refusal.
+        let e = parse(r#"{"dimensions":["gender"],"epsilon":0.000001}"#);
+        assert!(
+            matches!(e, Err(ReleaseError::CostOutOfRange { .. })),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn a_year_range_is_whole_years_however_written() {
+        let q = parse(
+            r#"{"dimensions":["gender"],"filters":{"registration_year":{"from":2015.0,"to":2016}}}"#,
+        );
+        assert!(q.is_ok(), "{q:?}");
+        let e = parse(
+            r#"{"dimensions":["gender"],"filters":{"registration_year":{"from":2015.5,"to":2016}}}"#,
+        );
+        assert!(matches!(e, Err(ReleaseError::InvalidQuery(_))), "{e:?}");
     }
 
     #[test]

@@ -98,13 +98,16 @@ pub fn plan_workload(
     let given = request.epsilon.or(request.rho);
     let n = groupings.len() as u64;
     let share = |total: f64| -> Result<f64, ReleaseError> {
-        let micro = crate::domain::budget::Amount::debit_from_f64(total)
-            .map_err(|_| {
-                invalid(format!(
-                    "the workload's cost {total} is not a positive number"
-                ))
-            })?
-            .micro();
+        let name = if request.epsilon.is_some() {
+            "epsilon"
+        } else {
+            "rho"
+        };
+        let micro = super::query::cost_micro(total, name, || {
+            invalid(format!(
+                "the workload's cost {total} is not a positive number"
+            ))
+        })?;
         Ok((micro / n) as f64 / 1e6)
     };
     let per = match given {
@@ -491,5 +494,40 @@ pub(super) fn render(
             }
             Ok(w.into_inner().map_err(|e| e.into_error())?)
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::Role;
+
+    fn plan_body(body: &str) -> Result<WorkloadPlan, ReleaseError> {
+        let policy =
+            crate::policy::parse_policy("default.toml", include_str!("../../policy/default.toml"))
+                .map_err(|e| ReleaseError::InvalidQuery(e.to_string()))?;
+        let consumer = Consumer {
+            id: "r".into(),
+            role: Role::Researcher,
+            country: None,
+            region: None,
+        };
+        let request: CountRequest =
+            serde_json::from_str(body).map_err(|e| ReleaseError::InvalidBody(e.to_string()))?;
+        plan_workload(&policy, &consumer, &request)
+    }
+
+    #[test]
+    fn a_workload_cost_finer_than_a_micro_unit_is_refused_not_rounded() {
+        let e = plan_body(r#"{"workload":[["gender"],["age_broad"]],"epsilon":0.2000005}"#);
+        match e {
+            Err(ReleaseError::InvalidQuery(m)) => {
+                assert!(m.contains("epsilon must be a multiple of 0.000001"), "{m}")
+            }
+            Err(other) => panic!("{other:?}"),
+            Ok(_) => panic!("a cost of 0.2000005 was accepted"),
+        }
+        let ok = plan_body(r#"{"workload":[["gender"],["age_broad"]],"epsilon":0.2}"#);
+        assert!(ok.is_ok_and(|w| w.cost().is_ok_and(|c| c.micro() == 200_000)));
     }
 }

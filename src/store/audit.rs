@@ -187,12 +187,15 @@ pub const BATCH: i64 = 1000;
 impl Store {
     /// Size of the ledger and the hash of its last entry.
     pub async fn ledger_head(&self) -> Result<(i64, String), StoreError> {
-        let row: Option<(i64, String)> = with_pool!(self, p => {
-            sqlx::query_as("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(row.unwrap_or((0, GENESIS_HASH.to_owned())))
+        self.bounded(async move {
+            let row: Option<(i64, String)> = with_pool!(self, p => {
+                sqlx::query_as("SELECT seq, hash FROM ledger ORDER BY seq DESC LIMIT 1")
+                    .fetch_optional(p)
+                    .await?
+            });
+            Ok(row.unwrap_or((0, GENESIS_HASH.to_owned())))
+        })
+        .await
     }
 
     /// Entries with `after < seq <= upto`, at most `limit`, in sequence order.
@@ -202,15 +205,18 @@ impl Store {
         upto: i64,
         limit: i64,
     ) -> Result<Vec<Entry>, StoreError> {
-        let rows: Vec<LedgerRow> = with_pool!(self, p => {
-            sqlx::query_as(concat!("SELECT ", entry_columns!(), " FROM ledger WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"))
-                .bind(after)
-                .bind(upto)
-                .bind(limit)
-                .fetch_all(p)
-                .await?
-        });
-        entries(rows)
+        self.bounded(async move {
+            let rows: Vec<LedgerRow> = with_pool!(self, p => {
+                sqlx::query_as(concat!("SELECT ", entry_columns!(), " FROM ledger WHERE seq > $1 AND seq <= $2 ORDER BY seq LIMIT $3"))
+                    .bind(after)
+                    .bind(upto)
+                    .bind(limit)
+                    .fetch_all(p)
+                    .await?
+            });
+            entries(rows)
+        })
+        .await
     }
 
     /// Up to `limit` entries after `cursor` that match `filter`, in sequence order.
@@ -220,72 +226,78 @@ impl Store {
         cursor: i64,
         limit: usize,
     ) -> Result<Page, StoreError> {
-        // SQL narrows the time range to whole seconds; the exact bounds are applied here.
-        let from = filter.from.and_then(second_prefix);
-        let to = filter.to.and_then(second_prefix);
-        let batch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
-        let mut out: Vec<Entry> = Vec::new();
-        let mut after = cursor;
-        'fetch: loop {
-            let rows: Vec<LedgerRow> = with_pool!(self, p => {
-                sqlx::query_as(concat!(
-                    "SELECT ", entry_columns!(), " FROM ledger WHERE seq > $1 \
-                     AND ($2 IS NULL OR consumer_id = $2) AND ($3 IS NULL OR event = $3) \
-                     AND ($4 IS NULL OR outcome = $4) AND ($5 IS NULL OR substr(at, 1, 19) >= $5) \
-                     AND ($6 IS NULL OR substr(at, 1, 19) <= $6) ORDER BY seq LIMIT $7"
-                ))
-                .bind(after)
-                .bind(&filter.consumer)
-                .bind(filter.event.map(Event::code))
-                .bind(&filter.outcome)
-                .bind(&from)
-                .bind(&to)
-                .bind(batch)
-                .fetch_all(p)
-                .await?
-            });
-            let fetched = rows.len();
-            for row in rows {
-                after = row.seq;
-                if filter.time_matches(&row.at) {
-                    out.extend(entries(vec![row])?);
-                    if out.len() > limit {
-                        break 'fetch;
+        self.bounded(async move {
+            // SQL narrows the time range to whole seconds; the exact bounds are applied here.
+            let from = filter.from.and_then(second_prefix);
+            let to = filter.to.and_then(second_prefix);
+            let batch = i64::try_from(limit.saturating_add(1)).unwrap_or(i64::MAX);
+            let mut out: Vec<Entry> = Vec::new();
+            let mut after = cursor;
+            'fetch: loop {
+                let rows: Vec<LedgerRow> = with_pool!(self, p => {
+                    sqlx::query_as(concat!(
+                        "SELECT ", entry_columns!(), " FROM ledger WHERE seq > $1 \
+                         AND ($2 IS NULL OR consumer_id = $2) AND ($3 IS NULL OR event = $3) \
+                         AND ($4 IS NULL OR outcome = $4) AND ($5 IS NULL OR substr(at, 1, 19) >= $5) \
+                         AND ($6 IS NULL OR substr(at, 1, 19) <= $6) ORDER BY seq LIMIT $7"
+                    ))
+                    .bind(after)
+                    .bind(&filter.consumer)
+                    .bind(filter.event.map(Event::code))
+                    .bind(&filter.outcome)
+                    .bind(&from)
+                    .bind(&to)
+                    .bind(batch)
+                    .fetch_all(p)
+                    .await?
+                });
+                let fetched = rows.len();
+                for row in rows {
+                    after = row.seq;
+                    if filter.time_matches(&row.at) {
+                        out.extend(entries(vec![row])?);
+                        if out.len() > limit {
+                            break 'fetch;
+                        }
                     }
                 }
+                if i64::try_from(fetched).unwrap_or(0) < batch {
+                    break;
+                }
             }
-            if i64::try_from(fetched).unwrap_or(0) < batch {
-                break;
-            }
-        }
-        let next_cursor = if out.len() > limit {
-            out.truncate(limit);
-            out.last().map(|e| e.body.seq)
-        } else {
-            None
-        };
-        Ok(Page {
-            entries: out,
-            next_cursor,
+            let next_cursor = if out.len() > limit {
+                out.truncate(limit);
+                out.last().map(|e| e.body.seq)
+            } else {
+                None
+            };
+            Ok(Page {
+                entries: out,
+                next_cursor,
+            })
         })
+        .await
     }
 
     pub async fn insert_checkpoint(&self, cp: &Checkpoint) -> Result<(), StoreError> {
-        with_pool!(self, p => {
-            sqlx::query(
-                "INSERT INTO checkpoints (dataset, size, head_hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6) \
-                 ON CONFLICT (dataset, size, at) DO NOTHING",
-            )
-            .bind(&cp.dataset)
-            .bind(cp.size)
-            .bind(&cp.head_hash)
-            .bind(&cp.at)
-            .bind(&cp.key_id)
-            .bind(&cp.signature)
-            .execute(p)
-            .await?;
-        });
-        Ok(())
+        self.bounded(async move {
+            with_pool!(self, p => {
+                sqlx::query(
+                    "INSERT INTO checkpoints (dataset, size, head_hash, at, key_id, signature) VALUES ($1, $2, $3, $4, $5, $6) \
+                     ON CONFLICT (dataset, size, at) DO NOTHING",
+                )
+                .bind(&cp.dataset)
+                .bind(cp.size)
+                .bind(&cp.head_hash)
+                .bind(&cp.at)
+                .bind(&cp.key_id)
+                .bind(&cp.signature)
+                .execute(p)
+                .await?;
+            });
+            Ok(())
+        })
+        .await
     }
 
     /// The newest `limit` checkpoints of `dataset`, newest first.
@@ -294,17 +306,20 @@ impl Store {
         dataset: &str,
         limit: i64,
     ) -> Result<Vec<Checkpoint>, StoreError> {
-        let rows: Vec<CheckpointRow> = with_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT dataset, size, head_hash, at, key_id, signature FROM checkpoints WHERE dataset = $1 \
-                 ORDER BY size DESC, at DESC LIMIT $2",
-            )
-            .bind(dataset)
-            .bind(limit)
-            .fetch_all(p)
-            .await?
-        });
-        Ok(rows.into_iter().map(checkpoint_of).collect())
+        self.bounded(async move {
+            let rows: Vec<CheckpointRow> = with_pool!(self, p => {
+                sqlx::query_as(
+                    "SELECT dataset, size, head_hash, at, key_id, signature FROM checkpoints WHERE dataset = $1 \
+                     ORDER BY size DESC, at DESC LIMIT $2",
+                )
+                .bind(dataset)
+                .bind(limit)
+                .fetch_all(p)
+                .await?
+            });
+            Ok(rows.into_iter().map(checkpoint_of).collect())
+        })
+        .await
     }
 
     /// The checkpoint of `dataset` with the largest size not above `max_size`.
@@ -313,17 +328,20 @@ impl Store {
         dataset: &str,
         max_size: Option<i64>,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let row: Option<CheckpointRow> = with_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT dataset, size, head_hash, at, key_id, signature FROM checkpoints \
-                 WHERE dataset = $1 AND ($2 IS NULL OR size <= $2) ORDER BY size DESC, at DESC LIMIT 1",
-            )
-            .bind(dataset)
-            .bind(max_size)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(row.map(checkpoint_of))
+        self.bounded(async move {
+            let row: Option<CheckpointRow> = with_pool!(self, p => {
+                sqlx::query_as(
+                    "SELECT dataset, size, head_hash, at, key_id, signature FROM checkpoints \
+                     WHERE dataset = $1 AND ($2 IS NULL OR size <= $2) ORDER BY size DESC, at DESC LIMIT 1",
+                )
+                .bind(dataset)
+                .bind(max_size)
+                .fetch_optional(p)
+                .await?
+            });
+            Ok(row.map(checkpoint_of))
+        })
+        .await
     }
 
     /// Signs the current head and stores the checkpoint.
@@ -332,10 +350,13 @@ impl Store {
         signer: &Signer,
         dataset: &str,
     ) -> Result<Checkpoint, StoreError> {
-        let (size, head) = self.ledger_head().await?;
-        let cp = signer.sign(dataset, size, &head, &now_rfc3339());
-        self.insert_checkpoint(&cp).await?;
-        Ok(cp)
+        self.bounded(async move {
+            let (size, head) = self.ledger_head().await?;
+            let cp = signer.sign(dataset, size, &head, &now_rfc3339());
+            self.insert_checkpoint(&cp).await?;
+            Ok(cp)
+        })
+        .await
     }
 
     /// Makes a checkpoint only if the ledger grew since the latest one (the periodic task).
@@ -344,15 +365,18 @@ impl Store {
         signer: &Signer,
         dataset: &str,
     ) -> Result<Option<Checkpoint>, StoreError> {
-        let covered = self
-            .latest_checkpoint(dataset, None)
-            .await?
-            .map_or(0, |c| c.size);
-        let (size, _) = self.ledger_head().await?;
-        if size <= covered {
-            return Ok(None);
-        }
-        self.make_checkpoint(signer, dataset).await.map(Some)
+        self.bounded(async move {
+            let covered = self
+                .latest_checkpoint(dataset, None)
+                .await?
+                .map_or(0, |c| c.size);
+            let (size, _) = self.ledger_head().await?;
+            if size <= covered {
+                return Ok(None);
+            }
+            self.make_checkpoint(signer, dataset).await.map(Some)
+        })
+        .await
     }
 
     /// Budget rows of `dataset` (all datasets when `None`), by consumer id.
@@ -360,45 +384,51 @@ impl Store {
         &self,
         dataset: Option<&str>,
     ) -> Result<Vec<ConsumerRecord>, StoreError> {
-        let rows: Vec<(String, String, String, i64, i64, String)> = with_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT dataset, consumer_id, role, limit_micro, spent_micro, created_at FROM consumers \
-                 WHERE ($1 IS NULL OR dataset = $1) ORDER BY dataset, consumer_id",
-            )
-            .bind(dataset)
-            .fetch_all(p)
-            .await?
-        });
-        Ok(rows
-            .into_iter()
-            .map(
-                |(dataset, consumer_id, role, limit_micro, spent_micro, created_at)| {
-                    ConsumerRecord {
-                        dataset,
-                        consumer_id,
-                        role,
-                        limit_micro,
-                        spent_micro,
-                        created_at,
-                    }
-                },
-            )
-            .collect())
+        self.bounded(async move {
+            let rows: Vec<(String, String, String, i64, i64, String)> = with_pool!(self, p => {
+                sqlx::query_as(
+                    "SELECT dataset, consumer_id, role, limit_micro, spent_micro, created_at FROM consumers \
+                     WHERE ($1 IS NULL OR dataset = $1) ORDER BY dataset, consumer_id",
+                )
+                .bind(dataset)
+                .fetch_all(p)
+                .await?
+            });
+            Ok(rows
+                .into_iter()
+                .map(
+                    |(dataset, consumer_id, role, limit_micro, spent_micro, created_at)| {
+                        ConsumerRecord {
+                            dataset,
+                            consumer_id,
+                            role,
+                            limit_micro,
+                            spent_micro,
+                            created_at,
+                        }
+                    },
+                )
+                .collect())
+        })
+        .await
     }
 
     /// Budget spent in `dataset`, summed per role (micro-units): the only
     /// per-consumer figures operators' metrics carry, and only as sums.
     pub async fn spent_by_role(&self, dataset: &str) -> Result<Vec<(String, i64)>, StoreError> {
-        let rows: Vec<(String, i64)> = with_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT role, CAST(COALESCE(SUM(spent_micro), 0) AS BIGINT) FROM consumers \
-                 WHERE dataset = $1 GROUP BY role ORDER BY role",
-            )
-            .bind(dataset)
-            .fetch_all(p)
-            .await?
-        });
-        Ok(rows)
+        self.bounded(async move {
+            let rows: Vec<(String, i64)> = with_pool!(self, p => {
+                sqlx::query_as(
+                    "SELECT role, CAST(COALESCE(SUM(spent_micro), 0) AS BIGINT) FROM consumers \
+                     WHERE dataset = $1 GROUP BY role ORDER BY role",
+                )
+                .bind(dataset)
+                .fetch_all(p)
+                .await?
+            });
+            Ok(rows)
+        })
+        .await
     }
 
     /// One consumer's budget row.
@@ -407,26 +437,29 @@ impl Store {
         dataset: &str,
         consumer_id: &str,
     ) -> Result<Option<ConsumerRecord>, StoreError> {
-        let row: Option<(String, String, String, i64, i64, String)> = with_pool!(self, p => {
-            sqlx::query_as(
-                "SELECT dataset, consumer_id, role, limit_micro, spent_micro, created_at FROM consumers \
-                 WHERE dataset = $1 AND consumer_id = $2",
-            )
-            .bind(dataset)
-            .bind(consumer_id)
-            .fetch_optional(p)
-            .await?
-        });
-        Ok(row.map(
-            |(dataset, consumer_id, role, limit_micro, spent_micro, created_at)| ConsumerRecord {
-                dataset,
-                consumer_id,
-                role,
-                limit_micro,
-                spent_micro,
-                created_at,
-            },
-        ))
+        self.bounded(async move {
+            let row: Option<(String, String, String, i64, i64, String)> = with_pool!(self, p => {
+                sqlx::query_as(
+                    "SELECT dataset, consumer_id, role, limit_micro, spent_micro, created_at FROM consumers \
+                     WHERE dataset = $1 AND consumer_id = $2",
+                )
+                .bind(dataset)
+                .bind(consumer_id)
+                .fetch_optional(p)
+                .await?
+            });
+            Ok(row.map(
+                |(dataset, consumer_id, role, limit_micro, spent_micro, created_at)| ConsumerRecord {
+                    dataset,
+                    consumer_id,
+                    role,
+                    limit_micro,
+                    spent_micro,
+                    created_at,
+                },
+            ))
+        })
+        .await
     }
 
     /// Per consumer of `dataset`: entries by event, latest role and time.
@@ -434,143 +467,151 @@ impl Store {
         &self,
         dataset: &str,
     ) -> Result<std::collections::BTreeMap<String, Activity>, StoreError> {
-        type Counts = Vec<(String, String, i64)>;
-        type Latest = Vec<(String, String, String)>;
-        let (counts, last): (Counts, Latest) = with_pool!(self, p => {
-            let counts = sqlx::query_as(
-                "SELECT consumer_id, event, COUNT(*) FROM ledger WHERE dataset = $1 GROUP BY consumer_id, event",
-            )
-            .bind(dataset)
-            .fetch_all(p)
-            .await?;
-            let last = sqlx::query_as(
-                "SELECT consumer_id, role, at FROM ledger WHERE seq IN \
-                 (SELECT MAX(seq) FROM ledger WHERE dataset = $1 GROUP BY consumer_id)",
-            )
-            .bind(dataset)
-            .fetch_all(p)
-            .await?;
-            (counts, last)
-        });
-        let mut out: std::collections::BTreeMap<String, Activity> = Default::default();
-        for (id, ev, n) in counts {
-            let a = out.entry(id).or_default();
-            match ev.as_str() {
-                e if e == Event::Charge.code() => a.charges = n,
-                e if e == Event::Replay.code() => a.replays = n,
-                e if e == Event::Refusal.code() => a.refusals = n,
-                e if e == Event::BudgetChange.code() => a.budget_changes = n,
-                _ => {}
+        self.bounded(async move {
+            type Counts = Vec<(String, String, i64)>;
+            type Latest = Vec<(String, String, String)>;
+            let (counts, last): (Counts, Latest) = with_pool!(self, p => {
+                let counts = sqlx::query_as(
+                    "SELECT consumer_id, event, COUNT(*) FROM ledger WHERE dataset = $1 GROUP BY consumer_id, event",
+                )
+                .bind(dataset)
+                .fetch_all(p)
+                .await?;
+                let last = sqlx::query_as(
+                    "SELECT consumer_id, role, at FROM ledger WHERE seq IN \
+                     (SELECT MAX(seq) FROM ledger WHERE dataset = $1 GROUP BY consumer_id)",
+                )
+                .bind(dataset)
+                .fetch_all(p)
+                .await?;
+                (counts, last)
+            });
+            let mut out: std::collections::BTreeMap<String, Activity> = Default::default();
+            for (id, ev, n) in counts {
+                let a = out.entry(id).or_default();
+                match ev.as_str() {
+                    e if e == Event::Charge.code() => a.charges = n,
+                    e if e == Event::Replay.code() => a.replays = n,
+                    e if e == Event::Refusal.code() => a.refusals = n,
+                    e if e == Event::BudgetChange.code() => a.budget_changes = n,
+                    _ => {}
+                }
             }
-        }
-        for (id, role, at) in last {
-            let a = out.entry(id).or_default();
-            a.role = role;
-            a.last_activity = Some(at);
-        }
-        Ok(out)
+            for (id, role, at) in last {
+                let a = out.entry(id).or_default();
+                a.role = role;
+                a.last_activity = Some(at);
+            }
+            Ok(out)
+        })
+        .await
     }
 
     /// Recomputes the whole chain, checks every stored checkpoint against it
     /// and `key`, and reconciles the budgets tables, all in one read snapshot
     /// (REPEATABLE READ on PostgreSQL, a read transaction on SQLite), so that
     /// concurrent charges cannot make the tables and the ledger look apart.
+    /// (It reads the whole ledger in one statement, so its deadline is 15
+    /// times a request's, [`crate::store::db_timeout`].)
     pub async fn verify_ledger(&self, key: &PublicKey) -> Result<LedgerCheck, StoreError> {
-        let is_postgres = matches!(self, Store::Postgres(_));
-        let (checkpoints, verifier, failure, consumers, globals) = with_pool!(self, pool => {
-            let mut tx = pool.begin().await?;
-            if is_postgres {
-                sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            let rows: Vec<CheckpointRow> = sqlx::query_as(
-                "SELECT dataset, size, head_hash, at, key_id, signature FROM checkpoints ORDER BY size, at",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let checkpoints: Vec<Checkpoint> = rows.into_iter().map(checkpoint_of).collect();
-            let mut verifier = Verifier::new();
-            let mut failure: Option<Failure> = None;
-            for cp in &checkpoints {
-                if let Err(f) = verifier.expect_head(cp.size, &cp.head_hash, &format!("the checkpoint of {}", cp.at)) {
-                    failure.get_or_insert(f);
+        self.bounded_times(15, async move {
+            let is_postgres = matches!(self, Store::Postgres(_));
+            let (checkpoints, verifier, failure, consumers, globals) = with_pool!(self, pool => {
+                let mut tx = pool.begin().await?;
+                if is_postgres {
+                    sqlx::query("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                        .execute(&mut *tx)
+                        .await?;
                 }
-            }
-            let mut after = 0i64;
-            while failure.is_none() {
-                let batch: Vec<LedgerRow> = sqlx::query_as(concat!("SELECT ", entry_columns!(), " FROM ledger WHERE seq > $1 ORDER BY seq LIMIT $2"))
-                    .bind(after)
-                    .bind(BATCH)
-                    .fetch_all(&mut *tx)
-                    .await?;
-                let n = batch.len();
-                for row in batch {
-                    after = row.seq;
-                    if let Err(f) = Entry::try_from(row).and_then(|e| verifier.push(&e)) {
-                        failure = Some(f);
+                let rows: Vec<CheckpointRow> = sqlx::query_as(
+                    "SELECT dataset, size, head_hash, at, key_id, signature FROM checkpoints ORDER BY size, at",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                let checkpoints: Vec<Checkpoint> = rows.into_iter().map(checkpoint_of).collect();
+                let mut verifier = Verifier::new();
+                let mut failure: Option<Failure> = None;
+                for cp in &checkpoints {
+                    if let Err(f) = verifier.expect_head(cp.size, &cp.head_hash, &format!("the checkpoint of {}", cp.at)) {
+                        failure.get_or_insert(f);
+                    }
+                }
+                let mut after = 0i64;
+                while failure.is_none() {
+                    let batch: Vec<LedgerRow> = sqlx::query_as(concat!("SELECT ", entry_columns!(), " FROM ledger WHERE seq > $1 ORDER BY seq LIMIT $2"))
+                        .bind(after)
+                        .bind(BATCH)
+                        .fetch_all(&mut *tx)
+                        .await?;
+                    let n = batch.len();
+                    for row in batch {
+                        after = row.seq;
+                        if let Err(f) = Entry::try_from(row).and_then(|e| verifier.push(&e)) {
+                            failure = Some(f);
+                            break;
+                        }
+                    }
+                    if i64::try_from(n).unwrap_or(0) < BATCH {
                         break;
                     }
                 }
-                if i64::try_from(n).unwrap_or(0) < BATCH {
-                    break;
-                }
-            }
-            let consumers: Vec<(String, String, i64, i64)> = sqlx::query_as(
-                "SELECT dataset, consumer_id, limit_micro, spent_micro FROM consumers ORDER BY dataset, consumer_id",
-            )
-            .fetch_all(&mut *tx)
-            .await?;
-            let globals: Vec<(String, i64)> = sqlx::query_as("SELECT dataset, spent_micro FROM global_budgets ORDER BY dataset")
+                let consumers: Vec<(String, String, i64, i64)> = sqlx::query_as(
+                    "SELECT dataset, consumer_id, limit_micro, spent_micro FROM consumers ORDER BY dataset, consumer_id",
+                )
                 .fetch_all(&mut *tx)
                 .await?;
-            tx.rollback().await?;
-            (checkpoints, verifier, failure, consumers, globals)
-        });
-        let consumers: Vec<ConsumerRow> = consumers
-            .into_iter()
-            .map(
-                |(dataset, consumer_id, limit_micro, spent_micro)| ConsumerRow {
-                    dataset,
-                    consumer_id,
-                    limit_micro,
-                    spent_micro,
-                },
-            )
-            .collect();
-        let mut check = LedgerCheck {
-            size: verifier.size(),
-            head_hash: verifier.head_hash().to_owned(),
-            checkpoints_checked: checkpoints.len(),
-            latest_checkpoint: checkpoints.last().cloned(),
-            consumers_reconciled: 0,
-            summary: None,
-            failure,
-        };
-        if check.failure.is_some() {
-            return Ok(check);
-        }
-        let summary = match verifier.finish() {
-            Ok(s) => s,
-            Err(f) => {
-                check.failure = Some(f);
+                let globals: Vec<(String, i64)> = sqlx::query_as("SELECT dataset, spent_micro FROM global_budgets ORDER BY dataset")
+                    .fetch_all(&mut *tx)
+                    .await?;
+                tx.rollback().await?;
+                (checkpoints, verifier, failure, consumers, globals)
+            });
+            let consumers: Vec<ConsumerRow> = consumers
+                .into_iter()
+                .map(
+                    |(dataset, consumer_id, limit_micro, spent_micro)| ConsumerRow {
+                        dataset,
+                        consumer_id,
+                        limit_micro,
+                        spent_micro,
+                    },
+                )
+                .collect();
+            let mut check = LedgerCheck {
+                size: verifier.size(),
+                head_hash: verifier.head_hash().to_owned(),
+                checkpoints_checked: checkpoints.len(),
+                latest_checkpoint: checkpoints.last().cloned(),
+                consumers_reconciled: 0,
+                summary: None,
+                failure,
+            };
+            if check.failure.is_some() {
                 return Ok(check);
             }
-        };
-        check.size = summary.size;
-        check.head_hash = summary.head_hash.clone();
-        check.failure = checkpoints
-            .iter()
-            .find_map(|cp| {
-                key.verify(cp).err().map(|e| Failure {
-                    seq: cp.size,
-                    kind: FailureKind::Checkpoint,
-                    detail: format!("the checkpoint of {}: {e}", cp.at),
+            let summary = match verifier.finish() {
+                Ok(s) => s,
+                Err(f) => {
+                    check.failure = Some(f);
+                    return Ok(check);
+                }
+            };
+            check.size = summary.size;
+            check.head_hash = summary.head_hash.clone();
+            check.failure = checkpoints
+                .iter()
+                .find_map(|cp| {
+                    key.verify(cp).err().map(|e| Failure {
+                        seq: cp.size,
+                        kind: FailureKind::Checkpoint,
+                        detail: format!("the checkpoint of {}: {e}", cp.at),
+                    })
                 })
-            })
-            .or_else(|| reconcile_tables(&summary, &consumers, &globals).err());
-        check.consumers_reconciled = consumers.len();
-        check.summary = Some(summary);
-        Ok(check)
+                .or_else(|| reconcile_tables(&summary, &consumers, &globals).err());
+            check.consumers_reconciled = consumers.len();
+            check.summary = Some(summary);
+            Ok(check)
+        })
+        .await
     }
 }

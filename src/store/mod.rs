@@ -9,9 +9,12 @@
 
 pub mod audit;
 pub mod cases;
+pub(crate) mod deadline;
 pub mod group_by;
 pub mod ledger;
 mod readers;
+
+pub use deadline::{DEFAULT_DB_TIMEOUT_MS, db_timeout, set_db_timeout};
 
 pub use ledger::{ChargeError, CommitStats, Committer, StoredResponse};
 
@@ -45,6 +48,10 @@ pub enum StoreError {
     /// The store could not take writes for a while (the cause is logged, not shown).
     #[error("store unavailable: {0}")]
     Unavailable(String),
+    /// The ledger holds charges of this consumer but its budget row is
+    /// gone (deleted behind the service): never recreated with a fresh budget.
+    #[error("the budget row of consumer {0} is missing")]
+    LostBudget(String),
 }
 
 /// A database error, told apart by whether retrying later can help: an
@@ -69,10 +76,11 @@ pub(crate) fn is_transient(e: &sqlx::Error) -> bool {
         | sqlx::Error::Io(_)
         | sqlx::Error::Tls(_)
         | sqlx::Error::WorkerCrashed => true,
-        // Connection exceptions (class 08), too many connections (53300),
-        // shutdown or crash of the server (57P01-57P03).
+        // Connection exceptions (class 08), a full disk (53100), too many
+        // connections (53300), shutdown or crash of the server (57P01-57P03).
         sqlx::Error::Database(db) => db.code().is_some_and(|c| {
             c.starts_with("08")
+                || c == "53100"
                 || c == "53300"
                 || matches!(&*c, "57P01" | "57P02" | "57P03")
                 // The database was closed to connections (ALLOW_CONNECTIONS false).
@@ -181,7 +189,16 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(1))
                 .connect_with(opts)
                 .await
-                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                .map_err(|e| {
+                    StoreError::Unreachable(match e {
+                        // sqlx retries a refused connection until the timeout,
+                        // then names only the timeout.
+                        sqlx::Error::PoolTimedOut => "no connection within 1 s: the server \
+                            refuses connections or does not answer"
+                            .into(),
+                        e => e.to_string(),
+                    })
+                })?;
             Ok(Store::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
@@ -230,12 +247,15 @@ impl Store {
 
     /// The current data version (0 for a store that never received data).
     pub async fn data_version(&self) -> Result<i64, StoreError> {
-        let v: i64 = with_pool!(self, p => {
-            sqlx::query_scalar("SELECT data_version FROM store_meta WHERE id = 1")
-                .fetch_one(p)
-                .await?
-        });
-        Ok(v)
+        self.bounded(async move {
+            let v: i64 = with_pool!(self, p => {
+                sqlx::query_scalar("SELECT data_version FROM store_meta WHERE id = 1")
+                    .fetch_one(p)
+                    .await?
+            });
+            Ok(v)
+        })
+        .await
     }
 
     /// The file of an SQLite store (`None` for PostgreSQL or an in-memory

@@ -297,6 +297,77 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    only_utf8_json_bodies_are_read_on_every_endpoint_with_a_body,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let t = app.token(Role::Researcher, "typed");
+        let admin = app.token(Role::Admin, "typed-admin");
+        let count = r#"{"dimensions": ["gender"], "epsilon": 0.5}"#;
+        let send = |method: reqwest::Method, path: &str, token: &str, ct: &str, body: &str| {
+            app.client
+                .request(method, app.url(path))
+                .bearer_auth(token)
+                .header("Content-Type", ct)
+                .body(body.to_owned())
+                .send()
+        };
+        for ct in [
+            "application/json; charset=latin1",
+            "application/json; charset=utf-16",
+            "application/json;;;",
+            "application/json; charset",
+            "text/plain",
+            "application/json-seq",
+        ] {
+            for (method, path, token, body) in [
+                (reqwest::Method::POST, "/v1/counts", &t, count),
+                (reqwest::Method::POST, "/v1/counts/estimate", &t, count),
+                (
+                    reqwest::Method::PUT,
+                    "/v1/admin/consumers/typed/budget",
+                    &admin,
+                    r#"{"limit": 3.0}"#,
+                ),
+            ] {
+                let res = send(method.clone(), path, token, ct, body)
+                    .await
+                    .expect("request");
+                let problem = assert_problem(res, 415, "request.unsupported_media_type").await;
+                assert!(
+                    problem["detail"]
+                        .as_str()
+                        .is_some_and(|d| d.contains("UTF-8")),
+                    "{method} {path} {ct}: {problem}"
+                );
+            }
+        }
+        assert_eq!(app.budget("typed").await.0, 0, "nothing charged");
+        for ct in [
+            "application/json",
+            "Application/JSON; Charset=UTF-8",
+            "application/json;charset=\"utf-8\"",
+        ] {
+            let res = send(reqwest::Method::POST, "/v1/counts", &t, ct, count)
+                .await
+                .expect("request");
+            assert_eq!(res.status().as_u16(), 200, "{ct}");
+        }
+        let res = send(
+            reqwest::Method::PUT,
+            "/v1/admin/consumers/typed/budget",
+            &admin,
+            "application/json; charset=utf-8",
+            r#"{"limit": 3.0}"#,
+        )
+        .await
+        .expect("request");
+        assert_eq!(res.status().as_u16(), 200);
+    }
+);
+
+on_both_backends!(
     the_rate_limit_refuses_with_retry_after_before_any_charge,
     |backend| async move {
         let policy = POLICY.replacen("requests_per_minute = 600", "requests_per_minute = 3", 1);
@@ -616,3 +687,50 @@ on_both_backends!(a_filter_given_twice_is_refused, |backend| async move {
     }
     assert_eq!(app.budget("twice").await.0, 0);
 });
+
+on_both_backends!(
+    a_cost_finer_than_a_micro_unit_is_refused_and_charges_nothing,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let t = app.token(Role::Researcher, "erin");
+        let global = app.global_spent().await;
+        for (path, body) in [
+            (
+                "/v1/counts",
+                json!({"dimensions": ["gender"], "epsilon": 0.0000015}),
+            ),
+            (
+                "/v1/counts/estimate",
+                json!({"dimensions": ["gender"], "epsilon": 0.0000015}),
+            ),
+            (
+                "/v1/counts",
+                json!({"workload": [["gender"], ["age_broad"]], "epsilon": 0.2000005}),
+            ),
+        ] {
+            let p =
+                assert_problem(app.post_json(path, &t, &body).await, 422, "query.invalid").await;
+            assert!(
+                p["detail"]
+                    .as_str()
+                    .is_some_and(|d| d.contains("epsilon must be a multiple of 0.000001")),
+                "{path}: {p}"
+            );
+        }
+        assert_eq!(app.budget("erin").await.0, 0, "nothing charged");
+        assert_eq!(app.global_spent().await, global);
+        // The same cost in whole micro-units is charged exactly.
+        json_of(
+            app.post_json(
+                "/v1/counts",
+                &t,
+                &json!({"dimensions": ["gender"], "epsilon": 0.100001}),
+            )
+            .await,
+        )
+        .await;
+        assert_eq!(app.budget("erin").await.0, 100_001);
+    }
+);

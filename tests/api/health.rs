@@ -311,6 +311,143 @@ on_both_backends!(
 );
 
 on_both_backends!(
+    head_answers_every_get_like_get_without_a_body,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let auditor = app.token(Role::Auditor, "head-auditor");
+        let admin = app.token(Role::Admin, "head-admin");
+        let researcher = app.token(Role::Researcher, "head-researcher");
+        // Every resource that allows GET, with a token that may read it, or
+        // none (a refusal must be the same refusal).
+        let mut paths: Vec<(String, Option<&str>)> = ctm_stats::api::RESOURCES
+            .iter()
+            .filter(|(_, allow)| allow.split(", ").any(|m| m == "GET"))
+            .map(|(pattern, _)| (pattern.replace("{}", "USA"), None))
+            .collect();
+        paths.extend([
+            ("/console/".to_owned(), None),
+            ("/console/app.js".to_owned(), None),
+            ("/v1/audit/entries".to_owned(), Some(auditor.as_str())),
+            ("/v1/audit/public-key".to_owned(), Some(auditor.as_str())),
+            ("/v1/admin/consumers".to_owned(), Some(admin.as_str())),
+            ("/metrics".to_owned(), Some(admin.as_str())),
+            ("/v1/budget".to_owned(), Some(researcher.as_str())),
+        ]);
+        for (path, token) in &paths {
+            let send = |method: reqwest::Method| {
+                let mut req = app.client.request(method, app.url(path));
+                if let Some(t) = token {
+                    req = req.bearer_auth(t);
+                }
+                req.send()
+            };
+            let get = send(reqwest::Method::GET).await.expect("GET");
+            let head = send(reqwest::Method::HEAD).await.expect("HEAD");
+            assert_eq!(head.status(), get.status(), "HEAD {path}");
+            assert_ne!(head.status().as_u16(), 405, "HEAD {path}");
+            let header = |r: &reqwest::Response, name: &str| {
+                r.headers()
+                    .get(name)
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned)
+            };
+            assert_eq!(
+                header(&head, "content-type"),
+                header(&get, "content-type"),
+                "HEAD {path}"
+            );
+            assert!(
+                head.bytes().await.expect("head body").is_empty(),
+                "HEAD {path} sends no body"
+            );
+        }
+        // The public documents by name, with the size GET sends.
+        for path in ["/health", "/v1/catalog", "/openapi.json"] {
+            let head = app.client.head(app.url(path)).send().await.expect("HEAD");
+            assert_eq!(head.status().as_u16(), 200, "HEAD {path}");
+        }
+        let get = app
+            .client
+            .get(app.url("/openapi.json"))
+            .send()
+            .await
+            .expect("GET");
+        let length = get.bytes().await.expect("body").len().to_string();
+        let head = app
+            .client
+            .head(app.url("/openapi.json"))
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(
+            head.headers()
+                .get("content-length")
+                .and_then(|v| v.to_str().ok()),
+            Some(length.as_str())
+        );
+        // HEAD where only POST is allowed is a 405 naming POST.
+        let res = app
+            .client
+            .head(app.url("/v1/counts"))
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(res.status().as_u16(), 405);
+        assert_eq!(
+            res.headers().get("allow").and_then(|v| v.to_str().ok()),
+            Some("POST")
+        );
+    }
+);
+
+on_both_backends!(
+    head_on_a_report_is_charged_like_get_and_the_get_after_it_is_free,
+    |backend| async move {
+        let Some(app) = TestApp::spawn(backend).await else {
+            return;
+        };
+        let gov = app.government_token("head-gov", "USA");
+        let path = app.url("/v1/national/USA/report?year=2019");
+        let head = app
+            .client
+            .head(&path)
+            .bearer_auth(&gov)
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(head.status().as_u16(), 200);
+        assert!(head.bytes().await.expect("body").is_empty());
+        let spent = app.budget("head-gov").await.0;
+        assert_eq!(spent, 1_400_000, "HEAD charges what GET would");
+        let global = app.global_spent().await;
+        let get: serde_json::Value = app
+            .client
+            .get(&path)
+            .bearer_auth(&gov)
+            .send()
+            .await
+            .expect("GET")
+            .json()
+            .await
+            .expect("json");
+        assert_eq!(get["repeat"], true, "the GET reads what the HEAD paid for");
+        assert_eq!(get["charged"], 0.0);
+        let again = app
+            .client
+            .head(&path)
+            .bearer_auth(&gov)
+            .send()
+            .await
+            .expect("HEAD");
+        assert_eq!(again.status().as_u16(), 200);
+        assert_eq!(app.budget("head-gov").await.0, spent);
+        assert_eq!(app.global_spent().await, global);
+    }
+);
+
+on_both_backends!(
     metrics_are_for_admins_and_name_routes_codes_and_roles_only,
     |backend| async move {
         let Some(app) = TestApp::spawn(backend).await else {
@@ -428,7 +565,17 @@ on_both_backends!(
             .await
             .expect("json");
         assert!(!list.to_string().contains('\u{fffd}'), "{list}");
-        // A percent-encoded UTF-8 name is fine.
+        // A percent-encoded name is decoded: ASCII is a consumer id, and
+        // UTF-8 outside ASCII is read as text and refused as an id (not as a path).
+        let res = app
+            .client
+            .put(app.url("/v1/admin/consumers/%41lodie/budget"))
+            .bearer_auth(&admin)
+            .json(&serde_json::json!({"role": "researcher", "limit": 1.0}))
+            .send()
+            .await
+            .expect("request");
+        assert_eq!(res.status(), 200);
         let res = app
             .client
             .put(app.url("/v1/admin/consumers/%C3%A9lodie/budget"))
@@ -437,7 +584,7 @@ on_both_backends!(
             .send()
             .await
             .expect("request");
-        assert_eq!(res.status(), 200);
+        assert_problem(res, 400, "request.invalid_body").await;
     }
 );
 

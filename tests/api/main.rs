@@ -16,4 +16,5 @@ mod privacy;
 mod race;
 mod regional;
 mod snapshot;
+mod tokens;
 mod workload;

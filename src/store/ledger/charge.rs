@@ -41,7 +41,8 @@ pub(crate) async fn append_refusal(
     head: &mut LedgerHead,
 ) -> Result<i64, StoreError> {
     entry.event = Event::Refusal;
-    if let Some((spent, limit, global, _)) = db.budgets(&entry.dataset, &entry.consumer_id).await? {
+    if let Some((spent, limit, global, ..)) = db.budgets(&entry.dataset, &entry.consumer_id).await?
+    {
         if entry.consumer_spent_micro.is_none() {
             entry.consumer_spent_micro = spent;
             entry.consumer_limit_micro = limit;
@@ -64,9 +65,9 @@ fn one_row(affected: u64, what: &str) -> Result<(), ChargeError> {
     }
 }
 
-/// The budgets of one read, typed; `None` for a consumer never seen.
-fn typed_budgets(raw: Budgets) -> Result<(Option<Budget<Amount>>, Budget<Amount>), StoreError> {
-    let (consumer_spent, consumer_limit, global_spent, global_limit) = raw;
+/// The budgets of one read, typed; `None` for a consumer without a row.
+fn typed_budgets(raw: &Budgets) -> Result<(Option<Budget<Amount>>, Budget<Amount>), StoreError> {
+    let (consumer_spent, consumer_limit, global_spent, global_limit, ..) = *raw;
     let consumer = match (consumer_spent, consumer_limit) {
         (Some(s), Some(l)) => Some(Budget {
             spent: amount(s)?,
@@ -127,7 +128,27 @@ pub(crate) async fn charge(
         let requested = compose_amounts(items.iter().map(|i| i.consumer))?;
         return Err(ChargeError::Refused(Refusal::Global { requested }));
     };
-    let (stored_consumer, global) = typed_budgets(raw)?;
+    let (stored_consumer, global) = typed_budgets(&raw)?;
+    let (.., stored_role, lost) = raw;
+    // One role for life: the edge refuses a token of another role before
+    // anything is read; this catches two first requests of one new
+    // consumer with different roles, racing.
+    if let Some(stored) = stored_role
+        && stored != charge.consumer.role.code()
+    {
+        return Err(ChargeError::RoleChanged {
+            stored,
+            token: charge.consumer.role.code().into(),
+        });
+    }
+    // A consumer the ledger has charged but the budgets table no longer
+    // holds: its row was deleted behind the service. Recreating it would
+    // hand out a fresh budget.
+    if lost {
+        return Err(ChargeError::Store(StoreError::LostBudget(
+            consumer_id.clone(),
+        )));
+    }
     let consumer = stored_consumer.unwrap_or(Budget::new(charge.new_consumer_limit));
     let decision = decide(consumer, global, items)?;
 

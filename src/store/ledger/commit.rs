@@ -125,79 +125,88 @@ impl Store {
         charge_: &Charge<'_>,
         render: impl FnOnce(&[Receipt]) -> RenderResult,
     ) -> Result<(Vec<Receipt>, Vec<u8>), ChargeError> {
-        let mut render = Some(render);
-        let mut render_now = |receipts: &[Receipt]| match render.take() {
-            Some(f) => f(receipts).map_err(ChargeError::Render),
-            None => Err(ChargeError::Store(StoreError::Conflict(
-                "a response rendered twice".into(),
-            ))),
-        };
-        with_pool!(self, pool => {
-            let (_turn, mut tx) = begin_serialised!(self, pool);
-            let receipts = match charge(&mut *tx, charge_, &mut None).await {
-                Ok(r) => r,
-                Err(e) => {
-                    tx.rollback().await?;
-                    return Err(e);
-                }
+        self.bounded(async move {
+            let mut render = Some(render);
+            let mut render_now = |receipts: &[Receipt]| match render.take() {
+                Some(f) => f(receipts).map_err(ChargeError::Render),
+                None => Err(ChargeError::Store(StoreError::Conflict(
+                    "a response rendered twice".into(),
+                ))),
             };
-            let mut bytes = None;
-            if let Some(idem) = charge_.idempotency {
-                let rendered = match render_now(&receipts) {
-                    Ok(b) => b,
+            with_pool!(self, pool => {
+                let (_turn, mut tx) = begin_serialised!(self, pool);
+                let receipts = match charge(&mut *tx, charge_, &mut None).await {
+                    Ok(r) => r,
                     Err(e) => {
                         tx.rollback().await?;
                         return Err(e);
                     }
                 };
-                let inserted = sqlx::query(
-                    "INSERT INTO idempotency_keys (consumer_id, idempotency_key, request_hash, status, content_type, body, created_at) \
-                     VALUES ($1, $2, $3, 200, $4, $5, $6) ON CONFLICT (consumer_id, idempotency_key) DO NOTHING",
-                )
-                .bind(&charge_.consumer.id)
-                .bind(idem.key)
-                .bind(idem.request_hash)
-                .bind(idem.content_type)
-                .bind(&rendered)
-                .bind(now_rfc3339())
-                .execute(&mut *tx)
-                .await?;
-                if inserted.rows_affected() == 0 {
-                    tx.rollback().await?;
-                    return Err(ChargeError::Refused(Refusal::IdempotencyRace));
+                let mut bytes = None;
+                if let Some(idem) = charge_.idempotency {
+                    let rendered = match render_now(&receipts) {
+                        Ok(b) => b,
+                        Err(e) => {
+                            tx.rollback().await?;
+                            return Err(e);
+                        }
+                    };
+                    let inserted = sqlx::query(
+                        "INSERT INTO idempotency_keys (consumer_id, idempotency_key, request_hash, status, content_type, body, created_at) \
+                         VALUES ($1, $2, $3, 200, $4, $5, $6) ON CONFLICT (consumer_id, idempotency_key) DO NOTHING",
+                    )
+                    .bind(&charge_.consumer.id)
+                    .bind(idem.key)
+                    .bind(idem.request_hash)
+                    .bind(idem.content_type)
+                    .bind(&rendered)
+                    .bind(now_rfc3339())
+                    .execute(&mut *tx)
+                    .await?;
+                    if inserted.rows_affected() == 0 {
+                        tx.rollback().await?;
+                        return Err(ChargeError::Refused(Refusal::IdempotencyRace));
+                    }
+                    bytes = Some(rendered);
                 }
-                bytes = Some(rendered);
-            }
-            tx.commit().await?;
-            let bytes = match bytes {
-                Some(b) => b,
-                None => render_now(&receipts)?,
-            };
-            Ok((receipts, bytes))
+                tx.commit().await?;
+                let bytes = match bytes {
+                    Some(b) => b,
+                    None => render_now(&receipts)?,
+                };
+                Ok((receipts, bytes))
+            })
         })
+        .await
     }
 
     /// Records a refusal (budget, scope or validation) in the ledger.
     pub async fn record_refusal(&self, entry: EntryBody) -> Result<i64, StoreError> {
-        let seq = with_pool!(self, pool => {
-            let (_turn, mut tx) = begin_serialised!(self, pool);
-            let seq = append_refusal(&mut *tx, entry, &mut None).await?;
-            tx.commit().await?;
-            seq
-        });
-        Ok(seq)
+        self.bounded(async move {
+            let seq = with_pool!(self, pool => {
+                let (_turn, mut tx) = begin_serialised!(self, pool);
+                let seq = append_refusal(&mut *tx, entry, &mut None).await?;
+                tx.commit().await?;
+                seq
+            });
+            Ok(seq)
+        })
+        .await
     }
 
     /// Records an idempotent replay (a retry answered with the stored bytes).
     pub async fn record_replay(&self, mut entry: EntryBody) -> Result<i64, StoreError> {
-        entry.event = Event::Replay;
-        let seq = with_pool!(self, pool => {
-            let (_turn, mut tx) = begin_serialised!(self, pool);
-            let seq = append_entry(&mut *tx, entry, &mut None).await?;
-            tx.commit().await?;
-            seq
-        });
-        Ok(seq)
+        self.bounded(async move {
+            entry.event = Event::Replay;
+            let seq = with_pool!(self, pool => {
+                let (_turn, mut tx) = begin_serialised!(self, pool);
+                let seq = append_entry(&mut *tx, entry, &mut None).await?;
+                tx.commit().await?;
+                seq
+            });
+            Ok(seq)
+        })
+        .await
     }
 
     /// Sets a consumer's lifetime limit (never below what it already spent), as a ledger event.
@@ -210,64 +219,81 @@ impl Store {
         target_role_if_new: crate::domain::Role,
         limit: Amount,
     ) -> Result<Option<Budget<Amount>>, StoreError> {
-        let res = with_pool!(self, pool => {
-            let (_turn, mut tx) = begin_serialised!(self, pool);
-            sqlx::query(
-                "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
-                 VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (dataset, consumer_id) DO NOTHING",
-            )
-            .bind(dataset)
-            .bind(target_id)
-            .bind(target_role_if_new.code())
-            .bind(limit.to_i64()?)
-            .bind(now_rfc3339())
-            .execute(&mut *tx)
-            .await?;
-            let row: Option<(i64, i64)> = sqlx::query_as(
-                "UPDATE consumers SET limit_micro = $1 WHERE dataset = $2 AND consumer_id = $3 AND spent_micro <= $1 \
-                 RETURNING spent_micro, limit_micro",
-            )
-            .bind(limit.to_i64()?)
-            .bind(dataset)
-            .bind(target_id)
-            .fetch_optional(&mut *tx)
-            .await?;
-            match row {
-                None => {
-                    tx.rollback().await?;
-                    None
+        self.bounded(async move {
+            let res = with_pool!(self, pool => {
+                let (_turn, mut tx) = begin_serialised!(self, pool);
+                // A row the ledger vouches for but the table lost is not
+                // recreated at zero spent (see `StoreError::LostBudget`).
+                let lost: bool = sqlx::query_scalar(
+                    "SELECT EXISTS (SELECT 1 FROM ledger WHERE dataset = $1 AND consumer_id = $2 \
+                                    AND event <> 'refusal') \
+                     AND NOT EXISTS (SELECT 1 FROM consumers WHERE dataset = $1 AND consumer_id = $2)",
+                )
+                .bind(dataset)
+                .bind(target_id)
+                .fetch_one(&mut *tx)
+                .await?;
+                if lost {
+                    return Err(StoreError::LostBudget(target_id.to_owned()));
                 }
-                Some((spent, stored_limit)) => {
-                    let limit = stored_limit;
-                    let global: Option<i64> = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
-                        .bind(dataset)
-                        .fetch_optional(&mut *tx)
-                        .await?;
-                    // The entry is the target consumer's; the acting admin is named in the query field.
-                    let stored_role: String = sqlx::query_scalar("SELECT role FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                        .bind(dataset)
-                        .bind(target_id)
-                        .fetch_one(&mut *tx)
-                        .await?;
-                    let role = crate::domain::Role::parse(&stored_role).ok_or_else(|| {
-                        StoreError::Conflict(format!("consumer {target_id} has an unknown stored role \"{stored_role}\""))
-                    })?;
-                    let mut entry = EntryBody::about(dataset, admin, Event::BudgetChange, Outcome::Ok);
-                    entry.consumer_id = target_id.to_owned();
-                    entry.role = EntryRole::Consumer(role);
-                    entry.canonical_query = Some(
-                        serde_json::json!({"action": "set_limit", "by": admin.id, "by_role": admin.role.code(), "limit_micro": limit}).to_string(),
-                    );
-                    entry.consumer_spent_micro = Some(spent);
-                    entry.consumer_limit_micro = Some(limit);
-                    entry.global_spent_micro = global;
-                    append_entry(&mut *tx, entry, &mut None).await?;
-                    tx.commit().await?;
-                    Some(Budget { limit: amount(limit)?, spent: amount(spent)? })
+                sqlx::query(
+                    "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
+                     VALUES ($1, $2, $3, $4, 0, $5) ON CONFLICT (dataset, consumer_id) DO NOTHING",
+                )
+                .bind(dataset)
+                .bind(target_id)
+                .bind(target_role_if_new.code())
+                .bind(limit.to_i64()?)
+                .bind(now_rfc3339())
+                .execute(&mut *tx)
+                .await?;
+                let row: Option<(i64, i64)> = sqlx::query_as(
+                    "UPDATE consumers SET limit_micro = $1 WHERE dataset = $2 AND consumer_id = $3 AND spent_micro <= $1 \
+                     RETURNING spent_micro, limit_micro",
+                )
+                .bind(limit.to_i64()?)
+                .bind(dataset)
+                .bind(target_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+                match row {
+                    None => {
+                        tx.rollback().await?;
+                        None
+                    }
+                    Some((spent, stored_limit)) => {
+                        let limit = stored_limit;
+                        let global: Option<i64> = sqlx::query_scalar("SELECT spent_micro FROM global_budgets WHERE dataset = $1")
+                            .bind(dataset)
+                            .fetch_optional(&mut *tx)
+                            .await?;
+                        // The entry is the target consumer's; the acting admin is named in the query field.
+                        let stored_role: String = sqlx::query_scalar("SELECT role FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                            .bind(dataset)
+                            .bind(target_id)
+                            .fetch_one(&mut *tx)
+                            .await?;
+                        let role = crate::domain::Role::parse(&stored_role).ok_or_else(|| {
+                            StoreError::Conflict(format!("consumer {target_id} has an unknown stored role \"{stored_role}\""))
+                        })?;
+                        let mut entry = EntryBody::about(dataset, admin, Event::BudgetChange, Outcome::Ok);
+                        entry.consumer_id = target_id.to_owned();
+                        entry.role = EntryRole::Consumer(role);
+                        entry.canonical_query = Some(
+                            serde_json::json!({"action": "set_limit", "by": admin.id, "by_role": admin.role.code(), "limit_micro": limit}).to_string(),
+                        );
+                        entry.consumer_spent_micro = Some(spent);
+                        entry.consumer_limit_micro = Some(limit);
+                        entry.global_spent_micro = global;
+                        append_entry(&mut *tx, entry, &mut None).await?;
+                        tx.commit().await?;
+                        Some(Budget { limit: amount(limit)?, spent: amount(spent)? })
+                    }
                 }
-            }
-        });
-        Ok(res)
+            });
+            Ok(res)
+        })
+        .await
     }
 }
 

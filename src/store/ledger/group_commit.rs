@@ -106,12 +106,16 @@ impl OwnedCharge {
 pub(super) enum Work {
     Release(OwnedCharge),
     Refusal(EntryBody),
+    /// Writes nothing: a readiness probe's proof that the writer commits
+    /// (it runs the batch's lock, reads and commit like any other).
+    Ping,
 }
 
 /// What became of a [`Work`], sent back only after the batch committed.
 pub(super) enum Outcome {
     Release(Result<Vec<Receipt>, ChargeError>),
     Refusal(Result<i64, StoreError>),
+    Ping(Result<(), StoreError>),
 }
 
 pub(super) struct Job {
@@ -196,7 +200,7 @@ impl Committer {
                 let bytes = render(&receipts).map_err(ChargeError::Render)?;
                 Ok((receipts, bytes))
             }
-            Outcome::Refusal(_) => Err(ChargeError::Store(mismatch())),
+            Outcome::Refusal(_) | Outcome::Ping(_) => Err(ChargeError::Store(mismatch())),
         }
     }
 
@@ -204,17 +208,40 @@ impl Committer {
     pub async fn record_refusal(&self, entry: EntryBody) -> Result<i64, StoreError> {
         match self.submit(Work::Refusal(entry)).await? {
             Outcome::Refusal(r) => r,
-            Outcome::Release(_) => Err(mismatch()),
+            Outcome::Release(_) | Outcome::Ping(_) => Err(mismatch()),
         }
     }
 
+    /// Whether the writer commits a batch now, within `within`: the
+    /// readiness probe. A writer waiting on a hung database, or whose
+    /// database refuses it, is not ready, even though its task runs.
+    pub async fn probe(&self, within: std::time::Duration) -> bool {
+        let ping = async {
+            match self.submit(Work::Ping).await? {
+                Outcome::Ping(r) => r,
+                _ => Err(mismatch()),
+            }
+        };
+        matches!(tokio::time::timeout(within, ping).await, Ok(Ok(())))
+    }
+
+    /// Hands `work` to the writer and waits for its outcome, on PostgreSQL
+    /// no longer than the store's deadline ([`crate::store::db_timeout`]).
+    /// A request that stops waiting is dropped from its batch if the batch
+    /// has not started; if it has, the charge may stand unanswered, which
+    /// costs the consumer budget but never releases anything unpaid (a
+    /// retry is free).
     async fn submit(&self, work: Work) -> Result<Outcome, StoreError> {
         let (reply, outcome) = oneshot::channel();
-        self.queue
-            .send(Job { work, reply })
+        self.store
+            .bounded(async {
+                self.queue
+                    .send(Job { work, reply })
+                    .await
+                    .map_err(|_| writer_gone())?;
+                outcome.await.map_err(|_| writer_gone())
+            })
             .await
-            .map_err(|_| writer_gone())?;
-        outcome.await.map_err(|_| writer_gone())
     }
 }
 
@@ -231,17 +258,56 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>)
     let mut writer = BatchWriter::new(store);
     let mut jobs = Vec::with_capacity(MAX_BATCH);
     while queue.recv_many(&mut jobs, MAX_BATCH).await > 0 {
+        let batch = still_awaited(std::mem::take(&mut jobs));
+        if batch.is_empty() {
+            continue;
+        }
         stats.batches.fetch_add(1, Ordering::Relaxed);
-        stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-        let size = jobs.len();
+        stats.jobs.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        let size = batch.len();
         let started = std::time::Instant::now();
-        let batch = std::mem::take(&mut jobs);
-        let result = writer.commit(&batch).await;
+        // A hung database must not hold the writer: past the deadline the
+        // batch's future is dropped, closing its connection (the server
+        // rolls back what it did not commit), and the batch is answered
+        // 503. If the COMMIT had reached the server, charges stand
+        // unanswered: never an answer without its debit.
+        let result = match crate::store::deadline::bounded_on(
+            matches!(writer, BatchWriter::Postgres(_)),
+            1,
+            async { writer.commit(&batch).await.map_err(Timed::Failed) },
+        )
+        .await
+        {
+            Ok(outcomes) => Ok(outcomes),
+            Err(Timed::Failed(failure)) => Err(failure),
+            Err(Timed::Out(error)) => {
+                tracing::warn!(%error, size, "ledger batch timed out; nothing of it is answered");
+                Err(BatchFailure::whole(error))
+            }
+        };
         answer(batch, result);
         let elapsed = started.elapsed();
         crate::metrics::METRICS.ledger_batch(size, elapsed.as_secs_f64());
         tracing::debug!(size, micros = elapsed.as_micros() as u64, "ledger batch");
     }
+}
+
+/// A batch's failure, or its deadline passing.
+enum Timed {
+    Failed(BatchFailure),
+    Out(StoreError),
+}
+
+impl From<StoreError> for Timed {
+    fn from(e: StoreError) -> Self {
+        Timed::Out(e)
+    }
+}
+
+/// The jobs whose requests still wait: one that gave up (its deadline
+/// passed, its client left) is neither charged nor answered.
+pub(super) fn still_awaited(jobs: Vec<Job>) -> Vec<Job> {
+    jobs.into_iter().filter(|j| !j.reply.is_closed()).collect()
 }
 
 /// Why a batch failed as a whole, and at which job (none: begin or commit).
@@ -284,9 +350,11 @@ pub(super) async fn run_jobs(
             Work::Release(c) => match charge(db, &c.borrowed(), &mut head).await {
                 Ok(receipts) => Outcome::Release(Ok(receipts)),
                 // Refusals and arithmetic errors are decided before any write.
-                Err(e @ (ChargeError::Refused(_) | ChargeError::Arithmetic(_))) => {
-                    Outcome::Release(Err(e))
-                }
+                Err(
+                    e @ (ChargeError::Refused(_)
+                    | ChargeError::Arithmetic(_)
+                    | ChargeError::RoleChanged { .. }),
+                ) => Outcome::Release(Err(e)),
                 Err(ChargeError::Store(e)) => return Err(BatchFailure::at(i, e)),
                 Err(ChargeError::Render(e)) => {
                     return Err(BatchFailure::at(
@@ -299,6 +367,7 @@ pub(super) async fn run_jobs(
                 Ok(seq) => Outcome::Refusal(Ok(seq)),
                 Err(e) => return Err(BatchFailure::at(i, e)),
             },
+            Work::Ping => Outcome::Ping(Ok(())),
         };
         outcomes.push(outcome);
     }
@@ -317,13 +386,21 @@ pub(super) fn answer(jobs: Vec<Job>, result: Result<Vec<Outcome>, BatchFailure>)
             }
         }
         Err(BatchFailure { error, job }) => {
-            tracing::error!(%error, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+            // A store that cannot take writes for a while (a full disk, a
+            // lost connection) is an outage every job is answered 503 for:
+            // one warning per batch; anything else is a fault.
+            if matches!(error, StoreError::Unavailable(_)) {
+                tracing::warn!(%error, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+            } else {
+                tracing::error!(%error, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+            }
             for job in jobs {
                 let err =
                     StoreError::Unavailable(format!("the ledger transaction failed: {error}"));
                 let outcome = match job.work {
                     Work::Release(_) => Outcome::Release(Err(ChargeError::Store(err))),
                     Work::Refusal(_) => Outcome::Refusal(Err(err)),
+                    Work::Ping => Outcome::Ping(Err(err)),
                 };
                 let _ = job.reply.send(outcome);
             }
@@ -513,7 +590,9 @@ mod tests {
                     committer.queue.send(job).await.expect("queue");
                     match outcome.await.expect("answer") {
                         Outcome::Release(r) => r.map(|mut receipts| receipts.remove(0)),
-                        Outcome::Refusal(_) => panic!("a refusal outcome for a charge"),
+                        Outcome::Refusal(_) | Outcome::Ping(_) => {
+                            panic!("another outcome for a charge")
+                        }
                     }
                 })
             })

@@ -76,6 +76,10 @@ pub(crate) fn amount(stored: i64) -> Result<Amount, StoreError> {
 pub enum ChargeError {
     #[error("refused: {0:?}")]
     Refused(Refusal),
+    /// The consumer is stored with another role than the charge's token
+    /// names; nothing was written.
+    #[error("the consumer holds the role {stored}, not {token}")]
+    RoleChanged { stored: String, token: String },
     /// Budget arithmetic that cannot be carried out exactly (an overflow, or
     /// a stored amount that is not one); nothing was charged.
     #[error("budget arithmetic: {0}")]

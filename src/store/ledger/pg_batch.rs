@@ -55,6 +55,10 @@ pub(super) struct BatchState {
     /// (dataset, consumer) to the consumer's budget, `None` when unknown to
     /// the store.
     consumers: HashMap<(String, String), Option<Row>>,
+    /// The stored role of every (dataset, consumer) with a row.
+    roles: HashMap<(String, String), String>,
+    /// (dataset, consumer) pairs without a row that the ledger has charged.
+    lost: HashSet<(String, String)>,
     head: Option<(i64, String)>,
     new_releases: Vec<NewRelease>,
     new_receipts: Vec<NewReceipt>,
@@ -161,6 +165,7 @@ impl BatchState {
                     (&c.dataset, &c.consumer.id)
                 }
                 Work::Refusal(entry) => (&entry.dataset, &entry.consumer_id),
+                Work::Ping => continue,
             };
             let pair = (dataset.clone(), consumer_id.clone());
             if let std::collections::hash_map::Entry::Vacant(slot) = state.consumers.entry(pair) {
@@ -189,14 +194,16 @@ impl BatchState {
             Option<Vec<Option<i64>>>,
             Option<Vec<i64>>,
             Option<Vec<i64>>,
+            Option<Vec<Option<String>>>,
+            Option<Vec<bool>>,
         );
-        let (seq, hash, keys, payers, ids, bodies, paid, datasets, consumers, c_spent, c_limit, g_spent, g_limit): ReadRow =
+        let (seq, hash, keys, payers, ids, bodies, paid, datasets, consumers, c_spent, c_limit, g_spent, g_limit, c_role, lost): ReadRow =
             sqlx::query_as(
                 // LATERAL: one index lookup per release key. A plain join of
                 // the array was planned as a scan of every stored release
                 // (2.5 ms a batch at 1,600 batches, growing with the table).
                 "SELECT h.seq, h.hash, r.keys, r.payers, r.ids, r.bodies, r.paid, \
-                        b.datasets, b.consumers, b.c_spent, b.c_limit, b.g_spent, b.g_limit \
+                        b.datasets, b.consumers, b.c_spent, b.c_limit, b.g_spent, b.g_limit, b.c_role, b.lost \
                  FROM (SELECT array_agg(u.release_key) AS keys, array_agg(u.consumer_id) AS payers, \
                               array_agg(r.release_id) AS ids, array_agg(r.body) AS bodies, \
                               array_agg(EXISTS (SELECT 1 FROM release_receipts p \
@@ -207,7 +214,11 @@ impl BatchState {
                                            WHERE release_key = u.release_key) r) r \
                  CROSS JOIN (SELECT array_agg(u.dataset) AS datasets, array_agg(u.consumer_id) AS consumers, \
                                     array_agg(c.spent_micro) AS c_spent, array_agg(c.limit_micro) AS c_limit, \
-                                    array_agg(g.spent_micro) AS g_spent, array_agg(g.limit_micro) AS g_limit \
+                                    array_agg(g.spent_micro) AS g_spent, array_agg(g.limit_micro) AS g_limit, \
+                                    array_agg(c.role) AS c_role, \
+                                    array_agg(c.consumer_id IS NULL AND EXISTS \
+                                        (SELECT 1 FROM ledger l WHERE l.dataset = u.dataset \
+                                           AND l.consumer_id = u.consumer_id AND l.event <> 'refusal')) AS lost \
                              FROM unnest($3::text[], $4::text[]) AS u(dataset, consumer_id) \
                              JOIN global_budgets g ON g.dataset = u.dataset \
                              LEFT JOIN consumers c ON c.dataset = u.dataset AND c.consumer_id = u.consumer_id) b \
@@ -244,13 +255,15 @@ impl BatchState {
             }
             state.releases.insert(key, (id, body));
         }
-        let (datasets, consumers, c_spent, c_limit, g_spent, g_limit) = (
+        let (datasets, consumers, c_spent, c_limit, g_spent, g_limit, c_role, lost) = (
             datasets.unwrap_or_default(),
             consumers.unwrap_or_default(),
             c_spent.unwrap_or_default(),
             c_limit.unwrap_or_default(),
             g_spent.unwrap_or_default(),
             g_limit.unwrap_or_default(),
+            c_role.unwrap_or_default(),
+            lost.unwrap_or_default(),
         );
         same_length(&[
             datasets.len(),
@@ -259,13 +272,25 @@ impl BatchState {
             c_limit.len(),
             g_spent.len(),
             g_limit.len(),
+            c_role.len(),
+            lost.len(),
         ])?;
         let budgets = datasets
             .into_iter()
             .zip(consumers)
             .zip(c_spent.into_iter().zip(c_limit))
-            .zip(g_spent.into_iter().zip(g_limit));
-        for (((dataset, consumer), (c_spent, c_limit)), (g_spent, g_limit)) in budgets {
+            .zip(g_spent.into_iter().zip(g_limit))
+            .zip(c_role.into_iter().zip(lost));
+        for ((((dataset, consumer), (c_spent, c_limit)), (g_spent, g_limit)), (role, lost)) in
+            budgets
+        {
+            let pair = (dataset.clone(), consumer.clone());
+            if let Some(role) = role {
+                state.roles.insert(pair.clone(), role);
+            }
+            if lost {
+                state.lost.insert(pair);
+            }
             if let (Some(spent), Some(limit)) = (c_spent, c_limit) {
                 state
                     .consumers
@@ -458,12 +483,20 @@ impl LedgerSql for BatchState {
             .consumers
             .get(&(dataset.to_owned(), consumer_id.to_owned()))
             .ok_or_else(|| unread("a budget"))?;
+        let pair = (dataset.to_owned(), consumer_id.to_owned());
+        let role = match consumer.map(|c| c.origin) {
+            Some(Origin::Created { role }) => Some(role.to_owned()),
+            _ => self.roles.get(&pair).cloned(),
+        };
+        let lost = consumer.is_none() && self.lost.contains(&pair);
         Ok(self.globals.get(dataset).map(|g| {
             (
                 consumer.map(|c| c.spent),
                 consumer.map(|c| c.limit),
                 g.spent,
                 g.limit,
+                role,
+                lost,
             )
         }))
     }

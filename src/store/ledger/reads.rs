@@ -18,19 +18,22 @@ pub struct StoredResponse {
 impl Store {
     /// The dataset's global budget (zero of zero before the first start).
     pub async fn global_budget(&self, dataset: &str) -> Result<Budget<Amount>, StoreError> {
-        let row: Option<(i64, i64)> = with_pool!(self, p => {
-            sqlx::query_as("SELECT limit_micro, spent_micro FROM global_budgets WHERE dataset = $1")
-                .bind(dataset)
-                .fetch_optional(p)
-                .await?
-        });
-        match row {
-            None => Ok(Budget::new(Amount::ZERO)),
-            Some((l, s)) => Ok(Budget {
-                limit: amount(l)?,
-                spent: amount(s)?,
-            }),
-        }
+        self.bounded(async move {
+            let row: Option<(i64, i64)> = with_pool!(self, p => {
+                sqlx::query_as("SELECT limit_micro, spent_micro FROM global_budgets WHERE dataset = $1")
+                    .bind(dataset)
+                    .fetch_optional(p)
+                    .await?
+            });
+            match row {
+                None => Ok(Budget::new(Amount::ZERO)),
+                Some((l, s)) => Ok(Budget {
+                    limit: amount(l)?,
+                    spent: amount(s)?,
+                }),
+            }
+        })
+        .await
     }
 
     /// The consumer's budget, or `None` if it never used the service.
@@ -39,31 +42,37 @@ impl Store {
         dataset: &str,
         consumer_id: &str,
     ) -> Result<Option<Budget<Amount>>, StoreError> {
-        let row: Option<(i64, i64)> = with_pool!(self, p => {
-            sqlx::query_as("SELECT limit_micro, spent_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
-                .bind(dataset)
-                .bind(consumer_id)
-                .fetch_optional(p)
-                .await?
-        });
-        row.map(|(l, s)| {
-            Ok(Budget {
-                limit: amount(l)?,
-                spent: amount(s)?,
+        self.bounded(async move {
+            let row: Option<(i64, i64)> = with_pool!(self, p => {
+                sqlx::query_as("SELECT limit_micro, spent_micro FROM consumers WHERE dataset = $1 AND consumer_id = $2")
+                    .bind(dataset)
+                    .bind(consumer_id)
+                    .fetch_optional(p)
+                    .await?
+            });
+            row.map(|(l, s)| {
+                Ok(Budget {
+                    limit: amount(l)?,
+                    spent: amount(s)?,
+                })
             })
+            .transpose()
         })
-        .transpose()
+        .await
     }
 
     /// The stored body of a release, if any consumer already received it.
     pub async fn find_release(&self, release_key: &str) -> Result<Option<String>, StoreError> {
-        let body: Option<String> = with_pool!(self, p => {
-            sqlx::query_scalar("SELECT body FROM releases WHERE release_key = $1")
-                .bind(release_key)
-                .fetch_optional(p)
-                .await?
-        });
-        Ok(body)
+        self.bounded(async move {
+            let body: Option<String> = with_pool!(self, p => {
+                sqlx::query_scalar("SELECT body FROM releases WHERE release_key = $1")
+                    .bind(release_key)
+                    .fetch_optional(p)
+                    .await?
+            });
+            Ok(body)
+        })
+        .await
     }
 
     /// What a request for the releases `release_keys` would meet, read in
@@ -80,41 +89,44 @@ impl Store {
         consumer_id: &str,
         release_keys: &[&str],
     ) -> Result<Outlook, StoreError> {
-        let sql = outlook_sql(release_keys.len());
-        let rows: Vec<OutlookRow> = match self {
-            Store::Sqlite(SqliteStore {
-                readers: Some(readers),
-                ..
-            }) => readers.with(|conn| {
-                let mut stmt = conn.prepare_cached(&sql)?;
-                let params = [dataset, consumer_id]
-                    .into_iter()
-                    .chain(release_keys.iter().copied())
-                    .chain([consumer_id]);
-                let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
-                    Ok((
-                        r.get(0)?,
-                        r.get(1)?,
-                        r.get(2)?,
-                        r.get(3)?,
-                        r.get(4)?,
-                        r.get(5)?,
-                        r.get(6)?,
-                    ))
-                })?;
-                Ok(rows.collect::<Result<_, _>>()?)
-            })?,
-            _ => with_pool!(self, p => {
-                let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
-                    .bind(dataset)
-                    .bind(consumer_id);
-                for k in release_keys {
-                    q = q.bind(*k);
-                }
-                q.bind(consumer_id).fetch_all(p).await?
-            }),
-        };
-        outlook_of(rows, dataset, release_keys)
+        self.bounded(async move {
+            let sql = outlook_sql(release_keys.len());
+            let rows: Vec<OutlookRow> = match self {
+                Store::Sqlite(SqliteStore {
+                    readers: Some(readers),
+                    ..
+                }) => readers.with(|conn| {
+                    let mut stmt = conn.prepare_cached(&sql)?;
+                    let params = [dataset, consumer_id]
+                        .into_iter()
+                        .chain(release_keys.iter().copied())
+                        .chain([consumer_id]);
+                    let rows = stmt.query_map(rusqlite::params_from_iter(params), |r| {
+                        Ok((
+                            r.get(0)?,
+                            r.get(1)?,
+                            r.get(2)?,
+                            r.get(3)?,
+                            r.get(4)?,
+                            r.get(5)?,
+                            r.get(6)?,
+                        ))
+                    })?;
+                    Ok(rows.collect::<Result<_, _>>()?)
+                })?,
+                _ => with_pool!(self, p => {
+                    let mut q = sqlx::query_as(sqlx::AssertSqlSafe(sql.as_str()))
+                        .bind(dataset)
+                        .bind(consumer_id);
+                    for k in release_keys {
+                        q = q.bind(*k);
+                    }
+                    q.bind(consumer_id).fetch_all(p).await?
+                }),
+            };
+            outlook_of(rows, dataset, release_keys)
+        })
+        .await
     }
 
     /// Number of ledger entries per event for a consumer, and the time of the last one.
@@ -123,20 +135,23 @@ impl Store {
         dataset: &str,
         consumer_id: &str,
     ) -> Result<(Vec<(String, i64)>, Option<String>), StoreError> {
-        let (rows, last): (Vec<(String, i64)>, Option<String>) = with_pool!(self, p => {
-            let rows = sqlx::query_as("SELECT event, COUNT(*) FROM ledger WHERE dataset = $1 AND consumer_id = $2 GROUP BY event ORDER BY event")
-                .bind(dataset)
-                .bind(consumer_id)
-                .fetch_all(p)
-                .await?;
-            let last = sqlx::query_scalar("SELECT at FROM ledger WHERE dataset = $1 AND consumer_id = $2 ORDER BY seq DESC LIMIT 1")
-                .bind(dataset)
-                .bind(consumer_id)
-                .fetch_optional(p)
-                .await?;
-            (rows, last)
-        });
-        Ok((rows, last))
+        self.bounded(async move {
+            let (rows, last): (Vec<(String, i64)>, Option<String>) = with_pool!(self, p => {
+                let rows = sqlx::query_as("SELECT event, COUNT(*) FROM ledger WHERE dataset = $1 AND consumer_id = $2 GROUP BY event ORDER BY event")
+                    .bind(dataset)
+                    .bind(consumer_id)
+                    .fetch_all(p)
+                    .await?;
+                let last = sqlx::query_scalar("SELECT at FROM ledger WHERE dataset = $1 AND consumer_id = $2 ORDER BY seq DESC LIMIT 1")
+                    .bind(dataset)
+                    .bind(consumer_id)
+                    .fetch_optional(p)
+                    .await?;
+                (rows, last)
+            });
+            Ok((rows, last))
+        })
+        .await
     }
 
     pub async fn find_idempotent(
@@ -144,24 +159,27 @@ impl Store {
         consumer_id: &str,
         key: &str,
     ) -> Result<Option<StoredResponse>, StoreError> {
-        let row: Option<(String, i32, String, Vec<u8>)> = with_pool!(self, p => {
-            sqlx::query_as("SELECT request_hash, status, content_type, body FROM idempotency_keys WHERE consumer_id = $1 AND idempotency_key = $2")
-                .bind(consumer_id)
-                .bind(key)
-                .fetch_optional(p)
-                .await?
-        });
-        row.map(|(request_hash, status, content_type, body)| {
-            Ok(StoredResponse {
-                request_hash,
-                status: u16::try_from(status).map_err(|_| {
-                    StoreError::Conflict(format!("a stored response has status {status}"))
-                })?,
-                content_type,
-                body,
+        self.bounded(async move {
+            let row: Option<(String, i32, String, Vec<u8>)> = with_pool!(self, p => {
+                sqlx::query_as("SELECT request_hash, status, content_type, body FROM idempotency_keys WHERE consumer_id = $1 AND idempotency_key = $2")
+                    .bind(consumer_id)
+                    .bind(key)
+                    .fetch_optional(p)
+                    .await?
+            });
+            row.map(|(request_hash, status, content_type, body)| {
+                Ok(StoredResponse {
+                    request_hash,
+                    status: u16::try_from(status).map_err(|_| {
+                        StoreError::Conflict(format!("a stored response has status {status}"))
+                    })?,
+                    content_type,
+                    body,
+                })
             })
+            .transpose()
         })
-        .transpose()
+        .await
     }
 }
 
@@ -232,4 +250,34 @@ fn outlook_of(
         global,
         releases,
     })
+}
+
+impl Store {
+    /// The role a consumer holds for life, as the store knows it: its
+    /// budget row's, or for a consumer without one (refused so far, or an
+    /// auditor) the role of its first ledger entry. `None` for a consumer
+    /// the store has never seen.
+    pub async fn known_role(
+        &self,
+        dataset: &str,
+        consumer_id: &str,
+    ) -> Result<Option<String>, StoreError> {
+        self.bounded(async move {
+            let role: Option<String> = with_pool!(self, p => {
+                sqlx::query_scalar(
+                    "SELECT role FROM consumers WHERE dataset = $1 AND consumer_id = $2 \
+                     UNION ALL \
+                     SELECT role FROM (SELECT role FROM ledger WHERE consumer_id = $2 AND dataset = $1 \
+                                       ORDER BY seq LIMIT 1) first \
+                     LIMIT 1",
+                )
+                .bind(dataset)
+                .bind(consumer_id)
+                .fetch_optional(p)
+                .await?
+            });
+            Ok(role)
+        })
+        .await
+    }
 }

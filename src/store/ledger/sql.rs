@@ -13,7 +13,12 @@ use crate::store::{StoreError, now_rfc3339};
 pub(crate) const RELEASE_AND_RECEIPT: &str = "SELECT l.release_id, l.body, p.release_id IS NOT NULL \
      FROM (SELECT release_id, body FROM releases WHERE release_key = $1) l \
      LEFT JOIN release_receipts p ON p.release_id = l.release_id AND p.consumer_id = $2";
-pub(crate) const BUDGETS: &str = "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro \
+/// With the consumer's stored role, and whether the ledger holds a charge,
+/// replay or budget change of a consumer that has no row (a row deleted
+/// behind the service: see [`super::charge`]).
+pub(crate) const BUDGETS: &str = "SELECT c.spent_micro, c.limit_micro, g.spent_micro, g.limit_micro, c.role, \
+     (c.consumer_id IS NULL AND EXISTS (SELECT 1 FROM ledger l WHERE l.dataset = $1 AND l.consumer_id = $2 \
+                                         AND l.event <> 'refusal')) \
      FROM (SELECT dataset, spent_micro, limit_micro FROM global_budgets WHERE dataset = $1) g \
      LEFT JOIN consumers c ON c.dataset = g.dataset AND c.consumer_id = $2";
 pub(crate) const INSERT_CONSUMER: &str = "INSERT INTO consumers (dataset, consumer_id, role, limit_micro, spent_micro, created_at) \
@@ -72,8 +77,9 @@ mod tests {
 }
 
 /// A consumer's and the dataset's budgets as read in one statement
-/// (`None` for a consumer that never used the service).
-pub(crate) type Budgets = (Option<i64>, Option<i64>, i64, i64);
+/// (`None` for a consumer without a row), the consumer's stored role, and
+/// whether the ledger vouches for a row that is missing.
+pub(crate) type Budgets = (Option<i64>, Option<i64>, i64, i64, Option<String>, bool);
 
 /// One method per statement of [`sql`], for each way of reaching the
 /// database inside a serialised transaction: sqlx connections of both

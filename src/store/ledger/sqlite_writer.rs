@@ -30,14 +30,17 @@ use std::time::Duration;
 use tokio::sync::mpsc;
 
 /// A file still locked after the busy timeout (another process writing, or
-/// recovering the log) is a store that cannot serve for a while (503 with
-/// `Retry-After`), as with the sqlx pool; anything else is an error.
+/// recovering the log), or a full disk, is a store that cannot serve for a
+/// while (503 with `Retry-After`), as with the sqlx pool; anything else is
+/// an error.
 impl From<rusqlite::Error> for StoreError {
     fn from(e: rusqlite::Error) -> Self {
         match e.sqlite_error_code() {
-            Some(rusqlite::ErrorCode::DatabaseBusy | rusqlite::ErrorCode::DatabaseLocked) => {
-                StoreError::Unavailable(e.to_string())
-            }
+            Some(
+                rusqlite::ErrorCode::DatabaseBusy
+                | rusqlite::ErrorCode::DatabaseLocked
+                | rusqlite::ErrorCode::DiskFull,
+            ) => StoreError::Unavailable(e.to_string()),
             _ => StoreError::Embedded(e.to_string()),
         }
     }
@@ -107,9 +110,12 @@ pub fn spawn(
         .spawn(move || {
             let mut jobs = Vec::with_capacity(super::group_commit::MAX_BATCH);
             while queue.blocking_recv_many(&mut jobs, super::group_commit::MAX_BATCH) > 0 {
+                let jobs = super::group_commit::still_awaited(std::mem::take(&mut jobs));
+                if jobs.is_empty() {
+                    continue;
+                }
                 stats.batches.fetch_add(1, Ordering::Relaxed);
                 stats.jobs.fetch_add(jobs.len() as u64, Ordering::Relaxed);
-                let jobs = std::mem::take(&mut jobs);
                 // Writers of this process (direct commits) queue on the same turn.
                 let turn = crate::store::SQLITE_WRITER.blocking_lock();
                 let started = std::time::Instant::now();
@@ -194,7 +200,14 @@ impl LedgerSql for Sync<'_> {
             .0
             .prepare_cached(sql::BUDGETS)?
             .query_row(params![dataset, consumer_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                Ok((
+                    r.get(0)?,
+                    r.get(1)?,
+                    r.get(2)?,
+                    r.get(3)?,
+                    r.get(4)?,
+                    r.get(5)?,
+                ))
             })
             .optional()?)
     }

@@ -1,7 +1,11 @@
 //! Bearer-token authentication. Tokens are JWTs with a pinned algorithm
 //! (HS256 shared secret for development; EdDSA or ES256 public keys selected by
 //! `kid` for deployments), required `exp`, `nbf`, `iss`, `aud` and `sub`, a
-//! `role` claim and, for governments, an ISO alpha-3 `country` claim.
+//! `role` claim and, for governments, an ISO alpha-3 `country` claim. As in
+//! RFC 7519, `aud` may be one string or an array (one of which must be
+//! ours) and `iat` is optional (when present it may not lie in the
+//! future). A token may not outlive the policy's `limits.max_token_hours`
+//! from now, whatever its `exp` says.
 //!
 //! The extractors at the bottom make a handler's signature its access rule:
 //! a handler taking [`Counter`] can only be reached by researchers and governments.
@@ -13,7 +17,10 @@ use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
-use std::future::{Ready, ready};
+
+mod roles;
+
+pub use roles::Roles;
 
 /// The claims of an API token.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -26,10 +33,19 @@ pub struct Claims {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub region: Option<String>,
     pub iss: String,
-    pub aud: String,
+    pub aud: Audience,
     pub exp: u64,
     pub nbf: u64,
-    pub iat: u64,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub iat: Option<u64>,
+}
+
+/// The `aud` claim: one audience, or several (RFC 7519, section 4.1.3).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum Audience {
+    One(String),
+    Many(Vec<String>),
 }
 
 pub use crate::domain::Consumer;
@@ -43,6 +59,8 @@ enum Keys {
 pub struct Verifier {
     keys: Keys,
     validation: Validation,
+    /// The longest a token may still live, from now (seconds).
+    max_lifetime: u64,
 }
 
 fn algorithm(a: JwtAlgorithm) -> Algorithm {
@@ -54,7 +72,9 @@ fn algorithm(a: JwtAlgorithm) -> Algorithm {
 }
 
 impl Verifier {
-    pub fn from_settings(s: &Settings) -> Result<Verifier, SettingsError> {
+    /// A verifier with the configured keys; tokens may live at most
+    /// `max_lifetime_secs` from now (the policy's `limits.max_token_hours`).
+    pub fn from_settings(s: &Settings, max_lifetime_secs: u64) -> Result<Verifier, SettingsError> {
         let alg = algorithm(s.jwt_algorithm);
         let keys = match s.jwt_algorithm {
             JwtAlgorithm::HS256 => {
@@ -107,7 +127,11 @@ impl Verifier {
         validation.validate_nbf = true;
         validation.validate_exp = true;
         validation.leeway = s.jwt_leeway_secs;
-        Ok(Verifier { keys, validation })
+        Ok(Verifier {
+            keys,
+            validation,
+            max_lifetime: max_lifetime_secs,
+        })
     }
 
     /// Checks a token and returns who it names.
@@ -145,10 +169,24 @@ impl Verifier {
             )
         })?;
         let c = data.claims;
-        if c.sub.is_empty() || c.sub.len() > 128 || c.sub.chars().any(|ch| ch.is_control()) {
+        let now = jsonwebtoken::get_current_timestamp();
+        let leeway = self.validation.leeway;
+        if c.exp > now.saturating_add(self.max_lifetime).saturating_add(leeway) {
+            return Err(ApiError::InvalidToken(format!(
+                "the token lives longer than this service accepts ({} hours from now at most)",
+                self.max_lifetime / 3600
+            )));
+        }
+        if c.iat.is_some_and(|iat| iat > now.saturating_add(leeway)) {
             return Err(ApiError::InvalidToken(
-                "sub must be 1 to 128 printable characters".into(),
+                "token issued in the future (iat)".into(),
             ));
+        }
+        if !crate::domain::is_valid_consumer_id(&c.sub) {
+            return Err(ApiError::InvalidToken(format!(
+                "sub must be {}",
+                crate::domain::CONSUMER_ID_RULE
+            )));
         }
         let role = Role::parse(&c.role).ok_or_else(|| {
             ApiError::InvalidToken(
@@ -247,6 +285,12 @@ impl Minter {
         area: Option<&str>,
         ttl_secs: u64,
     ) -> Result<String, SettingsError> {
+        if !crate::domain::is_valid_consumer_id(sub) {
+            return Err(SettingsError(format!(
+                "--sub must be {}",
+                crate::domain::CONSUMER_ID_RULE
+            )));
+        }
         let now = jsonwebtoken::get_current_timestamp();
         let claims = Claims {
             sub: sub.into(),
@@ -258,10 +302,10 @@ impl Minter {
                 .filter(|_| role == Role::Regional)
                 .map(|r| r.to_ascii_lowercase()),
             iss: self.issuer.clone(),
-            aud: self.audience.clone(),
-            exp: now + ttl_secs,
+            aud: Audience::One(self.audience.clone()),
+            exp: now.saturating_add(ttl_secs),
             nbf: now.saturating_sub(1),
-            iat: now,
+            iat: Some(now),
         };
         let mut header = Header::new(self.alg);
         header.kid = self.kid.clone();
@@ -286,13 +330,23 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-fn authenticate(req: &HttpRequest) -> Result<Consumer, ApiError> {
-    let verifier = req
+/// Verifies the bearer token, then checks that its consumer keeps its
+/// stored role ([`Roles`]), all before the handler runs.
+fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Consumer, ApiError>> + 'static {
+    let verified = req
         .app_data::<web::Data<Verifier>>()
-        .ok_or_else(|| ApiError::internal("token verifier not configured"))?;
-    let consumer = verifier.verify(bearer(req)?)?;
-    tracing::Span::current().record("consumer", consumer.id.as_str());
-    Ok(consumer)
+        .ok_or_else(|| ApiError::internal("token verifier not configured"))
+        .and_then(|verifier| verifier.verify(bearer(req)?));
+    let roles = req.app_data::<web::Data<Roles>>().cloned();
+    async move {
+        let consumer = verified?;
+        tracing::Span::current().record("consumer", consumer.id.as_str());
+        roles
+            .ok_or_else(|| ApiError::internal("consumer roles not configured"))?
+            .check(&consumer)
+            .await?;
+        Ok(consumer)
+    }
 }
 
 macro_rules! role_extractor {
@@ -303,15 +357,19 @@ macro_rules! role_extractor {
 
         impl FromRequest for $name {
             type Error = ApiError;
-            type Future = Ready<Result<Self, ApiError>>;
+            type Future = std::pin::Pin<Box<dyn Future<Output = Result<Self, ApiError>>>>;
 
             fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-                // For AnyConsumer the refusal arm is unreachable; the macro keeps one shape for all.
-                #[allow(unreachable_patterns)]
-                ready(authenticate(req).and_then(|c| match c.role {
-                    $(Role::$role)|+ => Ok($name(c)),
-                    other => Err(ApiError::ForbiddenRole { role: other.code().into(), allowed: $allowed }),
-                }))
+                let consumer = authenticate(req);
+                Box::pin(async move {
+                    let c = consumer.await?;
+                    // For AnyConsumer the refusal arm is unreachable; the macro keeps one shape for all.
+                    #[allow(unreachable_patterns)]
+                    match c.role {
+                        $(Role::$role)|+ => Ok($name(c)),
+                        other => Err(ApiError::ForbiddenRole { role: other.code().into(), allowed: $allowed }),
+                    }
+                })
             }
         }
     };
@@ -411,7 +469,7 @@ mod tests {
             .expect("minter")
             .mint("alice", Role::Researcher, None, 60)
             .expect("mint");
-        let v = Verifier::from_settings(&s).expect("verifier");
+        let v = Verifier::from_settings(&s, 3600).expect("verifier");
         assert_eq!(v.verify(&token).ok().map(|c| c.id), Some("alice".into()));
 
         // A token signed by a key the service does not know is refused.
