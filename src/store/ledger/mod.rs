@@ -22,6 +22,7 @@
 //!   changes, the start-up sync);
 //! - [`reads`]: budgets, stored releases and stored responses.
 
+mod batch;
 mod charge;
 mod commit;
 mod group_commit;
@@ -30,7 +31,8 @@ mod reads;
 mod sql;
 mod sqlite_writer;
 
-pub use group_commit::{CommitStats, Committer, MAX_BATCH};
+pub use batch::MAX_BATCH;
+pub use group_commit::{CommitStats, Committer};
 pub use reads::StoredResponse;
 
 use crate::budget::{Decline, Refusal};

@@ -30,7 +30,7 @@
 //! forbid an overspent budget, and the advisory lock still orders the hash
 //! chain across replicas.
 
-use super::group_commit::{BatchFailure, Job, Outcome, Work, run_jobs};
+use super::batch::{BatchFailure, Job, Outcome, Work, run_jobs};
 use super::sql::{Budgets, LedgerSql};
 use crate::audit::chain::EntryBody;
 use crate::budget::ReleaseCharge;

@@ -14,7 +14,7 @@
 //! shared (async) logic to completion in place, since none of its calls ever
 //! waits.
 
-use super::group_commit::{BatchFailure, Counters, Job, answer, run_jobs};
+use super::batch::{BatchFailure, Counters, Job, answer, run_jobs};
 use super::sql::{self, Budgets, LedgerSql};
 use crate::audit::chain::EntryBody;
 use crate::budget::ReleaseCharge;
@@ -108,9 +108,9 @@ pub fn spawn(
     std::thread::Builder::new()
         .name("ledger-writer".into())
         .spawn(move || {
-            let mut jobs = Vec::with_capacity(super::group_commit::MAX_BATCH);
-            while queue.blocking_recv_many(&mut jobs, super::group_commit::MAX_BATCH) > 0 {
-                let jobs = super::group_commit::still_awaited(std::mem::take(&mut jobs));
+            let mut jobs = Vec::with_capacity(super::batch::MAX_BATCH);
+            while queue.blocking_recv_many(&mut jobs, super::batch::MAX_BATCH) > 0 {
+                let jobs = super::batch::still_awaited(std::mem::take(&mut jobs));
                 if jobs.is_empty() {
                     continue;
                 }
@@ -154,7 +154,7 @@ fn passive_checkpoint(conn: &rusqlite::Connection) -> Result<(), rusqlite::Error
 pub(super) fn commit(
     conn: &mut rusqlite::Connection,
     jobs: &[Job],
-) -> Result<Vec<super::group_commit::Outcome>, BatchFailure> {
+) -> Result<Vec<super::batch::Outcome>, BatchFailure> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let outcomes = run_in_place(run_jobs(&mut Sync(&tx), jobs))?;
     tx.commit()?;
