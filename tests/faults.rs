@@ -801,6 +801,7 @@ async fn a_frozen_postgres_is_503_within_the_deadline_on_every_endpoint_then_ser
                 let retry_after = res.headers().contains_key("retry-after");
                 let body = res.text().await.unwrap_or_default();
                 // Bounded waiting is the property under test, not speed.
+                eprintln!("freeze: {what}: {status} after {} ms", took.as_millis());
                 assert!(took < bound, "{what} waited {took:?} during the freeze");
                 assert_eq!(status, 503, "{what} during the freeze: {body}");
                 assert!(
