@@ -5,7 +5,8 @@
 //! - database drivers (`sqlx`, `rusqlite`) only by the store;
 //! - the core names nothing of the edge (`ApiError`, HTTP types, the `api`,
 //!   `auth`, `error`, `rate`, `settings`, `startup` and `telemetry` modules);
-//! - the top-level modules import each other without a cycle.
+//! - the top-level modules import each other without a cycle, and so do
+//!   the files of every directory.
 //!
 //! docs/architecture.md explains the rules; this test keeps them.
 
@@ -28,8 +29,7 @@ const STORE: &[&str] = &["store/"];
 
 /// Top-level modules of the release core.
 const CORE: &[&str] = &[
-    "audit", "budget", "cache", "domain", "engine", "national", "policy", "privacy", "query",
-    "release",
+    "audit", "budget", "cache", "domain", "engine", "national", "policy", "privacy", "release",
 ];
 
 /// What the core may not name: edge modules and HTTP types.
@@ -258,6 +258,58 @@ fn top_level_modules_import_each_other_without_a_cycle() {
     assert!(graph.contains_key("release") && graph.contains_key("api"));
     if let Some(cycle) = find_cycle(&graph) {
         panic!("import cycle: {}", cycle.join(" -> "));
+    }
+}
+
+/// Edges `file -> sibling files it names`, for the files of every
+/// directory under `src/` (keyed `dir/file`; `mod.rs` files left out: a
+/// parent declares its children). A file names a sibling `x` as
+/// `super::x` or by its full `crate::` path.
+fn sibling_graph() -> BTreeMap<String, BTreeSet<String>> {
+    let files = sources();
+    let mut by_dir: BTreeMap<String, Vec<(String, &str)>> = BTreeMap::new();
+    for (rel, code) in &files {
+        let Some((dir, file)) = rel.rsplit_once('/') else {
+            continue;
+        };
+        if file == "mod.rs" {
+            continue;
+        }
+        let name = file.strip_suffix(".rs").unwrap_or(file).to_owned();
+        by_dir.entry(dir.to_owned()).or_default().push((name, code));
+    }
+    let mut graph = BTreeMap::new();
+    for (dir, members) in &by_dir {
+        let crate_path = format!("crate::{}", dir.replace('/', "::"));
+        for (from, code) in members {
+            // `super::super::x` names the grandparent's `x`, not a sibling.
+            let code = code.replace("super::super::", "grandparent::");
+            let targets: &mut BTreeSet<String> =
+                graph.entry(format!("{dir}/{from}")).or_default();
+            for (to, _) in members {
+                if to != from
+                    && (names_module(&code, &format!("super::{to}"))
+                        || names_module(&code, &format!("{crate_path}::{to}")))
+                {
+                    targets.insert(format!("{dir}/{to}"));
+                }
+            }
+        }
+    }
+    graph
+}
+
+#[test]
+fn the_files_of_every_directory_import_each_other_without_a_cycle() {
+    let graph = sibling_graph();
+    assert!(
+        graph
+            .get("store/ledger/pg_batch")
+            .is_some_and(|t| t.contains("store/ledger/batch")),
+        "the graph sees sibling imports: {graph:?}"
+    );
+    if let Some(cycle) = find_cycle(&graph) {
+        panic!("file import cycle: {}", cycle.join(" -> "));
     }
 }
 
