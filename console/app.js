@@ -155,6 +155,7 @@ async function download(path, accept, fallbackName) {
   const cd = r.headers.get("Content-Disposition") ?? "";
   const name = /filename="([^"]+)"/.exec(cd)?.[1] ?? fallbackName;
   saveBlob(blob, name);
+  return name;
 }
 
 function saveBlob(blob, name) {
@@ -832,19 +833,64 @@ function bilateralCard(country) {
 
 // ---------------------------------------------------------------- auditors
 
+/// Ledger entries per page of the auditor's view.
+const LEDGER_PAGE = 1000;
+/// Where the auditor's pinned checkpoint key is kept (this browser only).
+const PINNED_KEY = "ctm.pinned-public-key";
+
+/// The ledger, newest first, a page at a time: `older()` reads the page
+/// before the oldest loaded one by sequence range (sequence numbers run
+/// from 1 to the ledger's size without a gap).
+function ledgerPager() {
+  const pager = { entries: [], size: 0, oldest: null };
+  pager.older = async () => {
+    if (pager.oldest === null) {
+      // The size first, then exactly the newest page up to it.
+      pager.size = (await api("/v1/audit/entries?limit=1")).ledger_size;
+      pager.oldest = pager.size + 1;
+    }
+    const upto = pager.oldest - 1;
+    if (upto < 1) return;
+    const after = Math.max(0, upto - LEDGER_PAGE);
+    const page = await api(`/v1/audit/entries?limit=${upto - after}&cursor=${after}`);
+    const got = page.entries.filter((e) => e.seq <= upto).reverse();
+    pager.entries.push(...got);
+    pager.oldest = got.length ? got[got.length - 1].seq : after + 1;
+  };
+  return pager;
+}
+
+/// A pinned key as pasted or loaded: 64 hex characters, or the JSON that
+/// `GET /v1/audit/public-key` and `ctm-stats audit public-key` print.
+function parsePinnedKey(text) {
+  let t = (text ?? "").trim();
+  if (t.startsWith("{")) {
+    try {
+      t = String(JSON.parse(t).public_key ?? "");
+    } catch {
+      return null;
+    }
+  }
+  t = t.toLowerCase();
+  return /^[0-9a-f]{64}$/.test(t) ? t : null;
+}
+
 async function renderAudit(view) {
-  const [consumers, entries, checkpoints, key] = await Promise.all([
+  const ledger = ledgerPager();
+  const [consumers, checkpoints, key] = await Promise.all([
     api("/v1/audit/consumers"),
-    allPages("/v1/audit/entries", "entries"),
     api("/v1/audit/checkpoints?limit=50"),
     api("/v1/audit/public-key"),
+    ledger.older(),
   ]);
+  const entries = ledger.entries; // newest first; grows as older pages load
   const u = consumers.unit === "rho" ? "ρ" : "ε";
   const width = widthOf(view) - 40; // inside a card's padding
   const g = consumers.global ?? {};
 
-  // Cumulative spend of each consumer against its own limit.
-  const points = entries
+  // Cumulative spend of each consumer against its own limit (loaded entries, oldest first).
+  const points = [...entries]
+    .reverse()
     .filter((e) => e.consumer_spent_micro != null && e.consumer_limit_micro)
     .map((e) => ({
       consumer: e.consumer_id,
@@ -858,8 +904,21 @@ async function renderAudit(view) {
   const consumerFilter = h("select", { id: "audit-consumer" }, h("option", { value: "" }, "all consumers"), ...consumers.consumers.map((c) => h("option", { value: c.consumer }, c.consumer)));
   const eventFilter = h("select", { id: "audit-event" }, h("option", { value: "" }, "all events"), ...Object.keys(EVENT_COLOURS).map((e) => h("option", { value: e }, e)));
   const timelineBox = h("div", { id: "timeline" });
+  const showing = h("p", { id: "ledger-showing", "aria-live": "polite" });
+  const olderButton = h("button", { type: "button", className: "secondary", id: "load-older", onclick: () => loadOlder().catch(report) }, "Load older entries");
+  const loadOlder = async () => {
+    olderButton.disabled = true;
+    try {
+      await ledger.older();
+      drawTimeline();
+    } finally {
+      olderButton.disabled = false;
+    }
+  };
   const drawTimeline = () => {
     const shown = entries.filter((e) => (!consumerFilter.value || e.consumer_id === consumerFilter.value) && (!eventFilter.value || e.event === eventFilter.value));
+    fill(showing, `Showing ${fmt(entries.length)} of ${fmt(ledger.size)} entries, newest first${entries.length < ledger.size ? ` (entries #${fmt(ledger.oldest)} to #${fmt(ledger.size)})` : ""}.`);
+    olderButton.hidden = ledger.oldest <= 1;
     const counts = Object.keys(EVENT_COLOURS).map((k) => `${shown.filter((e) => e.event === k).length} ${k}`).join(", ");
     fill(
       timelineBox,
@@ -868,7 +927,7 @@ async function renderAudit(view) {
         legend: legend(Object.entries(EVENT_COLOURS)),
         chart: timeline(shown, { width, ariaLabel: `Ledger timeline: ${counts}` }),
         note: counts,
-        table: entriesTable(shown.slice(-500).reverse()),
+        table: entriesTable(shown.slice(0, 500)),
       }),
     );
   };
@@ -896,7 +955,46 @@ async function renderAudit(view) {
     await drawCheckpoints(checkpointBox, list.checkpoints, key);
   };
 
-  const cli = `ctm-stats audit verify ledger-export.jsonl --public-key ${key.public_key}`;
+  // The offline check uses the key the auditor pinned (received out of band),
+  // never the one this server serves: a compromised server would serve its own.
+  let pinned = parsePinnedKey(localStorage.getItem(PINNED_KEY));
+  let savedAs = null; // the export's file name as the browser saved it
+  const command = h("pre", { id: "verify-command" });
+  const keyStatus = h("div", { id: "key-status", "aria-live": "polite" });
+  const keyInput = h("input", { id: "pinned-key", autocomplete: "off", placeholder: "64 hex characters", value: pinned ?? "" });
+  const keyFile = h("input", { id: "pinned-key-file", type: "file", accept: ".json,.txt,.hex,application/json,text/plain" });
+  const drawKey = () => {
+    fill(command, `ctm-stats audit verify ${savedAs ?? "<downloaded export>"} --public-key ${pinned ?? "<your pinned key>"}`);
+    if (!pinned) {
+      fill(keyStatus, h("p", { className: "muted", id: "key-match", "data-match": "none" }, "No key pinned. Paste the public key you received from the operator out of band (or load its file), not the one this page shows: a key served by the server you are auditing proves nothing if that server is compromised."));
+    } else if (pinned === key.public_key) {
+      fill(keyStatus, h("p", { id: "key-match", "data-match": "yes" }, h("span", { className: "badge ok" }, "match"), " Your pinned key is the key this server signs checkpoints with."));
+    } else {
+      fill(keyStatus, h("p", { className: "error", id: "key-match", "data-match": "no", role: "alert" }, h("span", { className: "badge bad" }, "MISMATCH"), ` Warning: this server serves a different key (id ${key.key_id}) from the one you pinned. Its checkpoints are not signed by your key; the offline check will fail until you learn why the key changed.`));
+    }
+  };
+  const setPinned = (text) => {
+    const k = parsePinnedKey(text);
+    if (text.trim() && !k) {
+      fill(keyStatus, h("p", { className: "error", id: "key-match", "data-match": "invalid" }, "That is not a public key: give 64 hex characters, or the JSON of GET /v1/audit/public-key."));
+      return;
+    }
+    pinned = k;
+    if (k) localStorage.setItem(PINNED_KEY, k);
+    else localStorage.removeItem(PINNED_KEY);
+    keyInput.value = k ?? "";
+    drawKey();
+  };
+  keyInput.addEventListener("change", () => setPinned(keyInput.value));
+  keyFile.addEventListener("change", async () => {
+    const f = keyFile.files?.[0];
+    if (f) setPinned(await f.text());
+  });
+  const downloadExport = async () => {
+    savedAs = await download("/v1/audit/export", "application/x-ndjson, application/json;q=0.9", "ledger-export.jsonl");
+    drawKey();
+  };
+  drawKey();
   fill(
     view,
     h("h1", {}, "Privacy-budget ledger"),
@@ -909,7 +1007,7 @@ async function renderAudit(view) {
         { className: "stats" },
         stat(`spent (${u})`, fmt(g.spent), { id: "global-spent" }),
         stat(`limit (${u})`, g.limit == null ? "none" : fmt(g.limit)),
-        stat("entries", fmt(entries.length), { id: "entry-count" }),
+        stat("entries", fmt(ledger.size), { id: "entry-count" }),
         stat("consumers", fmt(consumers.consumers.length)),
       ),
       g.limit ? h("meter", { min: 0, max: g.limit, value: g.spent, "aria-label": `global budget: ${fmt(g.spent)} of ${fmt(g.limit)} spent` }) : null,
@@ -922,7 +1020,7 @@ async function renderAudit(view) {
       h("button", { type: "button", id: "verify-now", onclick: () => verify().catch(report) }, "Verify now"),
       verifyBox,
     ),
-    h("section", { className: "card" }, h("h2", {}, "Timeline"), h("div", { className: "inline" }, h("div", {}, h("label", { for: "audit-consumer" }, "Consumer"), consumerFilter), h("div", {}, h("label", { for: "audit-event" }, "Event"), eventFilter)), timelineBox),
+    h("section", { className: "card" }, h("h2", {}, "Timeline"), showing, h("div", { className: "inline" }, h("div", {}, h("label", { for: "audit-consumer" }, "Consumer"), consumerFilter), h("div", {}, h("label", { for: "audit-event" }, "Event"), eventFilter)), timelineBox, olderButton),
     h(
       "section",
       { className: "card" },
@@ -943,7 +1041,7 @@ async function renderAudit(view) {
       "section",
       { className: "card" },
       h("h2", {}, "Checkpoints"),
-      h("p", { className: "muted" }, `Signed with key ${key.key_id} (${key.algorithm}). Public key: `, h("code", { id: "public-key" }, key.public_key)),
+      h("p", { className: "muted" }, `Signed with key ${key.key_id} (${key.algorithm}). The public key this server serves (compare it with the one you pinned, below): `, h("code", { id: "public-key" }, key.public_key)),
       h("button", { type: "button", className: "secondary", id: "sign-checkpoint", onclick: () => sign().catch(report) }, "Sign a checkpoint now"),
       checkpointBox,
     ),
@@ -952,8 +1050,14 @@ async function renderAudit(view) {
       { className: "card" },
       h("h2", {}, "Export and offline verification"),
       h("p", {}, "Download the whole ledger with its checkpoints, then verify it on your own machine against the public key you pinned:"),
-      h("pre", { id: "verify-command" }, cli),
-      h("button", { type: "button", id: "download-export", onclick: () => download("/v1/audit/export", "application/x-ndjson, application/json;q=0.9", "ledger-export.jsonl").catch(report) }, "Download export"),
+      h("label", { for: "pinned-key" }, "Your pinned public key (kept in this browser)"),
+      keyInput,
+      h("label", { for: "pinned-key-file" }, "or load it from a file"),
+      keyFile,
+      keyStatus,
+      h("button", { type: "button", id: "download-export", onclick: () => downloadExport().catch(report) }, "Download export"),
+      command,
+      h("p", { className: "muted" }, "The command names the file as this browser saved it; if your browser renamed it (a file of that name already existed), use the new name."),
     ),
   );
   drawTimeline();
@@ -969,7 +1073,7 @@ function entriesTable(entries) {
     { label: "outcome", value: (e) => e.outcome },
     { label: "cost", num: true, value: (e) => fmt(e.cost_micro / 1e6) },
     { label: "query", value: (e) => h("code", {}, e.canonical_query ?? "") },
-  ], "Latest entries first (at most 500)");
+  ], "Newest first (at most 500 of the loaded entries)");
 }
 
 /// Checkpoints with their signature checked here, in the browser, against
@@ -1022,7 +1126,7 @@ async function renderAdmin(view) {
       { className: "inline" },
       h("div", {}, h("label", { for: "b-consumer" }, "Consumer id"), h("input", { id: "b-consumer", required: true, list: "consumer-ids", autocomplete: "off" })),
       h("datalist", { id: "consumer-ids" }, ...ids.map((id) => h("option", { value: id }))),
-      h("div", {}, h("label", { for: "b-role" }, "Role (new consumers only)"), h("select", { id: "b-role" }, h("option", { value: "" }, "(existing)"), ...["researcher", "government", "auditor", "admin"].map((r) => h("option", { value: r }, r)))),
+      h("div", {}, h("label", { for: "b-role" }, "Role (new consumers only)"), h("select", { id: "b-role" }, h("option", { value: "" }, "(existing)"), ...["researcher", "government", "regional", "auditor", "admin"].map((r) => h("option", { value: r }, r)))),
       h("div", {}, h("label", { for: "b-limit" }, `New limit (${u})`), h("input", { id: "b-limit", type: "number", min: 0, step: "0.000001", required: true })),
       h("button", { type: "submit", id: "b-set" }, "Set budget"),
     ),
@@ -1052,6 +1156,15 @@ async function renderAdmin(view) {
       return;
     }
     const current = list.consumers.find((c) => c.consumer === id);
+    // The server would refuse these; say so before asking to confirm.
+    if (!current && !role) {
+      showAlert("Role needed", `${id} is not a consumer yet: choose its role to create it.`);
+      return;
+    }
+    if (current && role && role !== current.role) {
+      showAlert("Role mismatch", `${id} is a ${current.role}; a consumer's role cannot change. Choose "(existing)" or ${current.role}.`);
+      return;
+    }
     const ok = await confirmDialog(
       "Change this budget?",
       h("p", {}, current ? `${id} (${current.role}): limit ${u} ${fmt(current.limit, 6)} → ${u} ${fmt(limit, 6)}. Spent so far: ${u} ${fmt(current.spent, 6)}.` : `Create ${id} as ${role || "(no role given)"} with a limit of ${u} ${fmt(limit, 6)}.`),

@@ -284,8 +284,7 @@ fn sibling_graph() -> BTreeMap<String, BTreeSet<String>> {
         for (from, code) in members {
             // `super::super::x` names the grandparent's `x`, not a sibling.
             let code = code.replace("super::super::", "grandparent::");
-            let targets: &mut BTreeSet<String> =
-                graph.entry(format!("{dir}/{from}")).or_default();
+            let targets: &mut BTreeSet<String> = graph.entry(format!("{dir}/{from}")).or_default();
             for (to, _) in members {
                 if to != from
                     && (names_module(&code, &format!("super::{to}"))

@@ -481,6 +481,17 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         );
     }
 
+    // Before sign-in the header offers no "Sign out".
+    assert_eq!(
+        b.js(
+            "return document.getElementById('sign-out').getClientRects().length",
+            json!([])
+        )
+        .await,
+        json!(0),
+        "Sign out is not shown before sign-in"
+    );
+
     // A wrong token: a clear message, no session.
     let wrong = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.d3JvbmctdG9rZW4";
     b.sign_in(&demo.base, wrong).await;
@@ -837,10 +848,9 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         json!("valid"),
         "the checkpoint's signature checks in the browser"
     );
-    assert!(
-        b.text("#verify-command")
-            .await
-            .starts_with("ctm-stats audit verify")
+    assert_eq!(
+        b.text("#ledger-showing").await,
+        format!("Showing {entries} of {entries} entries, newest first."),
     );
     b.js(
         "document.querySelector('#timeline').scrollIntoView()",
@@ -854,9 +864,13 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
     )
     .await;
     b.screenshot("auditor-checkpoints").await;
-    b.click("#download-export").await;
-    let export = b.downloaded(|f| f.ends_with(".jsonl")).await;
-    assert!(export.lines().count() as f64 >= number(&entries));
+    auditor_pages_the_ledger_pins_its_key_and_verifies_the_export(
+        &demo,
+        &b,
+        &token("auditor"),
+        &token("admin"),
+    )
+    .await;
 
     // Admin: set a budget, with a confirmation.
     b.sign_in(&demo.base, &token("admin")).await;
@@ -864,6 +878,43 @@ async fn every_role_works_in_a_real_browser_and_nothing_leaves_for_another_host(
         .await;
     b.type_into("#b-consumer", "demo-researcher").await;
     b.type_into("#b-limit", "0.5").await;
+    assert_eq!(
+        b.js(
+            "return [...document.querySelectorAll('#b-role option')].map(o => o.value)",
+            json!([])
+        )
+        .await,
+        json!([
+            "",
+            "researcher",
+            "government",
+            "regional",
+            "auditor",
+            "admin"
+        ]),
+        "every role can be given to a new consumer"
+    );
+    b.js(
+        "document.getElementById('b-role').value = 'government'",
+        json!([]),
+    )
+    .await;
+    b.click("#b-set").await;
+    b.wait(
+        "!document.querySelector('#alert').hidden",
+        "the role mismatch",
+    )
+    .await;
+    let alert = b.text("#alert").await;
+    assert!(alert.contains("Role mismatch"), "{alert}");
+    assert_eq!(
+        b.js("return document.querySelector('#confirm').open", json!([]))
+            .await,
+        json!(false),
+        "a wrong role is refused before the confirmation"
+    );
+    b.js("document.getElementById('b-role').value = ''", json!([]))
+        .await;
     b.click("#b-set").await;
     b.confirm().await;
     b.wait("document.querySelector('#alert.info')", "the change")
@@ -1037,4 +1088,181 @@ async fn the_python_quick_start_runs_against_a_real_server() {
         screenshots().join("quickstart-plot.png"),
     )
     .expect("keep the plot");
+}
+
+/// The auditor's ledger beyond one page (newest first, "Load older
+/// entries", "showing N of M"), the pinned key compared with the served one,
+/// and the export verified by running the page's command exactly as shown.
+async fn auditor_pages_the_ledger_pins_its_key_and_verifies_the_export(
+    demo: &Demo,
+    b: &Browser,
+    auditor: &str,
+    admin: &str,
+) {
+    // No key pinned yet: a placeholder, and why.
+    assert_eq!(
+        b.js(
+            "return document.getElementById('key-match').dataset.match",
+            json!([])
+        )
+        .await,
+        json!("none")
+    );
+    assert!(
+        b.text("#verify-command")
+            .await
+            .contains("--public-key <your pinned key>")
+    );
+    assert!(b.text("#key-status").await.contains("out of band"));
+
+    // More entries than one page of the view (1000): budget changes.
+    let client = reqwest::Client::new();
+    let put = |i: usize| {
+        let request = client
+            .put(format!(
+                "{}/v1/admin/consumers/ledger-filler/budget",
+                demo.base
+            ))
+            .bearer_auth(admin)
+            .json(&json!({"limit": 5.0 + i as f64 * 1e-6, "role": "researcher"}));
+        async move {
+            let r = request.send().await.expect("budget change");
+            assert_eq!(r.status(), 200, "{}", r.text().await.unwrap_or_default());
+        }
+    };
+    put(0).await;
+    for chunk in (1..1100).collect::<Vec<_>>().chunks(50) {
+        futures_util::future::join_all(chunk.iter().map(|&i| put(i))).await;
+    }
+    let size = demo.get("/v1/audit/entries?limit=1", auditor).await["ledger_size"]
+        .as_u64()
+        .expect("ledger_size");
+    assert!((1100..2000).contains(&size), "ledger of {size} entries");
+
+    b.sign_in(&demo.base, auditor).await;
+    b.wait(
+        "document.querySelector('#timeline g.ledger-dot')",
+        "the timeline",
+    )
+    .await;
+    let thousands = |n: u64| {
+        let s = n.to_string();
+        if s.len() > 3 {
+            format!("{},{}", &s[..s.len() - 3], &s[s.len() - 3..])
+        } else {
+            s
+        }
+    };
+    assert_eq!(stat(b, "entry-count").await as u64, size);
+    assert_eq!(
+        b.text("#ledger-showing").await,
+        format!(
+            "Showing 1,000 of {} entries, newest first (entries #{} to #{}).",
+            thousands(size),
+            thousands(size - 999),
+            thousands(size)
+        )
+    );
+    let dots = "return document.querySelectorAll('#timeline g.ledger-dot circle').length";
+    assert_eq!(b.js(dots, json!([])).await, json!(1000));
+    let first_row = "return document.querySelector('#timeline tbody tr').cells[0].textContent";
+    assert_eq!(
+        b.js(first_row, json!([])).await,
+        json!(size.to_string()),
+        "newest first"
+    );
+    b.click("#load-older").await;
+    b.wait(
+        &format!(
+            "document.querySelector('#ledger-showing').textContent.startsWith('Showing {} of')",
+            thousands(size)
+        ),
+        "the older entries",
+    )
+    .await;
+    assert_eq!(
+        b.text("#ledger-showing").await,
+        format!("Showing {0} of {0} entries, newest first.", thousands(size))
+    );
+    assert_eq!(b.js(dots, json!([])).await, json!(size));
+    assert_eq!(
+        b.js(
+            "return document.getElementById('load-older').getClientRects().length",
+            json!([])
+        )
+        .await,
+        json!(0),
+        "nothing older to load"
+    );
+
+    // A pinned key other than the served one: a warning, and the command
+    // uses the pinned key.
+    let served = demo.get("/v1/audit/public-key", auditor).await["public_key"]
+        .as_str()
+        .expect("public key")
+        .to_owned();
+    let other: String = served
+        .chars()
+        .map(|c| if c == '0' { '1' } else { '0' })
+        .collect();
+    let pin = "const k = document.getElementById('pinned-key'); k.value = arguments[0]; k.dispatchEvent(new Event('change'));";
+    b.js(pin, json!([other])).await;
+    let matched = "return document.getElementById('key-match').dataset.match";
+    assert_eq!(b.js(matched, json!([])).await, json!("no"));
+    let warning = b.text("#key-status").await;
+    assert!(
+        warning.contains("MISMATCH") && warning.contains("Warning"),
+        "{warning}"
+    );
+    assert!(b.text("#verify-command").await.contains(&other));
+    b.js(
+        "document.querySelector('#key-status').scrollIntoView()",
+        json!([]),
+    )
+    .await;
+    b.screenshot("auditor-key-mismatch").await;
+
+    // The key received out of band (here: read with curl's equivalent).
+    b.js(pin, json!([served])).await;
+    assert_eq!(b.js(matched, json!([])).await, json!("yes"));
+
+    // The export, verified by the command exactly as the page shows it.
+    b.click("#download-export").await;
+    b.wait(
+        "!document.querySelector('#verify-command').textContent.includes('<downloaded export>')",
+        "the saved file's name in the command",
+    )
+    .await;
+    let shown = b.text("#verify-command").await;
+    let words: Vec<&str> = shown.split_whitespace().collect();
+    assert_eq!(words[..3], ["ctm-stats", "audit", "verify"], "{shown}");
+    assert_eq!(words[4..], ["--public-key", served.as_str()], "{shown}");
+    let export = b.downloaded(|f| f == words[3]).await;
+    assert!(export.lines().count() as u64 > size);
+    let run = Command::new(env!("CARGO_BIN_EXE_ctm-stats"))
+        .args(&words[1..])
+        .current_dir(&b.downloads)
+        .output()
+        .expect("run the page's verify command");
+    let out = String::from_utf8_lossy(&run.stdout);
+    assert!(
+        run.status.success() && out.starts_with("OK:"),
+        "{shown}\n{out}\n{}",
+        String::from_utf8_lossy(&run.stderr)
+    );
+
+    // At phone width the key, the hashes and the command wrap.
+    b.window(390, 844).await;
+    let overflow = b
+        .js(
+            "return document.documentElement.scrollWidth - window.innerWidth",
+            json!([]),
+        )
+        .await;
+    b.screenshot("auditor-phone").await;
+    b.window(1280, 900).await;
+    assert!(
+        overflow.as_i64().unwrap_or(99) <= 1,
+        "no horizontal scroll in the ledger view at phone width ({overflow} px)"
+    );
 }

@@ -86,6 +86,10 @@ pub struct EntriesPage {
     pub entries: Vec<Entry>,
     /// Pass as `cursor` to get the next page; `null` on the last page.
     pub next_cursor: Option<String>,
+    /// Entries in the whole ledger (unfiltered) when the page was read. Sequence
+    /// numbers run from 1 to it without a gap, so `cursor = ledger_size - limit`
+    /// reads the newest page, and older pages follow by sequence range.
+    pub ledger_size: i64,
 }
 
 fn parse_time(name: &str, v: Option<&str>) -> Result<Option<OffsetDateTime>, ApiError> {
@@ -156,9 +160,12 @@ pub async fn list_entries(
         .store
         .ledger_entries(&filter, cursor, limit as usize)
         .await?;
+    // Read after the page, so every entry on it is within the size reported.
+    let (ledger_size, _) = state.pipeline.store.ledger_head().await?;
     Ok(HttpResponse::Ok().json(EntriesPage {
         entries: page.entries,
         next_cursor: page.next_cursor.map(|c| c.to_string()),
+        ledger_size,
     }))
 }
 

@@ -538,6 +538,21 @@ on_both_backends!(
             }
         }
         assert_eq!(paged, all);
+        // The ledger's size comes with every page (filtered or not), so the
+        // newest page is a sequence range from the head.
+        let head = ok_json(
+            app.get("/v1/audit/entries?limit=1&consumer=bob", &auditor)
+                .await,
+        )
+        .await;
+        assert_eq!(head["ledger_size"], json!(7));
+        let newest = ok_json(
+            app.get("/v1/audit/entries?limit=3&cursor=4", &auditor)
+                .await,
+        )
+        .await;
+        assert_eq!(newest["entries"].as_array().expect("entries")[..], all[4..]);
+        assert_eq!(newest["ledger_size"], json!(7));
         let of = |q: &str| {
             let app = &app;
             let auditor = auditor.clone();
