@@ -149,7 +149,7 @@ on_both_backends!(an_estimate_charges_nothing, |backend| async move {
 on_both_backends!(
     an_exhausted_budget_is_refused_and_charges_nothing,
     |backend| async move {
-        let policy = POLICY.replacen("researcher = 10.0", "researcher = 1.0", 1);
+        let policy = policy_with(&[("budgets.researcher", "1.0")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
@@ -370,7 +370,7 @@ on_both_backends!(
 on_both_backends!(
     the_rate_limit_refuses_with_retry_after_before_any_charge,
     |backend| async move {
-        let policy = POLICY.replacen("requests_per_minute = 600", "requests_per_minute = 3", 1);
+        let policy = policy_with(&[("limits.requests_per_minute", "3")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };

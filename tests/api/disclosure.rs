@@ -227,15 +227,11 @@ fn problems(report: &Value, k: i64) -> Vec<String> {
 on_both_backends!(
     no_report_of_the_demo_data_lets_a_suppressed_value_be_computed,
     |backend| async move {
-        let policy = POLICY
-            .replacen("researcher = 10.0", "researcher = 1000000.0", 1)
-            .replacen("global = 500.0", "global = 100000000.0", 1)
-            .replacen(
-                "requests_per_minute = 600",
-                "requests_per_minute = 1000000",
-                1,
-            );
-        assert_ne!(policy, POLICY);
+        let policy = policy_with(&[
+            ("budgets.researcher", "1000000.0"),
+            ("budgets.global", "100000000.0"),
+            ("limits.requests_per_minute", "1000000"),
+        ]);
         // The demo data set: `serve --demo`'s cases and seed.
         let Some(app) = TestApp::spawn_with(
             backend,

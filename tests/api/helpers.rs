@@ -18,6 +18,58 @@ use std::path::PathBuf;
 
 pub const POLICY: &str = include_str!("../../policy/default.toml");
 
+/// The default policy with settings changed, each named by its dotted path
+/// (`budgets.researcher`, `privacy.k`) and given as TOML (`"1.0"`). A path
+/// the policy does not hold fails the test here: an edit to
+/// `policy/default.toml` cannot make a test silently run on the default.
+pub fn policy_with(changes: &[(&str, &str)]) -> String {
+    changes
+        .iter()
+        .fold(POLICY.to_owned(), |text, (path, value)| {
+            set_policy_key(&text, path, value)
+        })
+}
+
+fn set_policy_key(text: &str, path: &str, value: &str) -> String {
+    let (section, key) = path.rsplit_once('.').unwrap_or(("", path));
+    let mut current = String::new();
+    let mut found = false;
+    let lines: Vec<String> = text
+        .lines()
+        .map(|line| {
+            let trimmed = line.trim_start();
+            if let Some(name) = trimmed.strip_prefix('[').and_then(|r| r.split(']').next()) {
+                current = name.trim_start_matches('[').trim().to_owned();
+                return line.to_owned();
+            }
+            let is_key = trimmed
+                .strip_prefix(key)
+                .is_some_and(|rest| rest.trim_start().starts_with('='));
+            if current == section && is_key && !found {
+                found = true;
+                let comment = line.find(" #").map(|i| &line[i..]).unwrap_or("");
+                return format!("{key} = {value}{comment}");
+            }
+            line.to_owned()
+        })
+        .collect();
+    assert!(found, "policy/default.toml has no {path}: update the test");
+    lines.join("\n") + "\n"
+}
+
+#[test]
+fn policy_with_changes_the_named_setting_and_refuses_unknown_ones() {
+    let text = policy_with(&[("budgets.researcher", "1.5"), ("privacy.k", "1")]);
+    assert!(text.contains("\nresearcher = 1.5\n"), "{text}");
+    assert!(
+        text.contains("\nk = 1 # noisy counts below k"),
+        "the comment stays"
+    );
+    assert!(text.contains("government = 20.0"), "the rest stays");
+    let missing = std::panic::catch_unwind(|| policy_with(&[("budgets.nobody", "1.0")]));
+    assert!(missing.is_err());
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,

@@ -196,7 +196,7 @@ on_both_backends!(
     a_report_adds_up_to_one_total_in_non_negative_integers,
     |backend| async move {
         // k = 1: only zeros are suppressed, so the published cells add up exactly.
-        let policy = POLICY.replacen("k = 10 ", "k = 1  ", 1);
+        let policy = policy_with(&[("privacy.k", "1")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
@@ -674,7 +674,7 @@ on_both_backends!(
 on_both_backends!(
     the_report_is_charged_all_or_nothing_and_skips_paid_tables,
     |backend| async move {
-        let policy = POLICY.replacen("government = 20.0", "government = 1.0", 1);
+        let policy = policy_with(&[("budgets.government", "1.0")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
@@ -882,7 +882,7 @@ on_both_backends!(
     concurrent_reports_on_two_replicas_never_overspend,
     |backend| async move {
         // A report costs 1.4; a government budget of 5.0 fits three.
-        let policy = POLICY.replacen("government = 20.0", "government = 5.0", 1);
+        let policy = policy_with(&[("budgets.government", "5.0")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
@@ -939,7 +939,7 @@ on_both_backends!(
     internal_vs_international_agrees_with_by_citizenship,
     |backend| async move {
         // k = 1: (almost) every cell published, so the sums can be compared.
-        let policy = POLICY.replacen("k = 10 ", "k = 1  ", 1);
+        let policy = policy_with(&[("privacy.k", "1")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };

@@ -9,7 +9,7 @@ on_both_backends!(
     sixty_four_concurrent_queries_against_a_budget_for_five_spend_exactly_the_limit,
     |backend| async move {
         // Each query costs 0.2; the researcher budget of 1.0 fits exactly five.
-        let policy = POLICY.replacen("researcher = 10.0", "researcher = 1.0", 1);
+        let policy = policy_with(&[("budgets.researcher", "1.0")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };

@@ -320,7 +320,7 @@ on_both_backends!(
     |backend| async move {
         // Room for every national table (a country dimension has 250
         // values), not for SADC's 16 x 16 members.
-        let policy = POLICY.replacen("max_cells = 20000", "max_cells = 250", 1);
+        let policy = policy_with(&[("limits.max_cells", "250")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };

@@ -48,7 +48,7 @@ on_both_backends!(
     a_workload_is_charged_once_and_answered_as_consistent_tables,
     |backend| async move {
         // k = 1: only zeros are suppressed, so published cells add up exactly.
-        let policy = POLICY.replacen("k = 10 ", "k = 1  ", 1);
+        let policy = policy_with(&[("privacy.k", "1")]);
         let Some(app) = TestApp::spawn_policy(backend, policy).await else {
             return;
         };
