@@ -19,9 +19,20 @@ export const EVENT_COLOURS = {
 
 /// Plot appends <style> elements to what it draws; the console's CSP allows
 /// no inline style, so they are removed before the chart enters the page
-/// (console.css carries the same rules for the `chart` class).
-function clean(node) {
+/// (console.css carries the same rules for the `chart` class). The chart is
+/// one image to assistive technology: `role="img"` with its label on the
+/// <svg>, and no `aria-label` on inner groups and marks (an `aria-label` on
+/// an element without a role is not announced, and axe-core flags it);
+/// each mark keeps its <title> tooltip, and the figures are in the table.
+export function clean(node) {
   for (const s of node.querySelectorAll("style")) s.remove();
+  const svg = node instanceof SVGSVGElement ? node : node.querySelector("svg");
+  for (const e of node.querySelectorAll("[aria-label]")) if (e !== svg) e.removeAttribute("aria-label");
+  for (const e of node.querySelectorAll("[aria-description]")) e.removeAttribute("aria-description");
+  if (svg) {
+    svg.setAttribute("role", "img");
+    if (!svg.getAttribute("aria-label")) svg.setAttribute("aria-label", "chart");
+  }
   return node;
 }
 
@@ -63,29 +74,42 @@ export function legend(entries) {
 
 /// Released cells as horizontal bars with their margin of error drawn as
 /// error bars; suppressed cells as a marked label on the axis.
-/// `rows`: [{label, count, moe, suppressed}] in display order.
+/// `rows`: [{label, count, moe, suppressed, title?, kind?}] in display
+/// order; `kind: "other"` is the sum of the smaller cells (a grey bar, no
+/// margin), `kind: "suppressed-group"` a line saying how many cells were
+/// withheld.
 export function cellBars(rows, { width, ariaLabel, xLabel = "count" }) {
-  const released = rows.filter((r) => !r.suppressed && r.count != null);
-  const suppressed = rows.filter((r) => r.suppressed || r.count == null);
-  const longest = Math.max(4, ...rows.map((r) => r.label.length));
-  const max = Math.max(1, ...released.map((r) => r.count + r.moe));
+  const isGroup = (r) => r.kind === "suppressed-group";
+  const released = rows.filter((r) => !r.kind && !r.suppressed && r.count != null);
+  const other = rows.filter((r) => r.kind === "other" && r.count != null);
+  const suppressed = rows.filter((r) => !r.kind && (r.suppressed || r.count == null));
+  const groups = rows.filter(isGroup);
+  const longest = Math.max(4, ...rows.filter((r) => !isGroup(r)).map((r) => r.label.length));
+  const max = Math.max(1, ...released.map((r) => r.count + r.moe), ...other.map((r) => r.count));
+  const tip = (r) => r.title ?? r.label;
   const plot = window.Plot.plot({
     width,
     height: 34 + rows.length * 22,
-    marginLeft: Math.min(260, 12 + longest * 6.6),
+    marginLeft: Math.min(Math.max(120, Math.floor(width * 0.42)), 12 + longest * 6.6),
     marginRight: 24,
     className: "chart",
     ariaLabel,
     x: { label: xLabel, grid: true, domain: [0, max * 1.05], nice: true },
-    y: { label: null, domain: rows.map((r) => r.label), padding: 0.2 },
+    y: { label: null, domain: rows.map((r) => r.label), padding: 0.2, tickFormat: (l) => (groups.some((g) => g.label === l) ? "" : l) },
     marks: [
       window.Plot.barX(released, {
         x: "count",
         y: "label",
         fill: ACCENT,
         className: "released-bar",
-        ariaLabel: (r) => `${r.label}: ${fmt(r.count)} ± ${fmt(r.moe)}`,
-        title: (r) => `${r.label}\n${fmt(r.count)} ± ${fmt(r.moe)}`,
+        title: (r) => `${tip(r)}\n${fmt(r.count)} ± ${fmt(r.moe)}`,
+      }),
+      window.Plot.barX(other, {
+        x: "count",
+        y: "label",
+        fill: "#8c959f",
+        className: "other-bar",
+        title: (r) => `${tip(r)}\n${fmt(r.count)} in all (sum of released cells)`,
       }),
       window.Plot.ruleY(released, {
         y: "label",
@@ -105,12 +129,56 @@ export function cellBars(rows, { width, ariaLabel, xLabel = "count" }) {
         fill: WARN,
         fontStyle: "italic",
         className: "suppressed-mark",
-        ariaLabel: (r) => `${r.label}: suppressed`,
+        title: (r) => `${tip(r)}: suppressed`,
+      }),
+      window.Plot.text(groups, {
+        y: "label",
+        text: "label",
+        x: 0,
+        textAnchor: "start",
+        dx: 4,
+        fill: WARN,
+        fontStyle: "italic",
+        className: "suppressed-group",
+        title: (r) => r.title ?? r.label,
       }),
       window.Plot.ruleX([0]),
     ],
   });
   return clean(plot);
+}
+
+/// Cells of two dimensions as bars grouped by the first and coloured by
+/// the second, each with its margin as an error bar; suppressed cells
+/// marked "S" in their group. `rows`: [{group, series, count, moe,
+/// suppressed, title}]; returns {chart, colours: [[series, colour]]}.
+export function groupedBars(rows, { width, ariaLabel, groups, series, xLabel = "count" }) {
+  const released = rows.filter((r) => !r.suppressed && r.count != null);
+  const suppressed = rows.filter((r) => r.suppressed || r.count == null);
+  const longest = Math.max(4, ...groups.map((g) => g.length));
+  const max = Math.max(1, ...released.map((r) => r.count + r.moe));
+  const marginLeft = Math.min(Math.max(110, Math.floor(width * 0.35)), 12 + longest * 6.6);
+  const plot = window.Plot.plot({
+    width,
+    height: 40 + groups.length * (series.length * 12 + 10),
+    marginLeft,
+    marginRight: 24,
+    className: "chart",
+    ariaLabel,
+    x: { label: xLabel, grid: true, domain: [0, max * 1.05], nice: true },
+    y: { domain: series, axis: null, padding: 0.1 },
+    fy: { domain: groups, label: null, axis: "left", padding: 0.15 },
+    color: { domain: series, scheme: "tableau10" },
+    marks: [
+      window.Plot.barX(released, { x: "count", y: "series", fy: "group", fill: "series", className: "released-bar", title: (r) => `${r.title}\n${fmt(r.count)} ± ${fmt(r.moe)}` }),
+      window.Plot.ruleY(released, { y: "series", fy: "group", x1: (r) => Math.max(0, r.count - r.moe), x2: (r) => r.count + r.moe, stroke: "#000", strokeWidth: 1, className: "error-bar", ariaHidden: true }),
+      window.Plot.text(suppressed, { y: "series", fy: "group", x: 0, text: () => "S", dx: 4, textAnchor: "start", fill: WARN, fontWeight: "bold", className: "suppressed-mark", title: (r) => `${r.title}: suppressed` }),
+      window.Plot.ruleX([0]),
+    ],
+  });
+  const scale = plot.scale("color");
+  const colours = scale ? scale.domain.map((d, i) => [d, scale.range[i % scale.range.length]]) : [];
+  return { chart: clean(plot), colours };
 }
 
 /// A count per year as a line with its margin of error as a band;
@@ -297,10 +365,12 @@ export function flowMatrix(cells, { width, ariaLabel, order }) {
 }
 
 /// A flat table: `columns` are [{label, value: row => text|Node, num?}].
-export function dataTable(rows, columns, caption) {
+/// The box scrolls (a long table on a phone): it is focusable and labelled,
+/// so keyboard users can scroll it too.
+export function dataTable(rows, columns, caption, label) {
   return h(
     "div",
-    { className: "table-wrap" },
+    { className: "table-wrap", tabIndex: 0, role: "region", "aria-label": label ?? caption ?? "table" },
     h(
       "table",
       {},
@@ -310,7 +380,7 @@ export function dataTable(rows, columns, caption) {
         "tbody",
         {},
         ...rows.map((r) =>
-          h("tr", {}, ...columns.map((c) => h("td", { className: c.num ? "num" : "" }, c.value(r)))),
+          h("tr", {}, ...columns.map((c) => h("td", { className: c.num ? "num" : "", title: c.title?.(r) ?? null }, c.value(r)))),
         ),
       ),
     ),

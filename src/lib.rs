@@ -14,6 +14,8 @@
 //!   (every refusal and failure, free of HTTP).
 //! - [`national`]: national figures for government partners (tables,
 //!   reports, CSV and SDMX-CSV), released through the same pipeline.
+//! - [`sdmx`]: the SDMX 2.1 REST interface's structures, queries and
+//!   message writers; its data are national reports released by [`national`].
 //! - [`budget`]: what a charge is, the pure charge decision, receipts, and
 //!   the read-only outlook of a request.
 //! - [`cache`]: released bodies kept in memory.
@@ -62,6 +64,7 @@ pub mod policy;
 pub mod privacy;
 pub mod rate;
 pub mod release;
+pub mod sdmx;
 pub mod settings;
 pub mod snapshots;
 pub mod startup;

@@ -188,14 +188,16 @@ impl Loader {
                                 Some(crate::store::StoreError::Unavailable(_))
                             ) =>
                         {
-                            tracing::warn!(error = %e, "snapshot reload failed; keeping the previous one")
+                            tracing::warn!(error = %format_args!("{e:#}"), "snapshot reload failed; keeping the previous one")
                         }
                         Err(e) => {
-                            tracing::error!(error = %e, "snapshot reload failed; keeping the previous one")
+                            tracing::error!(error = %format_args!("{e:#}"), "snapshot reload failed; keeping the previous one")
                         }
                     },
                     Ok(_) => {}
-                    Err(e) => tracing::warn!(error = %e, "cannot read the data version"),
+                    Err(e) => {
+                        tracing::warn!(error = %crate::store::Chain(&e), "cannot read the data version")
+                    }
                 }
             }
         });

@@ -47,7 +47,9 @@ pub async fn connect_store(settings: &Settings) -> anyhow::Result<Store> {
                 }
                 return Ok(store);
             }
-            Err(StoreError::Unreachable(reason)) if !url.starts_with("sqlite:") => reason,
+            Err(e @ StoreError::Unreachable(_)) if !url.starts_with("sqlite:") => {
+                crate::store::Chain(&e).to_string()
+            }
             Err(e) => return Err(e.into()),
         };
         let waited = started.elapsed();
@@ -153,7 +155,9 @@ fn spawn_checkpointer(
             match store.checkpoint_if_grown(&signer, &dataset).await {
                 Ok(Some(cp)) => tracing::info!(size = cp.size, "ledger checkpoint signed"),
                 Ok(None) => {}
-                Err(e) => tracing::warn!(error = %e, "could not make a ledger checkpoint"),
+                Err(e) => {
+                    tracing::warn!(error = %crate::store::Chain(&e), "could not make a ledger checkpoint")
+                }
             }
         }
     });
@@ -244,9 +248,9 @@ impl Application {
         let listener = TcpListener::bind(&settings.bind)
             .with_context(|| format!("cannot listen on {}", settings.bind))?;
         let port = listener.local_addr()?.port();
+        let rate = web::Data::new(RateLimiter::new(policy.limits.requests_per_minute));
         let state = web::Data::new(AppState {
             settings,
-            rate: RateLimiter::new(policy.limits.requests_per_minute),
             pipeline: Pipeline {
                 policy,
                 committer: crate::store::Committer::spawn(store.clone())?,
@@ -267,6 +271,7 @@ impl Application {
                     .app_data(state.clone())
                     .app_data(verifier.clone())
                     .app_data(roles.clone())
+                    .app_data(rate.clone())
                     .configure(|cfg| crate::api::configure(cfg, &state))
             })
             .on_connect(move |conn, data| {

@@ -6,7 +6,13 @@
 //! - the core names nothing of the edge (`ApiError`, HTTP types, the `api`,
 //!   `auth`, `error`, `rate`, `settings`, `startup` and `telemetry` modules);
 //! - the top-level modules import each other without a cycle, and so do
-//!   the files of every directory.
+//!   the files of every directory;
+//! - every operation is registered through the route table
+//!   (`api::routes`, a `service(handler)` of `utoipa-actix-web`), never
+//!   with a bare actix `route`/`resource`/`scope`, which would serve a path
+//!   the OpenAPI document and the `Allow` table do not know; only the
+//!   static sites beside the API (the console and the Swagger UI) are
+//!   mounted that way.
 //!
 //! docs/architecture.md explains the rules; this test keeps them.
 
@@ -30,6 +36,7 @@ const STORE: &[&str] = &["store/"];
 /// Top-level modules of the release core.
 const CORE: &[&str] = &[
     "audit", "budget", "cache", "domain", "engine", "national", "policy", "privacy", "release",
+    "sdmx",
 ];
 
 /// What the core may not name: edge modules and HTTP types.
@@ -154,6 +161,51 @@ fn the_web_framework_is_named_only_at_the_edge() {
         offenders.is_empty(),
         "actix named outside the edge: {offenders:?}"
     );
+}
+
+/// Files that mount the static sites with bare actix routes.
+const STATIC_SITE_MOUNTS: &[&str] = &["api/mod.rs", "api/console.rs"];
+
+/// Whether `code` registers a route by hand: `.route(`, `web::resource(`,
+/// `web::scope(` or `Resource::new(` (of actix; `utoipa_actix_web::scope`
+/// keeps the document in step and is allowed).
+fn registers_by_hand(code: &str) -> bool {
+    [".route(", "web::resource(", "web::scope(", "Resource::new("]
+        .iter()
+        .any(|needle| {
+            code.match_indices(needle).any(|(i, _)| {
+                let before = code[..i].chars().next_back();
+                needle.starts_with('.') || before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'))
+            })
+        })
+}
+
+#[test]
+fn every_route_goes_through_the_route_table() {
+    let offenders: Vec<String> = sources()
+        .into_iter()
+        .filter(|(rel, code)| {
+            !allowed(rel, STATIC_SITE_MOUNTS)
+                && names_crate(code, "actix")
+                && registers_by_hand(code)
+        })
+        .map(|(rel, _)| rel)
+        .collect();
+    assert!(
+        offenders.is_empty(),
+        "routes registered outside the route table (api::routes): {offenders:?}"
+    );
+    // The static-site mounts register no API path by hand either.
+    let (_, root) = sources()
+        .into_iter()
+        .find(|(rel, _)| rel == "api/mod.rs")
+        .expect("api/mod.rs");
+    for line in root.lines().filter(|l| l.contains(".route(\"")) {
+        assert!(
+            line.contains("\"/docs\""),
+            "api/mod.rs mounts a route by hand: {line}"
+        );
+    }
 }
 
 #[test]
@@ -325,6 +377,13 @@ fn the_checks_themselves_catch_what_they_look_for() {
         "crate::release"
     ));
     assert!(!names_module("use crate::release_x::Y;", "crate::release"));
+    assert!(registers_by_hand(
+        "cfg.route(\"/x\", web::get().to(handler))"
+    ));
+    assert!(registers_by_hand("cfg.service(web::scope(\"/v2\"))"));
+    assert!(!registers_by_hand(
+        "cfg.service(utoipa_actix_web::scope(\"/v2\").service(handler))"
+    ));
     let mut graph = BTreeMap::new();
     graph.insert("a".to_owned(), BTreeSet::from(["b".to_owned()]));
     graph.insert("b".to_owned(), BTreeSet::from(["a".to_owned()]));

@@ -10,14 +10,15 @@ use crate::domain::budget::Amount;
 use crate::error::{ApiError, Problem};
 use crate::release::query::sha256_hex;
 use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{get, put};
 use serde::{Deserialize, Serialize};
 
 /// Routes under `/v1/admin`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
-        web::scope("/admin")
-            .route("/consumers", web::get().to(list_consumers))
-            .route("/consumers/{id}/budget", web::put().to(put_budget)),
+        utoipa_actix_web::scope("/admin")
+            .service(list_consumers)
+            .service(put_budget),
     );
 }
 
@@ -81,13 +82,14 @@ pub struct ConsumerList {
 }
 
 /// Every consumer with a budget row, by id.
-#[utoipa::path(get, path = "/v1/admin/consumers", tag = "admin",
+#[utoipa::path(tag = "admin",
     responses(
         (status = 200, description = "Consumers and their budgets", body = ConsumerList),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (admins only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/consumers")]
 pub async fn list_consumers(
     state: web::Data<AppState>,
     _: Admin,
@@ -136,7 +138,7 @@ fn limit_amount(limit: f64) -> Result<Amount, ApiError> {
 /// Sets a consumer's lifetime limit (never below what it spent); creates the
 /// consumer with `role` if it does not exist. Recorded in the ledger with
 /// your identity.
-#[utoipa::path(put, path = "/v1/admin/consumers/{id}/budget", tag = "admin", request_body = SetBudget,
+#[utoipa::path(tag = "admin", request_body = SetBudget,
     params(("id" = String, Path, description = "The consumer id (a token `sub`): 1 to 128 visible ASCII characters (letters, digits and punctuation; no spaces)", pattern = "^[!-~]{1,128}$")),
     responses(
         (status = 200, description = "The consumer's budget after the change", body = ConsumerBudget),
@@ -149,6 +151,7 @@ fn limit_amount(limit: f64) -> Result<Amount, ApiError> {
         (status = 415, description = "request.unsupported_media_type", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[put("/consumers/{id}/budget")]
 pub async fn put_budget(
     state: web::Data<AppState>,
     Admin(admin): Admin,

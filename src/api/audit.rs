@@ -12,26 +12,27 @@ use crate::auth::{Auditor, AuditorOrAdmin};
 use crate::error::{ApiError, Problem};
 use crate::store::audit::{BATCH, EntryFilter};
 use actix_web::{HttpResponse, web};
+use actix_web::{get, post};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use time::OffsetDateTime;
 use time::format_description::well_known::Rfc3339;
 
 /// Routes under `/v1/audit`.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut utoipa_actix_web::service_config::ServiceConfig) {
     cfg.service(
-        web::scope("/audit")
+        utoipa_actix_web::scope("/audit")
             .app_data(web::QueryConfig::default().error_handler(|e, _| {
                 ApiError::BadAuditFilter(format!("invalid query parameters: {e}")).into()
             }))
-            .route("/entries", web::get().to(list_entries))
-            .route("/checkpoints", web::get().to(list_checkpoints))
-            .route("/checkpoints", web::post().to(create_checkpoint))
-            .route("/checkpoints/latest", web::get().to(latest_checkpoint))
-            .route("/consumers", web::get().to(list_consumers))
-            .route("/export", web::get().to(export))
-            .route("/verify", web::get().to(verify))
-            .route("/public-key", web::get().to(public_key)),
+            .service(list_entries)
+            .service(list_checkpoints)
+            .service(create_checkpoint)
+            .service(latest_checkpoint)
+            .service(list_consumers)
+            .service(export)
+            .service(verify)
+            .service(public_key),
     );
 }
 
@@ -125,7 +126,7 @@ pub(crate) fn page(cursor: Option<&str>, limit: Option<u32>) -> Result<(i64, u32
 }
 
 /// Ledger entries: every charge, repeat, refusal and budget change, oldest first.
-#[utoipa::path(get, path = "/v1/audit/entries", tag = "audit", params(EntriesParams),
+#[utoipa::path(tag = "audit", params(EntriesParams),
     responses(
         (status = 200, description = "A page of entries", body = EntriesPage),
         (status = 400, description = "audit.bad_cursor, audit.bad_filter", body = Problem, content_type = "application/problem+json"),
@@ -133,6 +134,7 @@ pub(crate) fn page(cursor: Option<&str>, limit: Option<u32>) -> Result<(i64, u32
         (status = 403, description = "auth.forbidden_role (auditors only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/entries")]
 pub async fn list_entries(
     state: web::Data<AppState>,
     _: Auditor,
@@ -186,7 +188,7 @@ pub struct CheckpointList {
 }
 
 /// Signed checkpoints of the ledger head, newest first.
-#[utoipa::path(get, path = "/v1/audit/checkpoints", tag = "audit", params(CheckpointsParams),
+#[utoipa::path(tag = "audit", params(CheckpointsParams),
     responses(
         (status = 200, description = "Checkpoints", body = CheckpointList),
         (status = 400, description = "audit.bad_filter", body = Problem, content_type = "application/problem+json"),
@@ -194,6 +196,7 @@ pub struct CheckpointList {
         (status = 403, description = "auth.forbidden_role (auditors only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/checkpoints")]
 pub async fn list_checkpoints(
     state: web::Data<AppState>,
     _: Auditor,
@@ -214,7 +217,7 @@ pub async fn list_checkpoints(
 }
 
 /// The newest checkpoint: save it, and later check that an export extends it.
-#[utoipa::path(get, path = "/v1/audit/checkpoints/latest", tag = "audit",
+#[utoipa::path(tag = "audit",
     responses(
         (status = 200, description = "The newest checkpoint", body = Checkpoint),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
@@ -222,6 +225,7 @@ pub async fn list_checkpoints(
         (status = 404, description = "resource.not_found: no checkpoint yet", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/checkpoints/latest")]
 pub async fn latest_checkpoint(
     state: web::Data<AppState>,
     _: Auditor,
@@ -240,13 +244,14 @@ pub async fn latest_checkpoint(
 }
 
 /// Signs the current ledger head now (auditor or admin).
-#[utoipa::path(post, path = "/v1/audit/checkpoints", tag = "audit",
+#[utoipa::path(tag = "audit",
     responses(
         (status = 201, description = "The new checkpoint", body = Checkpoint),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (auditors and admins only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[post("/checkpoints")]
 pub async fn create_checkpoint(
     state: web::Data<AppState>,
     AuditorOrAdmin(who): AuditorOrAdmin,
@@ -306,13 +311,14 @@ pub struct ConsumersAudit {
 }
 
 /// Per consumer: role, limit, spent, releases charged, repeats and refusals.
-#[utoipa::path(get, path = "/v1/audit/consumers", tag = "audit",
+#[utoipa::path(tag = "audit",
     responses(
         (status = 200, description = "Budget summaries", body = ConsumersAudit),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (auditors only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/consumers")]
 pub async fn list_consumers(
     state: web::Data<AppState>,
     _: Auditor,
@@ -380,13 +386,14 @@ fn checkpoint_line(cp: Option<Checkpoint>) -> web::Bytes {
 /// cover (`null` if there is none). Verify it offline with
 /// `ctm-stats audit verify`. Streamed: a broken connection leaves no final
 /// checkpoint line, which the verifier reports.
-#[utoipa::path(get, path = "/v1/audit/export", tag = "audit",
+#[utoipa::path(tag = "audit",
     responses(
         (status = 200, description = "JSON Lines: entries, then {\"checkpoint\": ...}", body = String, content_type = "application/x-ndjson"),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (auditors only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/export")]
 pub async fn export(state: web::Data<AppState>, _: Auditor) -> Result<HttpResponse, ApiError> {
     // Fix the end first: entries appended during the export are left for the next one,
     // and the checkpoint sent is one the exported entries reach.
@@ -422,10 +429,11 @@ pub async fn export(state: web::Data<AppState>, _: Auditor) -> Result<HttpRespon
                     // will name the first missing one.
                     Ok(_) => cur.after = cur.upto,
                     Err(e) => {
+                        let chain = crate::store::Chain(&e);
                         if matches!(e, crate::store::StoreError::Unavailable(_)) {
-                            tracing::warn!(error = %e, "ledger export failed; stream cut");
+                            tracing::warn!(error = %chain, "ledger export failed; stream cut");
                         } else {
-                            tracing::error!(error = %e, "ledger export failed; stream cut");
+                            tracing::error!(error = %chain, "ledger export failed; stream cut");
                         }
                         cur.after = cur.upto;
                         cur.tail = None;
@@ -473,13 +481,14 @@ pub struct VerifyReport {
 /// Recomputes the hash chain, checks every stored checkpoint's head and
 /// signature, and reconciles per-consumer and global debits with the budgets
 /// tables. Answers 200 either way: `ok` says whether everything agreed.
-#[utoipa::path(get, path = "/v1/audit/verify", tag = "audit",
+#[utoipa::path(tag = "audit",
     responses(
         (status = 200, description = "The verification report", body = VerifyReport),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (auditors only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/verify")]
 pub async fn verify(state: web::Data<AppState>, _: Auditor) -> Result<HttpResponse, ApiError> {
     let check = state
         .pipeline
@@ -531,13 +540,14 @@ pub struct PublicKeyView {
 }
 
 /// The checkpoint signing key's public half, for auditors to pin.
-#[utoipa::path(get, path = "/v1/audit/public-key", tag = "audit",
+#[utoipa::path(tag = "audit",
     responses(
         (status = 200, description = "The checkpoint public key", body = PublicKeyView),
         (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (auditors only)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/public-key")]
 pub async fn public_key(state: web::Data<AppState>, _: Auditor) -> Result<HttpResponse, ApiError> {
     let pk = state.signer.public_key();
     Ok(HttpResponse::Ok().json(PublicKeyView {

@@ -5,6 +5,7 @@
 use crate::api::AppState;
 use crate::auth::AnyConsumer;
 use crate::error::{ApiError, Problem};
+use actix_web::get;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::{Deserialize, Serialize};
 
@@ -35,10 +36,11 @@ pub struct BudgetSummary {
 }
 
 /// Your lifetime budget, what you spent, and how many releases, repeats and refusals you had.
-#[utoipa::path(get, path = "/v1/budget", tag = "counts", responses(
+#[utoipa::path(tag = "counts", responses(
     (status = 200, description = "Your budget", body = BudgetSummary),
     (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
+#[get("/budget")]
 pub async fn get_budget(
     state: web::Data<AppState>,
     AnyConsumer(consumer): AnyConsumer,
@@ -122,11 +124,12 @@ pub struct HistoryPage {
 }
 
 /// Your own ledger entries (charges, repeats, refusals, budget changes), oldest first.
-#[utoipa::path(get, path = "/v1/budget/history", tag = "counts", params(HistoryParams), responses(
+#[utoipa::path(tag = "counts", params(HistoryParams), responses(
     (status = 200, description = "A page of your history", body = HistoryPage),
     (status = 400, description = "audit.bad_cursor, audit.bad_filter (limit out of range)", body = Problem, content_type = "application/problem+json"),
     (status = 401, description = "auth.invalid_token", body = Problem, content_type = "application/problem+json"),
 ), security(("bearer" = [])))]
+#[get("/budget/history")]
 pub async fn get_history(
     state: web::Data<AppState>,
     AnyConsumer(consumer): AnyConsumer,

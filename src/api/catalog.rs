@@ -3,12 +3,31 @@
 use crate::api::AppState;
 use crate::error::ApiError;
 use crate::policy::Accounting;
+use actix_web::get;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct Catalog {
     pub datasets: Vec<DatasetInfo>,
+    /// The languages of every `labels` object, e.g. `["en"]`.
+    pub languages: Vec<String>,
+    /// Every ISO 3166-1 country by alpha-3 code (the code every count,
+    /// CSV and SDMX file uses): its numeric code and its name per language.
+    /// (`unknown` is not a country: its label is with each dimension's values.)
+    pub countries: BTreeMap<String, CountryInfo>,
+}
+
+/// An ISO 3166-1 country's numeric code and names.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"numeric": "004", "en": "Afghanistan"}))]
+pub struct CountryInfo {
+    /// ISO 3166-1 numeric code, three digits (`004`): how map data names it.
+    pub numeric: String,
+    /// Its name by language code, e.g. `"en": "Afghanistan"`.
+    #[serde(flatten)]
+    pub names: BTreeMap<String, String>,
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -53,6 +72,8 @@ pub struct RegionInfo {
     pub region: crate::national::RegionView,
     /// Its flow tables, released with its report.
     pub flow_tables: Vec<TableInfo>,
+    /// Its name by language code, e.g. `"en": "Greater Mekong Sub-region (COMMIT)"`.
+    pub labels: BTreeMap<String, String>,
 }
 
 /// A zCDP dataset's amounts read as (ε, δ)-DP: `ε = ρ + 2·sqrt(ρ·ln(1/δ))`.
@@ -85,6 +106,61 @@ pub struct DimensionInfo {
     /// The public value domain: every count has one cell per value.
     pub values: Vec<String>,
     pub roles: Vec<crate::domain::Role>,
+    /// Human labels by language code (`en`). Codes stay the identifiers
+    /// (in queries, answers, CSV and SDMX); labels are for people.
+    pub labels: BTreeMap<String, DimensionLabels>,
+}
+
+/// A dimension's labels in one language.
+#[derive(Serialize, utoipa::ToSchema)]
+#[schema(example = json!({"name": "Gender", "values": {"woman": "Woman", "man": "Man",
+    "trans_nonconforming": "Transgender / gender non-conforming", "unknown": "Unknown"}}))]
+pub struct DimensionLabels {
+    /// The dimension's name, e.g. `Gender`.
+    pub name: String,
+    /// A label for every code of the dimension's `values`, by code (a year
+    /// is its own label; a country's is its name).
+    pub values: BTreeMap<String, String>,
+}
+
+impl DimensionLabels {
+    fn by_language(d: &crate::policy::Dimension) -> BTreeMap<String, DimensionLabels> {
+        use crate::domain::labels;
+        labels::Lang::ALL
+            .iter()
+            .map(|&lang| {
+                let values = d
+                    .value_codes()
+                    .into_iter()
+                    .map(|code| {
+                        let label = labels::value_label(lang, d.field, &code)
+                            .map_or_else(|| code.clone(), |l| l.into_owned());
+                        (code, label)
+                    })
+                    .collect();
+                let name = labels::field_name(lang, d.field).to_owned();
+                (lang.code().to_owned(), DimensionLabels { name, values })
+            })
+            .collect()
+    }
+}
+
+/// Every ISO 3166-1 country with its numeric code and names.
+fn countries() -> BTreeMap<String, CountryInfo> {
+    use crate::domain::{Country, labels};
+    Country::all()
+        .filter_map(|c| {
+            let names = labels::Lang::ALL
+                .iter()
+                .map(|&lang| {
+                    let name = labels::country_name(lang, c);
+                    (lang.code().to_owned(), name.to_owned())
+                })
+                .collect();
+            let numeric = c.numeric()?.to_owned();
+            Some((c.code().to_owned(), CountryInfo { numeric, names }))
+        })
+        .collect()
 }
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -128,9 +204,10 @@ fn catalog_approx_dp(p: &crate::policy::Policy) -> Option<CatalogApproxDp> {
 }
 
 /// The datasets, their dimensions and value domains, roles, k, cost bounds and mechanism.
-#[utoipa::path(get, path = "/v1/catalog", tag = "public", responses(
+#[utoipa::path(tag = "public", responses(
     (status = 200, description = "Public metadata", body = Catalog),
 ))]
+#[get("/catalog")]
 pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, ApiError> {
     let p = &state.pipeline.policy;
     let m = |x: u64| x as f64 / 1e6;
@@ -178,6 +255,7 @@ pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
                 max_values_per_case: d.max_values_per_case,
                 values: d.value_codes(),
                 roles: d.roles.clone(),
+                labels: DimensionLabels::by_language(d),
             })
             .collect(),
         national_tables: p.tables.iter().map(TableInfo::of).collect(),
@@ -187,11 +265,21 @@ pub async fn catalog(state: web::Data<AppState>) -> Result<HttpResponse, ApiErro
             .map(|r| RegionInfo {
                 region: crate::national::RegionView::of(r),
                 flow_tables: r.flow_tables.iter().map(TableInfo::of).collect(),
+                // The policy names a region in one language, so far.
+                labels: crate::domain::labels::Lang::ALL
+                    .iter()
+                    .map(|lang| (lang.code().to_owned(), r.name.clone()))
+                    .collect(),
             })
             .collect(),
         bilateral_cost: p.bilateral_cost_micro.map(m),
     };
     Ok(HttpResponse::Ok().json(Catalog {
         datasets: vec![info],
+        languages: crate::domain::labels::Lang::ALL
+            .iter()
+            .map(|l| l.code().to_owned())
+            .collect(),
+        countries: countries(),
     }))
 }

@@ -17,9 +17,11 @@ use actix_web::{HttpRequest, HttpResponse, web};
 use sha2::{Digest, Sha256};
 use std::sync::LazyLock;
 
-/// The Content-Security-Policy of every console response.
+/// The Content-Security-Policy of every console response. `blob:` images
+/// are the console's own drawing: a chart exported as PNG is its SVG drawn
+/// on a canvas through an <img> of a blob: URL made in the page.
 pub const CSP: &str = "default-src 'self'; script-src 'self'; style-src 'self'; \
-img-src 'self'; font-src 'self'; connect-src 'self'; object-src 'none'; \
+img-src 'self' blob:; font-src 'self'; connect-src 'self'; object-src 'none'; \
 base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// One embedded file.
@@ -41,12 +43,28 @@ macro_rules! asset {
 }
 
 /// Every file of the console. The vendored charting library (Observable
-/// Plot and D3, ISC licence) is refreshed by `scripts/update-console-vendor.sh`.
+/// Plot and D3, ISC licence) and the world map (world-atlas TopoJSON and
+/// topojson-client, ISC) are refreshed by `scripts/update-console-vendor.sh`.
 pub const ASSETS: &[Asset] = &[
     asset!("index.html", "text/html; charset=utf-8"),
     asset!("app.js", "text/javascript; charset=utf-8"),
+    asset!("api.js", "text/javascript; charset=utf-8"),
+    asset!("cells.js", "text/javascript; charset=utf-8"),
     asset!("charts.js", "text/javascript; charset=utf-8"),
     asset!("dom.js", "text/javascript; charset=utf-8"),
+    asset!("export.js", "text/javascript; charset=utf-8"),
+    asset!("figure.js", "text/javascript; charset=utf-8"),
+    asset!("labels.js", "text/javascript; charset=utf-8"),
+    asset!("map.js", "text/javascript; charset=utf-8"),
+    asset!("methodology.js", "text/javascript; charset=utf-8"),
+    asset!("snippets.js", "text/javascript; charset=utf-8"),
+    asset!("view-admin.js", "text/javascript; charset=utf-8"),
+    asset!("view-auditor.js", "text/javascript; charset=utf-8"),
+    asset!("view-budget.js", "text/javascript; charset=utf-8"),
+    asset!("view-catalog.js", "text/javascript; charset=utf-8"),
+    asset!("view-national.js", "text/javascript; charset=utf-8"),
+    asset!("view-regional.js", "text/javascript; charset=utf-8"),
+    asset!("view-researcher.js", "text/javascript; charset=utf-8"),
     asset!("console.css", "text/css; charset=utf-8"),
     asset!("icon.svg", "image/svg+xml"),
     asset!("vendor/d3.min.js", "text/javascript; charset=utf-8"),
@@ -54,6 +72,17 @@ pub const ASSETS: &[Asset] = &[
     asset!("vendor/LICENSE-d3", "text/plain; charset=utf-8"),
     asset!("vendor/LICENSE-plot", "text/plain; charset=utf-8"),
     asset!("vendor/VERSIONS", "text/plain; charset=utf-8"),
+    // The world map: loaded by map.js on first use only.
+    asset!(
+        "vendor/topojson-client.min.js",
+        "text/javascript; charset=utf-8"
+    ),
+    asset!("vendor/countries-110m.json", "application/json"),
+    asset!(
+        "vendor/LICENSE-topojson-client",
+        "text/plain; charset=utf-8"
+    ),
+    asset!("vendor/LICENSE-world-atlas", "text/plain; charset=utf-8"),
 ];
 
 /// Entity tags of the assets (a prefix of their SHA-256), computed once, so

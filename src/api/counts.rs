@@ -1,13 +1,14 @@
 //! `POST /v1/counts` and `POST /v1/counts/estimate`. The handlers only adapt
 //! HTTP to [`crate::release`], where the pipeline lives.
 
-use crate::api::AppState;
+use crate::api::{AppState, JsonBody};
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
 use crate::release::query::CountRequest;
 use crate::release::workload::WorkloadResponse;
 use crate::release::{self, CountResponse, Estimate, Format};
 use actix_web::http::header;
+use actix_web::post;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// Chooses JSON or CSV from `?format=` or the `Accept` header.
@@ -69,7 +70,7 @@ pub enum CountAnswer {
 /// zeros included, each with its margin of error; cells whose noisy count is
 /// below k are suppressed. A repeat of the same query on the same data version
 /// returns the identical answer and costs you nothing if you already paid.
-#[utoipa::path(post, path = "/v1/counts", tag = "counts", request_body = CountRequest,
+#[utoipa::path(tag = "counts", request_body = CountRequest,
     params(("Idempotency-Key" = Option<String>, Header, description = "Retry-safe key (1 to 128 visible ASCII characters): a retry replays the stored response byte for byte", pattern = "^[!-~]{1,128}$")),
     responses(
         (status = 200, description = "Noisy counts (JSON, or CSV with Accept: text/csv): one grouping, or a workload's consistent groupings", body = CountAnswer, content_type = "application/json"),
@@ -85,17 +86,15 @@ pub enum CountAnswer {
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[post("/counts")]
 pub async fn post_counts(
     state: web::Data<AppState>,
     Counter(consumer): Counter,
     req: HttpRequest,
-    payload: web::Payload,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    super::require_json(&req)?;
-    let body = super::read_body(&state, &req, payload).await?;
     let format = negotiate(&req)?;
     let key = idempotency_key(&req)?;
-    state.admit(&consumer)?;
     let out =
         release::release_counts(&state.pipeline, &consumer, &body, key.as_deref(), format).await?;
     let mut res = HttpResponse::Ok();
@@ -107,7 +106,7 @@ pub async fn post_counts(
 }
 
 /// What a count query would cost and how accurate it would be; charges nothing and reads no case.
-#[utoipa::path(post, path = "/v1/counts/estimate", tag = "counts", request_body = CountRequest,
+#[utoipa::path(tag = "counts", request_body = CountRequest,
     responses(
         (status = 200, description = "Cost, margins of error and affordability, of one grouping or a workload", body = Estimate),
         (status = 400, description = "request.invalid_body", body = Problem, content_type = "application/problem+json"),
@@ -121,16 +120,14 @@ pub async fn post_counts(
         (status = 422, description = "query.* validation errors", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[post("/counts/estimate")]
 pub async fn post_estimate(
     state: web::Data<AppState>,
     Counter(consumer): Counter,
     req: HttpRequest,
-    payload: web::Payload,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    super::require_json(&req)?;
     super::accepts_json(&req)?;
-    let body = super::read_body(&state, &req, payload).await?;
-    state.admit(&consumer)?;
     let est = release::estimate(&state.pipeline, &consumer, &body).await?;
     Ok(HttpResponse::Ok().json(est))
 }

@@ -5,6 +5,7 @@
 
 use crate::api::AppState;
 use crate::store::Backend;
+use actix_web::get;
 use actix_web::{HttpResponse, web};
 use serde::Serialize;
 use std::time::Duration;
@@ -31,10 +32,11 @@ pub struct Health {
 }
 
 /// Service health: status, store backend and data version. Public, no token.
-#[utoipa::path(get, path = "/health", tag = "public", responses(
+#[utoipa::path(tag = "public", responses(
     (status = 200, description = "Serving", body = Health),
     (status = 503, description = "Database unreachable", body = Health),
 ))]
+#[get("/health")]
 pub async fn health(state: web::Data<AppState>) -> HttpResponse {
     let db_ok = store_reachable(&state).await;
     let body = Health {
@@ -71,9 +73,10 @@ pub struct Ready {
 }
 
 /// Liveness for orchestrators: 200 while the process answers. Public, no token.
-#[utoipa::path(get, path = "/health/live", tag = "public", responses(
+#[utoipa::path(tag = "public", responses(
     (status = 200, description = "The process answers", body = Live),
 ))]
+#[get("/health/live")]
 pub async fn live() -> HttpResponse {
     HttpResponse::Ok().json(Live { status: "ok" })
 }
@@ -81,10 +84,11 @@ pub async fn live() -> HttpResponse {
 /// Readiness for load balancers: 200 when this replica can serve releases,
 /// 503 (with `Retry-After`) when the store is unreachable, no snapshot is
 /// loaded or the ledger writer has stopped. Public, no token.
-#[utoipa::path(get, path = "/health/ready", tag = "public", responses(
+#[utoipa::path(tag = "public", responses(
     (status = 200, description = "Ready to serve", body = Ready),
     (status = 503, description = "Not ready: see which check failed", body = Ready),
 ))]
+#[get("/health/ready")]
 pub async fn ready(state: web::Data<AppState>) -> HttpResponse {
     let snapshot = !state
         .pipeline

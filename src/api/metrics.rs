@@ -6,19 +6,21 @@ use crate::api::AppState;
 use crate::auth::Admin;
 use crate::error::ApiError;
 use crate::metrics::{CONTENT_TYPE, METRICS};
+use actix_web::get;
 use actix_web::{HttpResponse, web};
 use std::time::Duration;
 
 /// Operator metrics in the OpenMetrics text format (Prometheus scrapes it
 /// with an admin bearer token). Labels are route templates, statuses,
 /// problem codes and roles; no case, count or per-consumer figure.
-#[utoipa::path(get, path = "/metrics", tag = "operations",
+#[utoipa::path(tag = "operations",
     responses(
         (status = 200, description = "Metrics", body = String, content_type = "application/openmetrics-text; version=1.0.0; charset=utf-8"),
         (status = 401, description = "auth.invalid_token", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 403, description = "auth.forbidden_role (admins only)", body = crate::error::Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/metrics")]
 pub async fn metrics(state: web::Data<AppState>, _: Admin) -> Result<HttpResponse, ApiError> {
     let pipeline = &state.pipeline;
     let dataset = &pipeline.policy.dataset;

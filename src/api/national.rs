@@ -8,6 +8,7 @@ use crate::error::{ApiError, Problem};
 use crate::national::{self, AreaPath, Format, NationalRelease, NationalTables, Params, sdmx};
 use crate::release::Released;
 use crate::release::query::Perspective;
+use actix_web::get;
 use actix_web::http::header;
 use actix_web::{HttpRequest, HttpResponse, web};
 use serde::Deserialize;
@@ -155,7 +156,7 @@ pub(crate) fn file_stem(country: &str, what: &str, format: Format) -> String {
     let suffix = match format {
         Format::Sdmx => "-sdmx",
         Format::Sdmx2 => "-sdmx2",
-        Format::Json | Format::Csv => "",
+        Format::Json | Format::Csv | Format::Observations => "",
     };
     format!(
         "ctm-{}-{}{suffix}",
@@ -168,7 +169,7 @@ pub(crate) fn file_stem(country: &str, what: &str, format: Format) -> String {
 /// and what each (and the whole report) would charge you now. Charges nothing.
 ///
 /// A government token may ask only for the country of its `country` claim.
-#[utoipa::path(get, path = "/v1/national/{country}/tables", tag = "national",
+#[utoipa::path(tag = "national",
     params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"), ListQuery),
     responses(
         (status = 200, description = "The tables and their cost", body = NationalTables),
@@ -178,6 +179,7 @@ pub(crate) fn file_stem(country: &str, what: &str, format: Format) -> String {
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/national/{country}/tables")]
 pub async fn list_tables(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,
@@ -201,7 +203,6 @@ pub(crate) async fn list_response(
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    state.admit(consumer)?;
     let list = national::list_tables(&state.pipeline, consumer, area, &params).await?;
     Ok(HttpResponse::Ok().json(list))
 }
@@ -215,7 +216,7 @@ pub(crate) async fn list_response(
 /// answer), so a repeat through either route is identical and free. Every cell
 /// of the declared domain is returned; cells whose noisy count is below k are
 /// suppressed. Total rows are derived from the released cells.
-#[utoipa::path(get, path = "/v1/national/{country}/tables/{table}", tag = "national",
+#[utoipa::path(tag = "national",
     params(
         ("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"),
         ("table" = String, Path, description = "A table id from GET /v1/national/{country}/tables", pattern = "^[a-z0-9_]{1,64}$"),
@@ -236,6 +237,7 @@ pub(crate) async fn list_response(
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/national/{country}/tables/{table}")]
 pub async fn get_table(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,
@@ -261,7 +263,6 @@ pub(crate) async fn table_response(
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    state.admit(consumer)?;
     let out =
         national::release_table(&state.pipeline, consumer, area, table, &params, format).await?;
     Ok(respond(out, format, file_stem(area.name(), table, format)))
@@ -274,7 +275,7 @@ pub(crate) async fn table_response(
 /// paid for are free, and the cost is the sum of the others. Each table is the
 /// same release as `GET /v1/national/{country}/tables/{table}` for the same
 /// years.
-#[utoipa::path(get, path = "/v1/national/{country}/report", tag = "national",
+#[utoipa::path(tag = "national",
     params(("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"), ReportQuery),
     responses(
         (status = 200, description = "Every table: JSON, CSV (one row per cell), SDMX-CSV 1.0 or 2.0", content(
@@ -290,6 +291,7 @@ pub(crate) async fn table_response(
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/national/{country}/report")]
 pub async fn get_report(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,
@@ -323,7 +325,6 @@ pub(crate) async fn report_response(
         Some(y) => format!("report_{y}"),
         None => "report".to_owned(),
     };
-    state.admit(consumer)?;
     let out = national::release_report(&state.pipeline, consumer, area, &params, format).await?;
     Ok(respond(out, format, file_stem(area.name(), &what, format)))
 }
@@ -351,7 +352,7 @@ pub struct BilateralQuery {
 /// A government token may ask for its own country and any other: both
 /// directions are about its country. Both tables are charged in one
 /// transaction (`bilateral.cost` of the policy each); repeats are free.
-#[utoipa::path(get, path = "/v1/national/{country}/bilateral/{other}", tag = "national",
+#[utoipa::path(tag = "national",
     params(
         ("country" = String, Path, description = "ISO 3166-1 alpha-3, any case, e.g. USA", pattern = "^[A-Za-z]{3}$"),
         ("other" = String, Path, description = "The other country, ISO 3166-1 alpha-3, e.g. MEX", pattern = "^[A-Za-z]{3}$"),
@@ -372,6 +373,7 @@ pub struct BilateralQuery {
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/national/{country}/bilateral/{other}")]
 pub async fn get_bilateral(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,
@@ -386,7 +388,6 @@ pub async fn get_bilateral(
         from_year: q.from_year,
         to_year: q.to_year,
     };
-    state.admit(&consumer)?;
     let out = national::release_bilateral(
         &state.pipeline,
         &consumer,
@@ -403,9 +404,10 @@ pub async fn get_bilateral(
 /// The `CTM_VICTIMS` SDMX data structure: dimensions in column order with
 /// their code lists (and the API values they stand for), the measure and the
 /// attributes. Public, no token; never a count.
-#[utoipa::path(get, path = "/v1/national/sdmx", tag = "public", responses(
+#[utoipa::path(tag = "public", responses(
     (status = 200, description = "The SDMX structure of national figures", body = sdmx::SdmxStructure),
 ))]
+#[get("/national/sdmx")]
 pub async fn sdmx_structure(state: web::Data<AppState>) -> HttpResponse {
     HttpResponse::Ok().json(sdmx::structure(&state.pipeline.policy))
 }

@@ -8,6 +8,7 @@ use crate::api::national::{ListQuery, ReportQuery, TableQuery};
 use crate::auth::FigureReader;
 use crate::error::{ApiError, Problem};
 use crate::national::{AreaPath, NationalRelease, NationalTables};
+use actix_web::get;
 use actix_web::{HttpRequest, HttpResponse, web};
 
 /// The tables offered for a region on a perspective (the national tables
@@ -15,7 +16,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
 /// each (and the whole report) would charge you now. Charges nothing.
 ///
 /// A regional token may ask only for the region of its `region` claim.
-#[utoipa::path(get, path = "/v1/regional/{region}/tables", tag = "regional",
+#[utoipa::path(tag = "regional",
     params(("region" = String, Path, description = "A region id of the policy (see the catalog), e.g. gms", pattern = "^[a-z][a-z0-9_-]{0,31}$"), ListQuery),
     responses(
         (status = 200, description = "The tables and their cost", body = NationalTables),
@@ -26,6 +27,7 @@ use actix_web::{HttpRequest, HttpResponse, web};
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/regional/{region}/tables")]
 pub async fn list_tables(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,
@@ -37,7 +39,7 @@ pub async fn list_tables(
 
 /// One table of a region (a national table for the members as a whole, or
 /// a flow table), released like `POST /v1/counts` and charged before it is sent.
-#[utoipa::path(get, path = "/v1/regional/{region}/tables/{table}", tag = "regional",
+#[utoipa::path(tag = "regional",
     params(
         ("region" = String, Path, description = "A region id of the policy, e.g. gms", pattern = "^[a-z][a-z0-9_-]{0,31}$"),
         ("table" = String, Path, description = "A table id from GET /v1/regional/{region}/tables", pattern = "^[a-z0-9_]{1,64}$"),
@@ -58,6 +60,7 @@ pub async fn list_tables(
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/regional/{region}/tables/{table}")]
 pub async fn get_table(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,
@@ -71,7 +74,7 @@ pub async fn get_table(
 
 /// Every table of a region on a perspective, flow tables included, in one
 /// release with one total cost (all charged in one transaction or none).
-#[utoipa::path(get, path = "/v1/regional/{region}/report", tag = "regional",
+#[utoipa::path(tag = "regional",
     params(("region" = String, Path, description = "A region id of the policy, e.g. gms", pattern = "^[a-z][a-z0-9_-]{0,31}$"), ReportQuery),
     responses(
         (status = 200, description = "Every table: JSON, CSV, SDMX-CSV 1.0 or 2.0", content(
@@ -88,6 +91,7 @@ pub async fn get_table(
         (status = 429, description = "rate.limited (see Retry-After)", body = Problem, content_type = "application/problem+json"),
     ),
     security(("bearer" = [])))]
+#[get("/regional/{region}/report")]
 pub async fn get_report(
     state: web::Data<AppState>,
     FigureReader(consumer): FigureReader,

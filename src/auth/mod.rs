@@ -12,6 +12,7 @@
 
 use crate::domain::{Country, Role};
 use crate::error::ApiError;
+use crate::rate::RateLimiter;
 use crate::settings::{JwtAlgorithm, Settings, SettingsError, load_or_create_secret};
 use actix_web::{FromRequest, HttpRequest, dev::Payload, web};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -330,14 +331,18 @@ fn bearer(req: &HttpRequest) -> Result<&str, ApiError> {
     Ok(token.trim())
 }
 
-/// Verifies the bearer token, then checks that its consumer keeps its
-/// stored role ([`Roles`]), all before the handler runs.
+/// Verifies the bearer token, checks that its consumer keeps its stored
+/// role ([`Roles`]), then takes one request of its rate
+/// ([`crate::rate::RateLimiter`]: `rate.limited` with `Retry-After`), all
+/// before the handler runs, so no endpoint can forget the limit and a
+/// refused request reads and charges nothing.
 fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Consumer, ApiError>> + 'static {
     let verified = req
         .app_data::<web::Data<Verifier>>()
         .ok_or_else(|| ApiError::internal("token verifier not configured"))
         .and_then(|verifier| verifier.verify(bearer(req)?));
     let roles = req.app_data::<web::Data<Roles>>().cloned();
+    let rate = req.app_data::<web::Data<RateLimiter>>().cloned();
     async move {
         let consumer = verified?;
         tracing::Span::current().record("consumer", consumer.id.as_str());
@@ -345,6 +350,8 @@ fn authenticate(req: &HttpRequest) -> impl Future<Output = Result<Consumer, ApiE
             .ok_or_else(|| ApiError::internal("consumer roles not configured"))?
             .check(&consumer)
             .await?;
+        rate.ok_or_else(|| ApiError::internal("rate limiter not configured"))?
+            .check(&consumer.id)?;
         Ok(consumer)
     }
 }

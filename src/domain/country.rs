@@ -4,7 +4,8 @@
 use std::fmt;
 use std::sync::LazyLock;
 
-/// Alpha-2 / alpha-3 pairs of ISO 3166-1 (249 entries).
+/// Alpha-2, alpha-3 and numeric codes of ISO 3166-1 (249 entries), one
+/// country a line. (Names are labels, per language: `domain::labels`.)
 const ISO_TABLE: &str = include_str!("iso3166.txt");
 
 struct Table {
@@ -12,18 +13,24 @@ struct Table {
     alpha3: Vec<&'static str>,
     /// Alpha-2 code per index.
     alpha2: Vec<&'static str>,
+    /// Numeric code (three digits) per index.
+    numeric: Vec<&'static str>,
 }
 
 static TABLE: LazyLock<Table> = LazyLock::new(|| {
-    let mut pairs: Vec<(&'static str, &'static str)> = ISO_TABLE
+    let mut rows: Vec<(&'static str, &'static str, &'static str)> = ISO_TABLE
         .lines()
-        .filter_map(|l| l.split_once(' '))
-        .map(|(a2, a3)| (a3.trim(), a2.trim()))
+        .filter_map(|l| {
+            let mut codes = l.split_whitespace();
+            let (a2, a3, num) = (codes.next()?, codes.next()?, codes.next()?);
+            Some((a3, a2, num))
+        })
         .collect();
-    pairs.sort_unstable();
+    rows.sort_unstable();
     Table {
-        alpha3: pairs.iter().map(|p| p.0).collect(),
-        alpha2: pairs.iter().map(|p| p.1).collect(),
+        alpha3: rows.iter().map(|r| r.0).collect(),
+        alpha2: rows.iter().map(|r| r.1).collect(),
+        numeric: rows.iter().map(|r| r.2).collect(),
     }
 });
 
@@ -108,6 +115,12 @@ impl Country {
             .copied()
             .unwrap_or(UNKNOWN_CODE)
     }
+
+    /// The ISO 3166-1 numeric code (three digits, e.g. `004`; what map
+    /// data such as Natural Earth's names countries by), or `None` for unknown.
+    pub fn numeric(self) -> Option<&'static str> {
+        TABLE.numeric.get(usize::from(self.0)).copied()
+    }
 }
 
 impl fmt::Display for Country {
@@ -127,6 +140,28 @@ mod tests {
             assert_eq!(Country::parse_alpha3(c.code()), Some(c));
         }
         assert!(Country::unknown().is_unknown());
+    }
+
+    #[test]
+    fn every_country_has_a_unique_three_digit_numeric_code() {
+        let mut seen = std::collections::HashSet::new();
+        for c in Country::all().filter(|c| !c.is_unknown()) {
+            let n = c.numeric().unwrap_or_default();
+            assert!(
+                n.len() == 3 && n.bytes().all(|b| b.is_ascii_digit()),
+                "{c}: numeric code {n:?}"
+            );
+            assert!(seen.insert(n), "{c}: numeric code {n} used twice");
+        }
+        assert_eq!(Country::unknown().numeric(), None);
+        assert_eq!(
+            Country::parse_alpha3("AFG").and_then(Country::numeric),
+            Some("004")
+        );
+        assert_eq!(
+            Country::parse_alpha3("USA").and_then(Country::numeric),
+            Some("840")
+        );
     }
 
     #[test]

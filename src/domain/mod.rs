@@ -5,6 +5,7 @@ pub mod case;
 pub mod consumer;
 pub mod country;
 pub mod data;
+pub mod labels;
 pub mod region;
 pub mod role;
 

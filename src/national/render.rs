@@ -441,6 +441,7 @@ pub(super) fn render(
             &sdmx_observations(&cx, &items),
             sdmx::CsvVersion::V2,
         )?,
+        Format::Observations => serde_json::to_vec(&sdmx_observations(&cx, &items))?,
     })
 }
 
@@ -673,11 +674,11 @@ fn csv_release(cx: &Context<'_>, items: &[Rendered<'_>]) -> Result<Vec<u8>, csv:
 /// The code of a filter on `field` in an observation's key: the one value it
 /// keeps; a region's code when it keeps the region's members; "outside the
 /// region" (`_O`) when it keeps the rest of the world; else not broken down.
-fn area_code(cx: &Context<'_>, field: Field, values: &[String]) -> String {
+fn area_code(policy: &Policy, scope: &Scope, field: Field, values: &[String]) -> String {
     if let [one] = values {
         return sdmx::value_code(field, one);
     }
-    match cx.scope.area.region(cx.policy) {
+    match scope.area.region(policy) {
         Some(region)
             if values.len() == region.members.len()
                 && region
@@ -694,17 +695,24 @@ fn area_code(cx: &Context<'_>, field: Field, values: &[String]) -> String {
     }
 }
 
-/// The released cells as SDMX observations (derived totals are not observations).
-fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Observation> {
-    let fields = sdmx::structure_fields(cx.policy);
+/// The SDMX key (one code per structure field) and time period of every
+/// cell of `plans` for `scope`, in release order. They follow from the
+/// policy and the request alone (every cell of the declared domain is
+/// answered), so they can be listed before anything is released.
+pub(super) fn observation_keys(
+    policy: &Policy,
+    scope: &Scope,
+    plans: &[&TablePlan<'_>],
+) -> Vec<(Vec<String>, String)> {
+    let fields = sdmx::structure_fields(policy);
     let mut out = Vec::new();
-    for it in items {
-        let q = &it.tp.plan.query;
+    for tp in plans {
+        let q = &tp.plan.query;
         let year_pos = q
             .dimensions
             .iter()
             .position(|d| d.field == Field::RegistrationYear);
-        for ((key, cell), margin) in it.keys.iter().zip(&it.cells).zip(&it.margins) {
+        for key in CellKey::all(q) {
             let codes = fields
                 .iter()
                 .map(|&f| {
@@ -712,7 +720,7 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
                         key.value(p)
                             .map_or_else(|| sdmx::TOTAL.to_owned(), |v| sdmx::value_code(f, v))
                     } else if let Some(flt) = q.filters.iter().find(|flt| flt.field == f) {
-                        area_code(cx, f, &flt.values)
+                        area_code(policy, scope, f, &flt.values)
                     } else {
                         sdmx::TOTAL.to_owned()
                     }
@@ -720,15 +728,26 @@ fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Obse
                 .collect();
             let time_period = match year_pos.and_then(|p| key.value(p)) {
                 Some(y) => y.to_owned(),
-                None => sdmx::time_period(cx.scope.from_year, cx.scope.to_year),
+                None => sdmx::time_period(scope.from_year, scope.to_year),
             };
-            out.push(sdmx::Observation {
-                key: codes,
-                time_period,
-                value: *cell,
-                margin_of_error: *margin,
-            });
+            out.push((codes, time_period));
         }
     }
     out
+}
+
+/// The released cells as SDMX observations (derived totals are not observations).
+fn sdmx_observations(cx: &Context<'_>, items: &[Rendered<'_>]) -> Vec<sdmx::Observation> {
+    let plans: Vec<&TablePlan<'_>> = items.iter().map(|it| it.tp).collect();
+    let values = items.iter().flat_map(|it| it.cells.iter().zip(&it.margins));
+    observation_keys(cx.policy, cx.scope, &plans)
+        .into_iter()
+        .zip(values)
+        .map(|((key, time_period), (cell, margin))| sdmx::Observation {
+            key,
+            time_period,
+            value: *cell,
+            margin_of_error: *margin,
+        })
+        .collect()
 }

@@ -27,7 +27,7 @@
 
 use crate::domain::Field;
 use crate::policy::Policy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Maintenance agency of the dataflow.
 pub const AGENCY: &str = "CTM";
@@ -58,12 +58,13 @@ impl CsvVersion {
         }
     }
 
-    /// Their values on every row.
-    fn leading_values(self) -> Vec<String> {
+    /// Their values on every row of a file of the dataflow `dataflow`
+    /// (`AGENCY:ID(VERSION)`).
+    fn leading_values(self, dataflow: &str) -> Vec<String> {
         match self {
-            CsvVersion::V1 => vec![dataflow_ref()],
+            CsvVersion::V1 => vec![dataflow.to_owned()],
             // A data message of a dataflow, whose observations are information (I).
-            CsvVersion::V2 => vec!["dataflow".into(), dataflow_ref(), "I".into()],
+            CsvVersion::V2 => vec!["dataflow".into(), dataflow.to_owned(), "I".into()],
         }
     }
 }
@@ -210,7 +211,7 @@ pub fn header_of(policy: &Policy, version: CsvVersion) -> Vec<String> {
 
 /// One observation: its key (one code per structure field, then the time
 /// period) and its released value, `None` when suppressed.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Observation {
     pub key: Vec<String>,
     pub time_period: String,
@@ -224,11 +225,22 @@ pub fn write_csv(
     observations: &[Observation],
     version: CsvVersion,
 ) -> Result<Vec<u8>, csv::Error> {
+    write_csv_of(policy, &dataflow_ref(), observations, version)
+}
+
+/// Writes observations of the dataflow `dataflow` (`AGENCY:ID(VERSION)`,
+/// a dataflow of this structure) as SDMX-CSV of `version`.
+pub fn write_csv_of(
+    policy: &Policy,
+    dataflow: &str,
+    observations: &[Observation],
+    version: CsvVersion,
+) -> Result<Vec<u8>, csv::Error> {
     let mut w = csv::WriterBuilder::new()
         .terminator(csv::Terminator::CRLF)
         .from_writer(Vec::new());
     w.write_record(header_of(policy, version))?;
-    let leading = version.leading_values();
+    let leading = version.leading_values(dataflow);
     for o in observations {
         let mut row: Vec<String> = Vec::with_capacity(o.key.len() + 9);
         row.extend(leading.iter().cloned());

@@ -2,10 +2,23 @@
 //! privacy cost. Loaded once at start-up from a TOML file and validated
 //! completely; an invalid policy stops the service with an error that names the
 //! file, the line and the field.
+//!
+//! This file holds the validated types; `load.rs` reads and validates a file,
+//! section by section (`raw.rs` is the file as written, `cx.rs` where an error
+//! is, then `sections.rs`, `dimensions.rs`, `tables.rs`, `regions.rs`).
 
+mod cx;
+mod dimensions;
 mod load;
+mod raw;
+mod regions;
+mod sections;
+mod tables;
+#[cfg(test)]
+mod tests;
 
-pub use load::{PolicyError, load_policy, parse_policy};
+pub use cx::PolicyError;
+pub use load::{load_policy, parse_policy};
 
 use crate::domain::{Field, Role};
 use std::collections::BTreeMap;

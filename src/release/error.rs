@@ -428,7 +428,7 @@ impl From<StoreError> for ReleaseError {
     fn from(e: StoreError) -> Self {
         match e {
             StoreError::Unavailable(cause) => {
-                tracing::warn!(%cause, "store unavailable");
+                tracing::warn!(cause = %crate::store::Chain(&cause), "store unavailable");
                 ReleaseError::Unavailable(
                     "the privacy-budget ledger is briefly unavailable; nothing was released; retry shortly (a repeat is never charged twice)".into(),
                 )

@@ -262,9 +262,9 @@ pub async fn ledger_refusal(
         Ok(_) => {}
         // The store's outage is logged where it is noticed; the refusal stands.
         Err(e @ crate::store::StoreError::Unavailable(_)) => {
-            tracing::warn!(error = %e, "could not ledger a refusal")
+            tracing::warn!(error = %crate::store::Chain(&e), "could not ledger a refusal")
         }
-        Err(e) => tracing::error!(error = %e, "could not ledger a refusal"),
+        Err(e) => tracing::error!(error = %crate::store::Chain(&e), "could not ledger a refusal"),
     }
 }
 

@@ -2,7 +2,7 @@
 //! [`Store::add_cases`], one transaction per import that also bumps the data
 //! version; reads stream cases person by person for the snapshot loader.
 
-use super::{DataState, Store, StoreError, with_pool};
+use super::{DataState, Store, StoreCause, StoreError, with_pool};
 use crate::domain::case::{
     AgeBroad, Datasource, Education, FlagSet, Gender, MajorityStatus, SocioEconomicStatus,
     TraffickMonths,
@@ -146,7 +146,7 @@ impl Store {
             return tokio::task::spawn_blocking(move || load_sqlite_file(&path, sink, push))
                 .await
                 .map_err(|e| {
-                    StoreError::Unavailable(format!("the snapshot loader stopped: {e}"))
+                    StoreError::Unavailable(StoreCause::new("the snapshot loader stopped", e))
                 })?;
         }
         let sql = load_sql();

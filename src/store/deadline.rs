@@ -14,7 +14,7 @@
 //! SQLite is in-process: its waits are bounded by its busy timeout, and a
 //! slow disk is not a hung peer, so it is left out.
 
-use super::{Store, StoreError};
+use super::{Store, StoreCause, StoreError};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -36,9 +36,9 @@ pub fn db_timeout() -> Duration {
 }
 
 pub(crate) fn timed_out() -> StoreError {
-    StoreError::Unavailable(format!(
-        "the database did not answer within {} ms",
-        db_timeout().as_millis()
+    StoreError::Unavailable(StoreCause::new(
+        "the database did not answer in time",
+        format!("no answer within {} ms", db_timeout().as_millis()),
     ))
 }
 

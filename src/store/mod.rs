@@ -25,33 +25,82 @@ use std::path::Path;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Errors of the storage layer. Messages never contain case data.
+/// Errors of the storage layer. Messages never contain case data: each
+/// variant's own message is fixed text, and the error beneath it (the
+/// database driver's, an I/O error) is its `source()`, walked by the logs
+/// (`Chain`, `release::error::Cause`) and never sent to a client.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
-    #[error("invalid database URL: {0}")]
-    InvalidUrl(String),
-    #[error("cannot reach the database: {0}")]
-    Unreachable(String),
-    #[error("database migration failed: {0}")]
-    Migration(String),
-    #[error("database error: {0}")]
-    Database(sqlx::Error),
+    #[error("invalid database URL")]
+    InvalidUrl(#[source] StoreCause),
+    #[error("cannot reach the database")]
+    Unreachable(#[source] StoreCause),
+    #[error("database migration failed")]
+    Migration(#[source] sqlx::migrate::MigrateError),
+    #[error("database error")]
+    Database(#[source] sqlx::Error),
     /// An error of the SQLite ledger writer's own connection.
-    #[error("database error: {0}")]
-    Embedded(String),
+    #[error("database error on the ledger writer's connection")]
+    Embedded(#[source] rusqlite::Error),
+    /// A store that contradicts itself or the service (a broken invariant):
+    /// the text says which, naming only the store's own records (sequence
+    /// numbers, consumer ids, columns), never a case.
     #[error("{0}")]
     Conflict(String),
     /// A stored or computed budget amount that is not exactly representable
     /// (negative, or beyond 64 bits); never clamped.
-    #[error("budget amount: {0}")]
+    #[error("budget amount")]
     Amount(#[from] crate::domain::budget::BudgetError),
     /// The store could not take writes for a while (the cause is logged, not shown).
-    #[error("store unavailable: {0}")]
-    Unavailable(String),
+    #[error("store unavailable")]
+    Unavailable(#[source] StoreCause),
     /// The ledger holds charges of this consumer but its budget row is
     /// gone (deleted behind the service): never recreated with a fresh budget.
     #[error("the budget row of consumer {0} is missing")]
     LostBudget(String),
+}
+
+/// Any error beneath a [`StoreCause`].
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// What the store was doing when it failed (fixed text, so no data), and
+/// the error that stopped it, if any, as its source.
+#[derive(Debug, thiserror::Error)]
+#[error("{what}")]
+pub struct StoreCause {
+    what: &'static str,
+    #[source]
+    source: Option<BoxError>,
+}
+
+impl StoreCause {
+    /// A failure while doing `what`, caused by `source`.
+    pub fn new(what: &'static str, source: impl Into<BoxError>) -> StoreCause {
+        StoreCause {
+            what,
+            source: Some(source.into()),
+        }
+    }
+
+    /// A failure with no error beneath it.
+    pub fn bare(what: &'static str) -> StoreCause {
+        StoreCause { what, source: None }
+    }
+}
+
+/// An error and its sources on one line (`a: b: c`), for a log line.
+pub struct Chain<'a>(pub &'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for Chain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut next = self.0.source();
+        while let Some(e) = next {
+            write!(f, ": {e}")?;
+            next = e.source();
+        }
+        Ok(())
+    }
 }
 
 /// A database error, told apart by whether retrying later can help: an
@@ -61,7 +110,7 @@ pub enum StoreError {
 impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if is_transient(&e) {
-            StoreError::Unavailable(e.to_string())
+            StoreError::Unavailable(StoreCause::new("the database is unavailable", e))
         } else {
             StoreError::Database(e)
         }
@@ -154,7 +203,9 @@ static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("./migratio
 /// WAL/SHM that others may read is narrowed to 0600, whatever the umask.
 fn lock_down_sqlite(file: &Path) -> Result<(), StoreError> {
     use crate::files::{create_private_dir, create_private_file, restrict_to_owner};
-    let fail = |e: crate::files::FileError| StoreError::Unreachable(e.0);
+    let fail = |e: crate::files::FileError| {
+        StoreError::Unreachable(StoreCause::new("cannot prepare the SQLite file", e))
+    };
     if file.as_os_str().is_empty() || file == Path::new(":memory:") {
         return Ok(());
     }
@@ -181,7 +232,7 @@ impl Store {
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
             let opts = PgConnectOptions::from_str(url)
-                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+                .map_err(|e| StoreError::InvalidUrl(StoreCause::new("a postgres:// URL", e)))?;
             // A request waits at most a second for a connection: when the
             // database is down it is refused with 503 quickly, not held.
             let pool = PgPoolOptions::new()
@@ -193,16 +244,16 @@ impl Store {
                     StoreError::Unreachable(match e {
                         // sqlx retries a refused connection until the timeout,
                         // then names only the timeout.
-                        sqlx::Error::PoolTimedOut => "no connection within 1 s: the server \
-                            refuses connections or does not answer"
-                            .into(),
-                        e => e.to_string(),
+                        sqlx::Error::PoolTimedOut => StoreCause::bare(
+                            "no connection within 1 s: the server refuses connections or does not answer",
+                        ),
+                        e => StoreCause::new("connecting to PostgreSQL", e),
                     })
                 })?;
             Ok(Store::Postgres(pool))
         } else if url.starts_with("sqlite:") {
             let opts = SqliteConnectOptions::from_str(url)
-                .map_err(|e| StoreError::InvalidUrl(e.to_string()))?;
+                .map_err(|e| StoreError::InvalidUrl(StoreCause::new("a sqlite: URL", e)))?;
             lock_down_sqlite(opts.get_filename())?;
             // WAL lets readers run beside the single writer; FULL sync makes a
             // committed budget debit survive power loss; the busy timeout makes
@@ -218,14 +269,16 @@ impl Store {
                 .acquire_timeout(Duration::from_secs(30))
                 .connect_with(opts)
                 .await
-                .map_err(|e| StoreError::Unreachable(e.to_string()))?;
+                .map_err(|e| {
+                    StoreError::Unreachable(StoreCause::new("opening the SQLite file", e))
+                })?;
             let readers =
                 sqlite_file_of(&pool).map(|path| std::sync::Arc::new(readers::Readers::new(path)));
             Ok(Store::Sqlite(SqliteStore { pool, readers }))
         } else {
-            Err(StoreError::InvalidUrl(
-                "expected a URL starting with sqlite: or postgres://".into(),
-            ))
+            Err(StoreError::InvalidUrl(StoreCause::bare(
+                "expected a URL starting with sqlite: or postgres://",
+            )))
         }
     }
 
@@ -242,7 +295,7 @@ impl Store {
             Store::Sqlite(s) => SQLITE_MIGRATIONS.run(&s.pool).await,
             Store::Postgres(p) => POSTGRES_MIGRATIONS.run(p).await,
         };
-        res.map_err(|e| StoreError::Migration(e.to_string()))
+        res.map_err(StoreError::Migration)
     }
 
     /// The current data version (0 for a store that never received data).

@@ -5,6 +5,7 @@ mod helpers;
 
 mod audit;
 mod auth;
+mod catalog;
 mod console;
 mod counts;
 mod disclosure;
@@ -15,6 +16,7 @@ mod oracle;
 mod privacy;
 mod race;
 mod regional;
+mod sdmx;
 mod snapshot;
 mod tokens;
 mod workload;

@@ -13,7 +13,7 @@ use crate::audit::chain::EntryBody;
 use crate::budget::{Charge, Receipt, ReleaseCharge};
 use crate::domain::Consumer;
 use crate::domain::budget::Amount;
-use crate::store::StoreError;
+use crate::store::{Chain, StoreCause, StoreError};
 use std::sync::atomic::AtomicU64;
 use tokio::sync::oneshot;
 
@@ -196,14 +196,19 @@ pub(super) fn answer(jobs: Vec<Job>, result: Result<Vec<Outcome>, BatchFailure>)
             // A store that cannot take writes for a while (a full disk, a
             // lost connection) is an outage every job is answered 503 for:
             // one warning per batch; anything else is a fault.
+            let chain = Chain(&error);
             if matches!(error, StoreError::Unavailable(_)) {
-                tracing::warn!(%error, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+                tracing::warn!(error = %chain, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
             } else {
-                tracing::error!(%error, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
+                tracing::error!(error = %chain, ?job, size = jobs.len(), "ledger batch failed; nothing of it was committed");
             }
+            // Every job is answered with the one error as its source.
+            let error = std::sync::Arc::new(error);
             for job in jobs {
-                let err =
-                    StoreError::Unavailable(format!("the ledger transaction failed: {error}"));
+                let err = StoreError::Unavailable(StoreCause::new(
+                    "the ledger transaction failed",
+                    std::sync::Arc::clone(&error),
+                ));
                 let outcome = match job.work {
                     Work::Release(_) => Outcome::Release(Err(ChargeError::Store(err))),
                     Work::Refusal(_) => Outcome::Refusal(Err(err)),

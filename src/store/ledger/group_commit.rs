@@ -29,7 +29,7 @@ use super::batch::{
 };
 use crate::audit::chain::EntryBody;
 use crate::budget::{Charge, Receipt, RenderResult};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreCause, StoreError};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use tokio::sync::{mpsc, oneshot};
@@ -155,7 +155,7 @@ fn mismatch() -> StoreError {
 }
 
 fn writer_gone() -> StoreError {
-    StoreError::Unavailable("the ledger writer has stopped".into())
+    StoreError::Unavailable(StoreCause::bare("the ledger writer has stopped"))
 }
 
 /// The writer: waits for work, then commits everything waiting as one batch.
@@ -186,7 +186,7 @@ async fn run(store: Store, mut queue: mpsc::Receiver<Job>, stats: Arc<Counters>)
             Ok(outcomes) => Ok(outcomes),
             Err(Timed::Failed(failure)) => Err(failure),
             Err(Timed::Out(error)) => {
-                tracing::warn!(%error, size, "ledger batch timed out; nothing of it is answered");
+                tracing::warn!(error = %crate::store::Chain(&error), size, "ledger batch timed out; nothing of it is answered");
                 Err(BatchFailure::whole(error))
             }
         };

@@ -19,7 +19,7 @@ use super::sql::{self, Budgets, LedgerSql};
 use crate::audit::chain::EntryBody;
 use crate::budget::ReleaseCharge;
 use crate::domain::Consumer;
-use crate::store::{StoreError, now_rfc3339};
+use crate::store::{StoreCause, StoreError, now_rfc3339};
 use rusqlite::{OptionalExtension, TransactionBehavior, params};
 use std::future::Future;
 use std::path::Path;
@@ -40,8 +40,8 @@ impl From<rusqlite::Error> for StoreError {
                 rusqlite::ErrorCode::DatabaseBusy
                 | rusqlite::ErrorCode::DatabaseLocked
                 | rusqlite::ErrorCode::DiskFull,
-            ) => StoreError::Unavailable(e.to_string()),
-            _ => StoreError::Embedded(e.to_string()),
+            ) => StoreError::Unavailable(StoreCause::new("the SQLite file is busy or full", e)),
+            _ => StoreError::Embedded(e),
         }
     }
 }
@@ -102,7 +102,7 @@ pub fn spawn(
                 }
             })
             .map_err(|e| {
-                StoreError::Unavailable(format!("cannot start the WAL checkpointer: {e}"))
+                StoreError::Unavailable(StoreCause::new("cannot start the WAL checkpointer", e))
             })?;
     }
     std::thread::Builder::new()
@@ -127,7 +127,9 @@ pub fn spawn(
                 }))
                 .unwrap_or_else(|_| {
                     Err(BatchFailure::whole(StoreError::Unavailable(
-                        "the ledger batch was interrupted; nothing of it was committed".into(),
+                        StoreCause::bare(
+                            "the ledger batch was interrupted; nothing of it was committed",
+                        ),
                     )))
                 });
                 drop(turn);
@@ -142,7 +144,9 @@ pub fn spawn(
             }
             running.store(false, Ordering::Relaxed);
         })
-        .map_err(|e| StoreError::Unavailable(format!("cannot start the ledger writer: {e}")))?;
+        .map_err(|e| {
+            StoreError::Unavailable(StoreCause::new("cannot start the ledger writer", e))
+        })?;
     Ok(())
 }
 
