@@ -6,7 +6,7 @@ use actix_web::http::StatusCode;
 use actix_web::http::header::{self, HeaderValue};
 use actix_web::{HttpResponse, ResponseError};
 use serde::Serialize;
-use serde_json::{Map, Value, json};
+use serde_json::{Map, Value};
 use std::fmt;
 
 pub use crate::release::ReleaseError;
@@ -53,23 +53,9 @@ pub enum ApiError {
     BadCursor,
     /// An audit filter that cannot be read (time, event, limit).
     BadAuditFilter(String),
-    /// An admin tried to set a limit below what the consumer already spent.
-    LimitBelowSpent {
-        spent: f64,
-        requested: f64,
-        unit: &'static str,
-    },
     /// The client holds more open connections than it may.
     TooManyConnections {
         max: usize,
-    },
-    /// An admin set the limit of a consumer that does not exist, without
-    /// the role that would create it.
-    UnknownConsumer,
-    /// An admin named a role that differs from the consumer's stored role.
-    RoleMismatch {
-        stored: String,
-        requested: String,
     },
     /// A path that is not UTF-8 once percent-decoded (`%ff%fe`): refused
     /// rather than decoded lossily into another name.
@@ -95,9 +81,6 @@ impl ApiError {
             InvalidIdempotencyKey => "idempotency.invalid_key",
             BadCursor => "audit.bad_cursor",
             BadAuditFilter(_) => "audit.bad_filter",
-            LimitBelowSpent { .. } => "admin.limit_below_spent",
-            RoleMismatch { .. } => "admin.role_mismatch",
-            UnknownConsumer => "admin.unknown_consumer",
             TooManyConnections { .. } => "service.too_many_connections",
             MethodNotAllowed { .. } => "request.method_not_allowed",
             InvalidPath => "request.invalid_path",
@@ -117,9 +100,6 @@ impl ApiError {
             InvalidIdempotencyKey => "Invalid idempotency key",
             BadCursor => "Invalid cursor",
             BadAuditFilter(_) => "Invalid audit filter",
-            LimitBelowSpent { .. } => "Limit below spent",
-            RoleMismatch { .. } => "Role mismatch",
-            UnknownConsumer => "Unknown consumer",
             TooManyConnections { .. } => "Too many connections",
             MethodNotAllowed { .. } => "Method not allowed",
             InvalidPath => "Invalid path",
@@ -153,34 +133,12 @@ impl ApiError {
                     .into()
             }
             BadAuditFilter(m) => m.clone(),
-            LimitBelowSpent {
-                spent,
-                requested,
-                unit,
-            } => {
-                extra.insert("spent".into(), json!(spent));
-                extra.insert("requested".into(), json!(requested));
-                extra.insert("unit".into(), json!(unit));
-                format!(
-                    "a limit of {unit} {requested} is below the {unit} {spent} this consumer already spent; nothing was changed"
-                )
-            }
-            RoleMismatch { stored, requested } => {
-                extra.insert("role".into(), json!(stored));
-                format!(
-                    "this consumer exists with role {stored}, not {requested}; a role cannot be changed here; nothing was changed"
-                )
-            }
             MethodNotAllowed { allow } => {
                 format!("this method is not allowed on this resource; it allows {allow}")
             }
             TooManyConnections { max } => format!(
                 "your address holds more than {max} open connections; close idle ones (or reuse them) and retry"
             ),
-            UnknownConsumer => {
-                "no consumer has this id yet: give its role to create it; nothing was changed"
-                    .into()
-            }
             InvalidPath => {
                 "the path is not UTF-8 text once percent-decoded; encode names as UTF-8".into()
             }
@@ -221,8 +179,6 @@ impl ResponseError for ApiError {
             InvalidIdempotencyKey | BadCursor | BadAuditFilter(_) | InvalidPath => {
                 StatusCode::BAD_REQUEST
             }
-            LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
-            UnknownConsumer => StatusCode::NOT_FOUND,
             TooManyConnections { .. } => StatusCode::SERVICE_UNAVAILABLE,
             TooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             BodyTimeout { .. } => StatusCode::REQUEST_TIMEOUT,
@@ -287,6 +243,8 @@ fn release_status(e: &ReleaseError) -> StatusCode {
         | ForbiddenDimension { .. }
         | RoleChanged { .. }
         | SelfChange => StatusCode::FORBIDDEN,
+        LimitBelowSpent { .. } | RoleMismatch { .. } => StatusCode::CONFLICT,
+        UnknownConsumer => StatusCode::NOT_FOUND,
         UnknownDimension { .. }
         | UnknownValue { .. }
         | CostOutOfRange { .. }

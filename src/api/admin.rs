@@ -1,15 +1,13 @@
 //! `/v1/admin/*`: consumer budgets, for the admin role only (the [`Admin`]
-//! extractor). A limit change is written by [`crate::store::Store::set_consumer_limit`]
-//! as a `budget_change` ledger entry naming the admin, in the same transaction
-//! as the change; a refused change is ledgered as a refusal of the admin.
+//! extractor). The handlers only adapt HTTP to the core: a limit change is
+//! decided, written with its `budget_change` ledger entry, and refused (a
+//! refusal ledgered like a release's) by [`crate::release::admin`].
 
-use crate::api::AppState;
+use crate::api::{AppState, JsonBody};
 use crate::auth::Admin;
 use crate::domain::Role;
-use crate::domain::budget::Amount;
 use crate::error::{ApiError, Problem};
-use crate::release::query::sha256_hex;
-use actix_web::{HttpRequest, HttpResponse, web};
+use actix_web::{HttpResponse, web};
 use actix_web::{get, put};
 use serde::{Deserialize, Serialize};
 
@@ -118,23 +116,6 @@ pub async fn list_consumers(
     }))
 }
 
-/// Reads a limit as exact micro-units: a plain decimal with at most six places.
-fn limit_amount(limit: f64) -> Result<Amount, ApiError> {
-    let bad = || {
-        ApiError::invalid_body(
-            "limit must be a non-negative number with at most six decimal places".into(),
-        )
-    };
-    if !limit.is_finite() || limit < 0.0 {
-        return Err(bad());
-    }
-    // `Display` of an f64 is its shortest round-trip decimal, without an exponent.
-    let amount = Amount::parse_decimal(&format!("{limit}")).map_err(|_| bad())?;
-    // Stored amounts are signed 64-bit: refuse what cannot be stored exactly.
-    amount.to_i64().map_err(|_| bad())?;
-    Ok(amount)
-}
-
 /// Sets a consumer's lifetime limit (never below what it spent); creates the
 /// consumer with `role` if it does not exist. Recorded in the ledger with
 /// your identity.
@@ -156,106 +137,14 @@ pub async fn put_budget(
     state: web::Data<AppState>,
     Admin(admin): Admin,
     path: web::Path<String>,
-    req: HttpRequest,
-    payload: web::Payload,
+    JsonBody(body): JsonBody,
 ) -> Result<HttpResponse, ApiError> {
-    let target = path.into_inner();
-    let mut action: Option<String> = None;
-    let result = set_budget(&state, &admin, &target, &req, payload, &mut action).await;
-    if let Err(err) = &result
-        && err.is_ledgered()
-    {
-        // A refused change is part of the audit trail too.
-        let hash = action.as_deref().map(|a| sha256_hex(a.as_bytes()));
-        crate::release::ledger_refusal(
-            &state.pipeline,
-            &admin,
-            err.code(),
-            action.as_deref().zip(hash.as_deref()),
-        )
-        .await;
-    }
-    result
-}
-
-async fn set_budget(
-    state: &AppState,
-    admin: &crate::domain::Consumer,
-    target: &str,
-    req: &HttpRequest,
-    payload: web::Payload,
-    action: &mut Option<String>,
-) -> Result<HttpResponse, ApiError> {
-    if !crate::domain::is_valid_consumer_id(target) {
-        return Err(ApiError::invalid_body(format!(
-            "the consumer id must be {}, as a token's sub",
-            crate::domain::CONSUMER_ID_RULE
-        )));
-    }
-    super::require_json(req)?;
-    let body = super::read_body(state, req, payload).await?;
-    let SetBudget { limit, role } = serde_json::from_slice(&body)
-        .map_err(|e| ApiError::invalid_body(format!("invalid JSON body: {e}")))?;
-    let limit = limit_amount(limit)?;
-    *action = Some(
-        serde_json::json!({"action": "set_limit", "target": target, "limit_micro": limit.micro(), "role": role})
-            .to_string(),
-    );
-    if target == admin.id {
-        // Separation of duties: whoever holds the admin role does not
-        // raise their own budget.
-        return Err(crate::release::ReleaseError::SelfChange.into());
-    }
-    let dataset = &state.pipeline.policy.dataset;
-    // The role the store knows, from the budget row or else the ledger (a
-    // consumer refused so far has entries but no row).
-    let known = state.pipeline.store.known_role(dataset, target).await?;
-    let role_if_new = match (known, role) {
-        (Some(stored), Some(r)) if stored != r.code() => {
-            return Err(ApiError::RoleMismatch {
-                stored,
-                requested: r.code().into(),
-            });
-        }
-        (None, None) => return Err(ApiError::UnknownConsumer),
-        (Some(stored), None) => Role::parse(&stored)
-            .ok_or_else(|| ApiError::internal("a stored consumer has an unknown role"))?,
-        (_, Some(r)) => r,
-    };
-    match state
-        .pipeline
-        .store
-        .set_consumer_limit(dataset, admin, target, role_if_new, limit)
-        .await?
-    {
-        Some(_) => {
-            let rec = state
-                .pipeline
-                .store
-                .consumer_record(dataset, target)
-                .await?
-                .ok_or_else(|| ApiError::internal("consumer vanished after a limit change"))?;
-            tracing::info!(admin = %admin.id, consumer = %target, limit_micro = limit.micro(), "consumer limit set");
-            Ok(HttpResponse::Ok().json(view(
-                rec.consumer_id,
-                rec.role,
-                rec.limit_micro,
-                rec.spent_micro,
-                Some(rec.created_at),
-            )))
-        }
-        None => {
-            let spent = state
-                .pipeline
-                .store
-                .consumer_budget(dataset, target)
-                .await?
-                .map_or(Amount::ZERO, |b| b.spent);
-            Err(ApiError::LimitBelowSpent {
-                spent: spent.to_f64(),
-                requested: limit.to_f64(),
-                unit: state.pipeline.policy.budget_unit(),
-            })
-        }
-    }
+    let rec = crate::release::admin::set_limit(&state.pipeline, &admin, &path, &body).await?;
+    Ok(HttpResponse::Ok().json(view(
+        rec.consumer_id,
+        rec.role,
+        rec.limit_micro,
+        rec.spent_micro,
+        Some(rec.created_at),
+    )))
 }

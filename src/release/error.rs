@@ -159,6 +159,21 @@ pub enum ReleaseError {
     },
     /// An administrator tried to change their own limit.
     SelfChange,
+    /// An administrator tried to set a limit below what the consumer
+    /// already spent.
+    LimitBelowSpent {
+        spent: f64,
+        requested: f64,
+        unit: &'static str,
+    },
+    /// An administrator set the limit of a consumer that does not exist,
+    /// without the role that would create it.
+    UnknownConsumer,
+    /// An administrator named a role other than the consumer's stored role.
+    RoleMismatch {
+        stored: String,
+        requested: String,
+    },
     /// The service could not get randomness; nothing was released or charged.
     EntropyUnavailable,
     Unavailable(String),
@@ -196,6 +211,9 @@ impl ReleaseError {
             UnknownRegion { .. } => "regional.unknown_region",
             RoleChanged { .. } => "auth.role_mismatch",
             SelfChange => "admin.self_change",
+            LimitBelowSpent { .. } => "admin.limit_below_spent",
+            RoleMismatch { .. } => "admin.role_mismatch",
+            UnknownConsumer => "admin.unknown_consumer",
             EntropyUnavailable => "service.entropy_unavailable",
             Unavailable(_) => "service.unavailable",
             Internal(_) => "internal.error",
@@ -228,6 +246,9 @@ impl ReleaseError {
             UnknownRegion { .. } => "Unknown region",
             RoleChanged { .. } => "Role does not match this consumer",
             SelfChange => "Own limit",
+            LimitBelowSpent { .. } => "Limit below spent",
+            RoleMismatch { .. } => "Role mismatch",
+            UnknownConsumer => "Unknown consumer",
             EntropyUnavailable => "Randomness unavailable",
             Unavailable(_) => "Service unavailable",
             Internal(_) => "Internal error",
@@ -359,6 +380,28 @@ impl ReleaseError {
                  nothing was read or charged"
             ),
             SelfChange => "an administrator cannot change their own limit; ask another administrator; nothing was changed".into(),
+            LimitBelowSpent {
+                spent,
+                requested,
+                unit,
+            } => {
+                extra.insert("spent".into(), json!(spent));
+                extra.insert("requested".into(), json!(requested));
+                extra.insert("unit".into(), json!(unit));
+                format!(
+                    "a limit of {unit} {requested} is below the {unit} {spent} this consumer already spent; nothing was changed"
+                )
+            }
+            RoleMismatch { stored, requested } => {
+                extra.insert("role".into(), json!(stored));
+                format!(
+                    "this consumer exists with role {stored}, not {requested}; a role cannot be changed here; nothing was changed"
+                )
+            }
+            UnknownConsumer => {
+                "no consumer has this id yet: give its role to create it; nothing was changed"
+                    .into()
+            }
             EntropyUnavailable => {
                 "the service could not obtain secure randomness; nothing was released or charged"
                     .into()

@@ -30,6 +30,7 @@
 //!
 //! Errors are [`ReleaseError`]s; the HTTP edge maps them to problem+json.
 
+pub mod admin;
 mod compute;
 pub mod consistent;
 pub mod counts;
