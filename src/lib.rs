@@ -71,3 +71,5 @@ pub mod startup;
 pub mod store;
 pub mod synth;
 pub mod telemetry;
+#[cfg(test)]
+mod testing;

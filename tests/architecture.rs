@@ -35,8 +35,17 @@ const STORE: &[&str] = &["store/"];
 
 /// Top-level modules of the release core.
 const CORE: &[&str] = &[
-    "audit", "budget", "cache", "domain", "engine", "national", "policy", "privacy", "release",
+    "audit",
+    "budget",
+    "cache",
+    "domain",
+    "engine",
+    "national",
+    "policy",
+    "privacy",
+    "release",
     "sdmx",
+    "synthetic",
 ];
 
 /// What the core may not name: edge modules and HTTP types.

@@ -467,23 +467,9 @@ async fn kill_9_under_load_on_sqlite_loses_no_debit() {
 
 /// A database of its own on `CTM_TEST_POSTGRES_URL`, or `None` (skipped).
 async fn postgres_database() -> Option<String> {
-    let Ok(server) = std::env::var("CTM_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CTM_REQUIRE_POSTGRES").as_deref() != Ok("1"),
-            "CTM_REQUIRE_POSTGRES=1 but CTM_TEST_POSTGRES_URL is not set"
-        );
-        eprintln!("skipping: set CTM_TEST_POSTGRES_URL to run the PostgreSQL variant");
-        return None;
-    };
-    let name = format!("ctm_fault_{}", uuid::Uuid::new_v4().simple());
-    let admin = sqlx::PgPool::connect(&server).await.expect("connect");
-    sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-        .execute(&admin)
+    ctm_stats::store::scratch::scratch_postgres("ctm_fault")
         .await
-        .expect("create database");
-    admin.close().await;
-    let base = server.rsplit_once('/').map(|(b, _)| b.to_owned())?;
-    Some(format!("{base}/{name}"))
+        .expect("a test database on CTM_TEST_POSTGRES_URL")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

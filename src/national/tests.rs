@@ -2,34 +2,14 @@
 #![expect(clippy::unwrap_used)]
 
 use super::*;
-use crate::domain::{Consumer, Country, Role};
-use crate::policy::parse_policy;
+use crate::domain::Country;
 use crate::release::query::{CountQuery, Perspective};
+use crate::testing::{government, regional, researcher, shipped_policy};
 use serde_json::json;
-
-const POLICY: &str = include_str!("../../policy/default.toml");
-
-fn researcher() -> Consumer {
-    Consumer {
-        id: "r".into(),
-        role: Role::Researcher,
-        country: None,
-        region: None,
-    }
-}
-
-fn government(code: &str) -> Consumer {
-    Consumer {
-        id: "g".into(),
-        role: Role::Government,
-        country: Country::parse_alpha3(code),
-        region: None,
-    }
-}
 
 #[test]
 fn a_government_is_scoped_to_its_country_before_anything_else() {
-    let p = parse_policy("default.toml", POLICY).unwrap();
+    let p = shipped_policy();
     let gov = government("USA");
     assert!(resolve_scope(&p, &gov, AreaPath::Country("usa"), &Params::default()).is_ok());
     // Bad years, another country: the scope refusal comes first.
@@ -54,18 +34,9 @@ fn a_government_is_scoped_to_its_country_before_anything_else() {
     );
 }
 
-fn regional(region: &str) -> Consumer {
-    Consumer {
-        id: "rg".into(),
-        role: Role::Regional,
-        country: None,
-        region: Some(region.into()),
-    }
-}
-
 #[test]
 fn a_regional_partner_reads_its_region_and_nothing_else() {
-    let p = parse_policy("default.toml", POLICY).unwrap();
+    let p = shipped_policy();
     let gms = regional("gms");
     let scope = resolve_scope(&p, &gms, AreaPath::Region("gms"), &Params::default()).unwrap();
     assert_eq!(scope.area.code(&p), "GMS");
@@ -107,7 +78,7 @@ fn a_regional_partner_reads_its_region_and_nothing_else() {
 
 #[test]
 fn a_region_filters_on_its_members_and_its_flows_on_both_country_fields() {
-    let p = parse_policy("default.toml", POLICY).unwrap();
+    let p = shipped_policy();
     let gms = regional("gms");
     let scope = resolve_scope(&p, &gms, AreaPath::Region("gms"), &Params::default()).unwrap();
     let members = json!(["KHM", "CHN", "LAO", "MMR", "THA", "VNM"]);
@@ -150,7 +121,7 @@ fn a_region_filters_on_its_members_and_its_flows_on_both_country_fields() {
 
 #[test]
 fn a_bilateral_flow_is_two_cells_a_government_may_ask_for() {
-    let p = parse_policy("default.toml", POLICY).unwrap();
+    let p = shipped_policy();
     let gov = government("THA");
     let mut scope = resolve_scope(&p, &gov, AreaPath::Country("THA"), &Params::default()).unwrap();
     scope.other = Country::parse_alpha3("MMR");
@@ -165,7 +136,7 @@ fn a_bilateral_flow_is_two_cells_a_government_may_ask_for() {
 
 #[test]
 fn the_whole_year_domain_adds_no_year_filter() {
-    let p = parse_policy("default.toml", POLICY).unwrap();
+    let p = shipped_policy();
     let t = p.table("by_sex_and_age").unwrap();
     let all = resolve_scope(
         &p,

@@ -822,17 +822,9 @@ mod tests {
     }
 
     fn parse(body: &str) -> Result<CountQuery, ReleaseError> {
-        let policy =
-            crate::policy::parse_policy("default.toml", include_str!("../../policy/default.toml"))
-                .map_err(|e| ReleaseError::InvalidQuery(e.to_string()))?;
-        let consumer = Consumer {
-            id: "r".into(),
-            role: Role::Researcher,
-            country: None,
-            region: None,
-        };
+        let policy = crate::testing::shipped_policy();
         let req = read(body).map_err(ReleaseError::InvalidBody)?;
-        CountQuery::parse(&policy, &consumer, &req)
+        CountQuery::parse(&policy, &crate::testing::researcher(), &req)
     }
 
     #[test]

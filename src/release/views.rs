@@ -404,20 +404,13 @@ pub fn budget_view(policy: &Policy, budget: Budget<Amount>) -> BudgetView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::{Consumer, Role};
+
     use crate::release::query::CountRequest;
 
     #[test]
     fn cell_keys_show_every_cell_in_engine_order_with_sorted_dimensions() {
-        let policy =
-            crate::policy::parse_policy("default.toml", include_str!("../../policy/default.toml"))
-                .expect("default policy");
-        let consumer = Consumer {
-            id: "r".into(),
-            role: Role::Researcher,
-            country: None,
-            region: None,
-        };
+        let policy = crate::testing::shipped_policy();
+        let consumer = crate::testing::researcher();
         let request: CountRequest = serde_json::from_str(
             r#"{"dimensions":["gender","age_broad","type_of_exploitation"],"epsilon":0.5}"#,
         )

@@ -500,21 +500,12 @@ pub(super) fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::Role;
 
     fn plan_body(body: &str) -> Result<WorkloadPlan, ReleaseError> {
-        let policy =
-            crate::policy::parse_policy("default.toml", include_str!("../../policy/default.toml"))
-                .map_err(|e| ReleaseError::InvalidQuery(e.to_string()))?;
-        let consumer = Consumer {
-            id: "r".into(),
-            role: Role::Researcher,
-            country: None,
-            region: None,
-        };
+        let policy = crate::testing::shipped_policy();
         let request: CountRequest =
             serde_json::from_str(body).map_err(|e| ReleaseError::InvalidBody(e.to_string()))?;
-        plan_workload(&policy, &consumer, &request)
+        plan_workload(&policy, &crate::testing::researcher(), &request)
     }
 
     #[test]

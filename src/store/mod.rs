@@ -13,6 +13,8 @@ pub(crate) mod deadline;
 pub mod group_by;
 pub mod ledger;
 mod readers;
+#[doc(hidden)]
+pub mod scratch;
 
 pub use deadline::{DEFAULT_DB_TIMEOUT_MS, db_timeout, set_db_timeout};
 

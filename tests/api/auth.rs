@@ -1,31 +1,9 @@
+use crate::helpers::jwt::{claims, now, secret, sign};
 use crate::helpers::*;
 use crate::on_both_backends;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
-use serde_json::{Value, json};
-
-fn secret(app: &TestApp) -> Vec<u8> {
-    let text = std::fs::read_to_string(&app.settings.jwt_secret_file).expect("secret file");
-    hex::decode(text.trim()).expect("hex secret")
-}
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
-fn claims(sub: &str) -> Value {
-    json!({"sub": sub, "role": "researcher", "iss": "ctm-stats", "aud": "ctm-stats-api", "exp": now() + 600, "nbf": now() - 5, "iat": now()})
-}
-
-fn sign(claims: &Value, key: &[u8]) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(key).expect("key"),
-    )
-    .expect("sign")
-}
+use serde_json::json;
 
 on_both_backends!(
     bad_tokens_are_refused_with_401_and_charge_nothing,

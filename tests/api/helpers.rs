@@ -18,6 +18,39 @@ use std::path::PathBuf;
 
 pub const POLICY: &str = include_str!("../../policy/default.toml");
 
+/// Hand-made HS256 tokens, for the tests of what the server refuses.
+pub mod jwt {
+    use super::TestApp;
+    use jsonwebtoken::{Algorithm, EncodingKey, Header};
+    use serde_json::{Value, json};
+
+    /// The server's HS256 secret, read from its file.
+    pub fn secret(app: &TestApp) -> Vec<u8> {
+        let text = std::fs::read_to_string(&app.settings.jwt_secret_file).expect("secret file");
+        hex::decode(text.trim()).expect("hex secret")
+    }
+
+    pub fn now() -> u64 {
+        jsonwebtoken::get_current_timestamp()
+    }
+
+    /// The claims of a valid researcher token for `sub`, for ten minutes.
+    pub fn claims(sub: &str) -> Value {
+        json!({"sub": sub, "role": "researcher", "iss": "ctm-stats", "aud": "ctm-stats-api",
+               "exp": now() + 600, "nbf": now() - 5, "iat": now()})
+    }
+
+    /// `claims` signed with HS256 under `key`.
+    pub fn sign(claims: &Value, key: &[u8]) -> String {
+        jsonwebtoken::encode(
+            &Header::new(Algorithm::HS256),
+            claims,
+            &EncodingKey::from_secret(key).expect("key"),
+        )
+        .expect("sign")
+    }
+}
+
 /// The default policy with settings changed, each named by its dotted path
 /// (`budgets.researcher`, `privacy.k`) and given as TOML (`"1.0"`). A path
 /// the policy does not hold fails the test here: an edit to
@@ -114,29 +147,9 @@ impl Default for Spawn {
 pub async fn fresh_database(backend: Backend, dir: &std::path::Path) -> Option<String> {
     match backend {
         Backend::Sqlite => Some(format!("sqlite:{}", dir.join("test.db").display())),
-        Backend::Postgres => {
-            let Ok(server) = std::env::var("CTM_TEST_POSTGRES_URL") else {
-                if std::env::var("CTM_REQUIRE_POSTGRES").is_ok_and(|v| v == "1") {
-                    panic!("CTM_REQUIRE_POSTGRES=1 but CTM_TEST_POSTGRES_URL is not set");
-                }
-                eprintln!("skipping: set CTM_TEST_POSTGRES_URL to run the PostgreSQL variant");
-                return None;
-            };
-            let name = format!("ctm_test_{}", uuid::Uuid::new_v4().simple());
-            let admin = sqlx::PgPool::connect(&server)
-                .await
-                .expect("connect to CTM_TEST_POSTGRES_URL");
-            sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-                .execute(&admin)
-                .await
-                .expect("create test database");
-            admin.close().await;
-            let base = server
-                .rsplit_once('/')
-                .map(|(b, _)| b.to_owned())
-                .unwrap_or(server.clone());
-            Some(format!("{base}/{name}"))
-        }
+        Backend::Postgres => ctm_stats::store::scratch::scratch_postgres("ctm_test")
+            .await
+            .expect("a test database on CTM_TEST_POSTGRES_URL"),
     }
 }
 

@@ -2,33 +2,15 @@
 //! look like another consumer's, bounded lifetimes, RFC 7519's `aud` arrays
 //! and optional `iat`, and a deleted budget row never recreated.
 
+use crate::helpers::jwt::{claims, now, secret, sign};
 use crate::helpers::*;
 use crate::on_both_backends;
 use ctm_stats::domain::Role;
-use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
-fn secret(app: &TestApp) -> Vec<u8> {
-    let text = std::fs::read_to_string(&app.settings.jwt_secret_file).expect("secret file");
-    hex::decode(text.trim()).expect("hex secret")
-}
-
-fn now() -> u64 {
-    jsonwebtoken::get_current_timestamp()
-}
-
-fn claims(sub: &str) -> Value {
-    json!({"sub": sub, "role": "researcher", "iss": "ctm-stats", "aud": "ctm-stats-api",
-           "exp": now() + 600, "nbf": now() - 5, "iat": now()})
-}
-
-fn sign(app: &TestApp, claims: &Value) -> String {
-    jsonwebtoken::encode(
-        &Header::new(Algorithm::HS256),
-        claims,
-        &EncodingKey::from_secret(&secret(app)).expect("key"),
-    )
-    .expect("sign")
+/// `claims` signed with the server's own secret.
+fn sign_for(app: &TestApp, claims: &Value) -> String {
+    sign(claims, &secret(app))
 }
 
 fn count() -> Value {
@@ -208,7 +190,7 @@ on_both_backends!(
             ("129 characters", long.as_str()),
             ("non-ASCII letters", multibyte_128.as_str()),
         ] {
-            let token = sign(&app, &claims(sub));
+            let token = sign_for(&app, &claims(sub));
             let res = app.post_json("/v1/counts", &token, &count()).await;
             let body = assert_problem(res, 401, "auth.invalid_token").await;
             assert!(
@@ -231,7 +213,7 @@ on_both_backends!(
         }
         // 128 visible ASCII characters are one consumer, on both paths.
         let ok = "y".repeat(128);
-        let token = sign(&app, &claims(&ok));
+        let token = sign_for(&app, &claims(&ok));
         ok_json(app.post_json("/v1/counts", &token, &count()).await).await;
         let res = app
             .client
@@ -277,7 +259,9 @@ on_both_backends!(
                     c[k] = v.clone();
                 }
             }
-            let res = app.post_json("/v1/counts", &sign(&app, &c), &count()).await;
+            let res = app
+                .post_json("/v1/counts", &sign_for(&app, &c), &count())
+                .await;
             assert_eq!(res.status().as_u16(), status, "{what}");
             if status == 401 {
                 assert_problem(res, 401, "auth.invalid_token").await;

@@ -272,26 +272,10 @@ mod tests {
     /// A store in a new database of `CTM_TEST_POSTGRES_URL`; `None` (the
     /// test skipped) without it, unless `CTM_REQUIRE_POSTGRES=1`.
     async fn postgres_store() -> Option<Store> {
-        let Ok(server) = std::env::var("CTM_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("CTM_REQUIRE_POSTGRES").is_ok_and(|v| v != "1")
-                    || std::env::var("CTM_REQUIRE_POSTGRES").is_err(),
-                "CTM_REQUIRE_POSTGRES=1 but CTM_TEST_POSTGRES_URL is not set"
-            );
-            eprintln!("skipping: set CTM_TEST_POSTGRES_URL to run the PostgreSQL variant");
-            return None;
-        };
-        let name = format!("ctm_unit_{}", uuid::Uuid::new_v4().simple());
-        let admin = sqlx::PgPool::connect(&server).await.expect("connect");
-        sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
-            .execute(&admin)
+        let url = crate::store::scratch::scratch_postgres("ctm_unit")
             .await
-            .expect("create database");
-        admin.close().await;
-        let base = server.rsplit_once('/').map_or(server.as_str(), |(b, _)| b);
-        let store = Store::connect(&format!("{base}/{name}"))
-            .await
-            .expect("connect");
+            .expect("a test database on CTM_TEST_POSTGRES_URL")?;
+        let store = Store::connect(&url).await.expect("connect");
         Some(ready(store).await)
     }
 
