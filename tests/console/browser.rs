@@ -368,8 +368,8 @@ impl Browser {
         assert_eq!(inner, json!(width), "the viewport is {width} px wide");
     }
 
-    /// axe-core finds no serious or critical violation on the page as it is.
-    pub async fn accessible(&self, view: &str) {
+    /// The serious and critical violations axe-core finds on the page as it is.
+    pub async fn violations(&self) -> Vec<Value> {
         let injected = self
             .js(
                 &format!("if (!window.axe) {{ {AXE}\n}} return typeof window.axe;"),
@@ -384,7 +384,12 @@ impl Browser {
                 Some(json!({"script": AXE_RUN, "args": []})),
             )
             .await;
-        let violations = found.as_array().cloned().unwrap_or_default();
+        found.as_array().cloned().unwrap_or_default()
+    }
+
+    /// axe-core finds no serious or critical violation on the page as it is.
+    pub async fn accessible(&self, view: &str) {
+        let violations = self.violations().await;
         if !violations.is_empty() {
             let width = self.js("return window.innerWidth", json!([])).await;
             let report: Vec<String> = violations
@@ -415,15 +420,23 @@ impl Browser {
         }
     }
 
+    /// How wide the page is and the viewport, and what sticks out of it.
+    pub async fn overflow(&self) -> (i64, i64, Value) {
+        let found = self.js(FITS, json!([])).await;
+        (
+            found["scroll"].as_i64().unwrap_or(i64::MAX),
+            found["inner"].as_i64().unwrap_or(0),
+            found["over"].clone(),
+        )
+    }
+
     /// Nothing on the page is wider than the viewport (at phone width: no
     /// sideways scrolling); names what sticks out when something does.
     pub async fn fits(&self, view: &str) {
-        let found = self.js(FITS, json!([])).await;
-        let (scroll, inner) = (found["scroll"].as_i64(), found["inner"].as_i64());
+        let (scroll, inner, over) = self.overflow().await;
         assert!(
-            scroll.is_some() && scroll <= inner,
-            "{view}: the page is {scroll:?} px wide on a {inner:?} px screen; what sticks out: {}",
-            found["over"]
+            scroll <= inner,
+            "{view}: the page is {scroll} px wide on a {inner} px screen; what sticks out: {over}"
         );
     }
 

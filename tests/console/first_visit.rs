@@ -47,6 +47,35 @@ async fn the_console_loads_from_the_service_alone_and_explains_a_wrong_token() {
     );
     b.view("sign-in").await;
 
+    // The checks every view gets can fail: an image without a text
+    // alternative and a box wider than a phone are both caught. (Sized
+    // through the CSSOM: the CSP refuses a style attribute.)
+    b.viewport(crate::browser::PHONE).await;
+    b.js(
+        "const i = document.createElement('img'); i.id = 'planted-img'; i.src = 'icon.svg'; \
+         const d = document.createElement('div'); d.id = 'planted-wide'; d.textContent = 'x'; \
+         d.style.width = '600px'; document.body.append(i, d);",
+        json!([]),
+    )
+    .await;
+    let found = b.violations().await;
+    assert!(
+        found.iter().any(|v| v["id"] == "image-alt"),
+        "axe-core reports the planted image: {found:?}"
+    );
+    let (scroll, inner, over) = b.overflow().await;
+    assert!(
+        scroll > inner && over.to_string().contains("div#planted-wide"),
+        "the planted box sticks out: {scroll} > {inner}, {over}"
+    );
+    b.js(
+        "document.getElementById('planted-img').remove(); document.getElementById('planted-wide').remove();",
+        json!([]),
+    )
+    .await;
+    b.fits("sign-in without the planted elements").await;
+    b.viewport(crate::browser::DESKTOP).await;
+
     // A wrong token: a clear message, no session.
     let wrong = "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJub2JvZHkifQ.d3JvbmctdG9rZW4";
     b.sign_in(&demo.base, wrong).await;

@@ -33,10 +33,11 @@ mod researcher;
 
 use browser::Browser;
 use demo::Demo;
-use std::sync::{Mutex, MutexGuard};
+use tokio::sync::{Mutex, MutexGuard};
 
-/// Held by the browser test that runs.
-static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::new(());
+/// Held by the browser test that runs (an async lock: each test has its
+/// own runtime, and a failed test releases it as it unwinds).
+static ONE_BROWSER_AT_A_TIME: Mutex<()> = Mutex::const_new(());
 
 /// One browser test's world: the demo server, a browser with an empty
 /// profile and its downloads folder.
@@ -56,11 +57,7 @@ impl Session {
         {
             return None;
         }
-        // A test that failed while holding the turn leaves it poisoned;
-        // the next one still runs.
-        let turn = ONE_BROWSER_AT_A_TIME
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let turn = ONE_BROWSER_AT_A_TIME.lock().await;
         let demo = Demo::start().await;
         let downloads = tempfile::tempdir().expect("downloads");
         let b = Browser::start(downloads.path()).await;

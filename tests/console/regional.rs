@@ -50,6 +50,23 @@ async fn a_regional_partner_releases_its_report_with_the_flow_matrix() {
         json!(flow_suppressed),
         "each suppressed flow marked"
     );
+    // The flows as a ranked list of origin → destination bars.
+    let ranked = flow_cells
+        .iter()
+        .filter(|c| c["suppressed"] != json!(true) && c["count"].as_u64().unwrap_or(0) > 0)
+        .count()
+        .min(15);
+    assert_eq!(
+        b.js("return document.querySelectorAll('[data-table=flow_within] figure[data-figure=flow_within-ranked] g.released-bar rect').length", json!([])).await,
+        json!(ranked),
+        "one bar per largest flow"
+    );
+    assert!(
+        b.text("[data-table=flow_within] figure[data-figure=flow_within-ranked]")
+            .await
+            .contains("→"),
+        "origin → destination"
+    );
     b.js(
         "document.querySelector('[data-table=flow_within]').scrollIntoView()",
         json!([]),

@@ -62,6 +62,23 @@ async fn a_researcher_estimates_releases_and_downloads_a_count() {
     b.type_into("#confirm-ok", "\u{E007}").await;
     b.wait("!document.querySelector('#result').hidden", "the result")
         .await;
+    // After a release the focus is on the result's heading; the address
+    // holds the query (never the token).
+    assert_eq!(
+        b.js("return document.activeElement.id", json!([])).await,
+        json!("result-heading"),
+        "the focus moves to the result"
+    );
+    let permalink = b
+        .js("return location.href", json!([]))
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        permalink.contains("#/counts?q=") && !permalink.contains(&researcher),
+        "the query, not the token, is in the address: {permalink}"
+    );
     let charged = stat(b, "res-charged").await;
     assert!((charged - cost).abs() < 1e-9);
     let after = demo.get("/v1/budget", &researcher).await["remaining"]
@@ -128,6 +145,59 @@ async fn a_researcher_estimates_releases_and_downloads_a_count() {
         csv.lines().count() > cells.len(),
         "the CSV holds every cell"
     );
+    // What the figure says it is: the release id in its caption and its
+    // CSV, labelled columns, a crosstab, SVG and PNG exports.
+    let release_id = again["release_id"].as_str().expect("release id").to_owned();
+    assert!(
+        b.text("#result figure[data-figure=result] .fig-meta")
+            .await
+            .contains(&release_id),
+        "the caption names the release"
+    );
+    assert!(
+        csv.starts_with("# title:") && csv.contains(&format!("# release id: {release_id}")),
+        "the CSV's metadata header: {}",
+        csv.lines().take(4).collect::<Vec<_>>().join(" | ")
+    );
+    assert!(csv.contains("# suppression:"), "the suppression legend");
+    assert!(
+        csv.contains("\ngender,gender_label,age_broad,age_broad_label,count,"),
+        "code and label columns"
+    );
+    assert_eq!(
+        b.js(
+            "return document.querySelectorAll('#result [data-crosstab=\"gender,age_broad\"] tbody tr').length",
+            json!([])
+        )
+        .await,
+        json!(4),
+        "a crosstab with a row per gender"
+    );
+    b.click("#result figure[data-figure=result] button[data-export=svg]")
+        .await;
+    let svg = b.downloaded(|f| f.ends_with(".svg")).await;
+    assert!(
+        svg.contains("<svg") && svg.contains(&release_id) && svg.contains("withheld, not zero"),
+        "the SVG carries its source and the suppression legend"
+    );
+    b.click("#result figure[data-figure=result] button[data-export=png]")
+        .await;
+    let png = downloaded_bytes(b, ".png").await;
+    assert!(png.starts_with(b"\x89PNG"), "a PNG: {} bytes", png.len());
+    // (In a closed disclosure: read as text, not as rendered.)
+    let curl = b
+        .js(
+            "return document.getElementById('snippet-curl').textContent",
+            json!([]),
+        )
+        .await
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    assert!(
+        curl.contains("$CTM_TOKEN") && !curl.contains(&researcher),
+        "the curl snippet names the token's variable, not the token"
+    );
 
     // The budget view shows the same remaining amount and the history.
     b.click("nav a[data-view=budget]").await;
@@ -140,6 +210,22 @@ async fn a_researcher_estimates_releases_and_downloads_a_count() {
     b.wait("document.querySelector('g.spend-line')", "the spend chart")
         .await;
     b.view("researcher-budget").await;
+    // My releases: the release in words, reopened as a free repeat.
+    assert!(
+        b.text("#my-releases").await.contains("Counts by Gender"),
+        "the release in words"
+    );
+    b.click("#my-releases a.reopen").await;
+    b.wait(
+        "document.querySelector('#view[data-restored=true]')",
+        "the reopened query",
+    )
+    .await;
+    assert_eq!(
+        stat(b, "est-charge").await,
+        0.0,
+        "a reopened release is free"
+    );
 
     // The catalog: every dimension a researcher may use, with its values.
     b.click("nav a[data-view=catalog]").await;
@@ -164,5 +250,42 @@ async fn a_researcher_estimates_releases_and_downloads_a_count() {
         .await;
     b.view("researcher-counts-again").await;
     assert!(ledger_seq > 0, "the release names its ledger entry");
+    // The permalink restores the query, and its cost is free.
+    b.goto(&permalink).await;
+    b.wait(
+        "document.querySelector('#view[data-restored=true]')",
+        "the permalink's query",
+    )
+    .await;
+    assert_eq!(
+        b.js("return [document.querySelector('input[name=dimension][value=gender]').checked, document.getElementById('year-from').value]", json!([])).await,
+        json!([true, "2021"]),
+        "the form as it was"
+    );
+    assert_eq!(stat(b, "est-charge").await, 0.0, "a repeat is free");
     s.finish(&[]).await;
+}
+
+/// The bytes of a downloaded file whose name ends with `suffix`.
+async fn downloaded_bytes(b: &crate::browser::Browser, suffix: &str) -> Vec<u8> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        for entry in std::fs::read_dir(&b.downloads)
+            .expect("downloads")
+            .flatten()
+        {
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.ends_with(suffix) {
+                let bytes = std::fs::read(entry.path()).expect("downloaded file");
+                if !bytes.is_empty() {
+                    return bytes;
+                }
+            }
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no {suffix} download arrived"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
 }
