@@ -252,6 +252,7 @@ fn release_status(e: &ReleaseError) -> StatusCode {
         | TooManyCells { .. }
         | TooManyDimensions { .. }
         | TooManyGroupings { .. }
+        | NotSynthesizable { .. }
         | InvalidQuery(_)
         | IdempotencyKeyReused
         | UnknownCountry(_) => StatusCode::UNPROCESSABLE_ENTITY,

@@ -14,6 +14,8 @@
 //!   (every refusal and failure, free of HTTP).
 //! - [`national`]: national figures for government partners (tables,
 //!   reports, CSV and SDMX-CSV), released through the same pipeline.
+//! - [`synthetic`]: differentially private synthetic microdata: tree
+//!   marginals released through the same pipeline, records drawn from them.
 //! - [`sdmx`]: the SDMX 2.1 REST interface's structures, queries and
 //!   message writers; its data are national reports released by [`national`].
 //! - [`budget`]: what a charge is, the pure charge decision, receipts, and
@@ -70,6 +72,7 @@ pub mod snapshots;
 pub mod startup;
 pub mod store;
 pub mod synth;
+pub mod synthetic;
 pub mod telemetry;
 #[cfg(test)]
 mod testing;

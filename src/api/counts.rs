@@ -40,7 +40,7 @@ pub fn negotiate(req: &HttpRequest) -> Result<Format, ApiError> {
     Err(ApiError::NotAcceptable)
 }
 
-fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
+pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiError> {
     match req.headers().get("Idempotency-Key") {
         None => Ok(None),
         Some(v) => {

@@ -15,6 +15,7 @@ pub mod national;
 pub mod observe;
 pub mod regional;
 pub mod sdmx;
+pub mod synthetic;
 
 use crate::error::ApiError;
 use crate::release::Pipeline;
@@ -159,6 +160,7 @@ pub fn routes(cfg: &mut ServiceConfig) {
                 .service(catalog::catalog)
                 .service(counts::post_counts)
                 .service(counts::post_estimate)
+                .configure(synthetic::routes)
                 .service(budget::get_budget)
                 .service(budget::get_history)
                 .configure(audit::routes)

@@ -85,7 +85,7 @@ async fn release_counts_inner(
 
 /// What a count request got: the stored bytes of an idempotent retry, or a
 /// release with its receipts and rendered bytes.
-enum Answer {
+pub(crate) enum Answer {
     Replayed(Released),
     Released(Vec<crate::budget::Receipt>, Vec<u8>),
 }
@@ -99,7 +99,7 @@ enum Answer {
     clippy::too_many_arguments,
     reason = "one request's parts, passed through once"
 )]
-async fn release_or_replay(
+pub(crate) async fn release_or_replay(
     pipeline: &Pipeline,
     consumer: &Consumer,
     plans: &[&Plan],
@@ -382,7 +382,7 @@ const GLOBAL_BANDS: u64 = 10;
 /// band. It assumes the release is new (as if nobody had asked for it), so
 /// it does not say whether someone did; a release already made may still
 /// be served when this says false.
-fn global_affordable(
+pub(crate) fn global_affordable(
     global: &crate::domain::budget::Budget<crate::domain::budget::Amount>,
     cost: crate::domain::budget::Amount,
 ) -> bool {

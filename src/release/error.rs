@@ -112,6 +112,11 @@ pub enum ReleaseError {
     ForbiddenDimension {
         name: String,
     },
+    /// An attribute a synthetic data set may not hold (see `crate::synthetic`).
+    NotSynthesizable {
+        name: String,
+        valid: Vec<String>,
+    },
     CostOutOfRange {
         requested: String,
         min: f64,
@@ -196,6 +201,7 @@ impl ReleaseError {
             UnknownDimension { .. } => "query.unknown_dimension",
             UnknownValue { .. } => "query.unknown_value",
             ForbiddenDimension { .. } => "query.forbidden_dimension",
+            NotSynthesizable { .. } => "synthetic.attribute_not_synthesizable",
             CostOutOfRange { .. } => "query.epsilon_out_of_range",
             AccuracyUnreachable { .. } => "query.accuracy_unreachable",
             TooManyCells { .. } => "query.too_many_cells",
@@ -231,6 +237,7 @@ impl ReleaseError {
             UnknownDimension { .. } => "Unknown dimension",
             UnknownValue { .. } => "Unknown value",
             ForbiddenDimension { .. } => "Dimension not allowed",
+            NotSynthesizable { .. } => "Attribute not synthesizable",
             CostOutOfRange { .. } => "Privacy cost out of range",
             AccuracyUnreachable { .. } => "Accuracy not reachable",
             TooManyCells { .. } => "Too many cells",
@@ -301,6 +308,14 @@ impl ReleaseError {
                     "\"{}\" is not a declared value of {}; see GET /v1/catalog",
                     bounded(value),
                     bounded(dimension)
+                )
+            }
+            NotSynthesizable { name, valid } => {
+                extra.insert("synthesizable".into(), json!(valid));
+                format!(
+                    "\"{}\" is not a synthesizable attribute; synthesizable: {}",
+                    bounded(name),
+                    valid.join(", ")
                 )
             }
             ForbiddenDimension { name } => {

@@ -18,5 +18,6 @@ mod race;
 mod regional;
 mod sdmx;
 mod snapshot;
+mod synthetic;
 mod tokens;
 mod workload;
