@@ -30,6 +30,13 @@
 //! times stride), or to [`INVALID`] when the code is filtered out or outside the
 //! declared domain. A case's cell is the sum of its lookups; sums of at least
 //! [`INVALID`] are skipped. The inner loop is branch-light and allocation-free.
+//!
+//! This file is longer than the house limit on purpose: the column layout,
+//! the clustering order, the zone statistics and the counting loop rely on
+//! one another's invariants (code widths, the `KNOWN` bit, zone boundaries
+//! on block boundaries), and keeping them in one file keeps those
+//! invariants checkable in one read. The rows as bytes (for the snapshot
+//! file) live in `rows.rs` and the tests in `tests.rs`.
 
 use crate::domain::{Case, ContentDigest, DataIdentity, Field, FieldKind};
 use sha2::{Digest, Sha256};
