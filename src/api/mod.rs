@@ -103,7 +103,21 @@ impl Modify for EdgeResponses {
                 for &&(status, what) in &edge {
                     let responses = &mut op.responses.responses;
                     match responses.get_mut(status) {
-                        Some(RefOr::T(r)) => r.description = format!("{}; {what}", r.description),
+                        Some(RefOr::T(r)) => {
+                            r.description = format!("{}; {what}", r.description);
+                            // The edge answers problem+json even where the
+                            // operation's own refusals have another type
+                            // (SDMX error messages).
+                            r.content
+                                .entry("application/problem+json".to_owned())
+                                .or_insert_with(|| {
+                                    RefOr::T(
+                                        ContentBuilder::new()
+                                            .schema(Some(Ref::from_schema_name("Problem")))
+                                            .build(),
+                                    )
+                                });
+                        }
                         Some(RefOr::Ref(_)) => {}
                         None => {
                             let problem = ContentBuilder::new()

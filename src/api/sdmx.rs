@@ -327,7 +327,7 @@ async fn data(
         ("agency" = String, Path, description = "CTM, or all"),
         ("id" = String, Path, description = "A dataflow id (CTM_NAT_COE, CTM_NAT_CIT, CTM_REG_COE, CTM_REG_CIT, CTM_BILATERAL), or all"),
         ("version" = String, Path, description = "1.0, latest or all"),
-        ("references" = Option<String>, Query, description = "none (default), children (the data structure, its code lists and concepts), parents, all"),
+        ("references" = Option<String>, Query, description = "none (default), children (the data structure, its code lists and concepts), parents, all", pattern = "^(none|children|descendants|parents|parentsandsiblings|all|dataflow|datastructure|codelist|conceptscheme)$"),
     ),
     responses(
         (status = 200, description = "SDMX-ML 2.1 structure message", body = String, content_type = "application/vnd.sdmx.structure+xml; version=2.1"),
@@ -350,7 +350,7 @@ pub async fn get_dataflow(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         ("agency" = String, Path, description = "CTM, or all"),
         ("id" = String, Path, description = "CTM_VICTIMS, or all"),
         ("version" = String, Path, description = "1.0, latest or all"),
-        ("references" = Option<String>, Query, description = "none (default), children, parents (the dataflows), all"),
+        ("references" = Option<String>, Query, description = "none (default), children, parents (the dataflows), all", pattern = "^(none|children|descendants|parents|parentsandsiblings|all|dataflow|datastructure|codelist|conceptscheme)$"),
     ),
     responses(
         (status = 200, description = "SDMX-ML 2.1 structure message", body = String, content_type = "application/vnd.sdmx.structure+xml; version=2.1"),
@@ -370,10 +370,11 @@ pub async fn get_datastructure(state: web::Data<AppState>, req: HttpRequest) -> 
         ("agency" = String, Path, description = "CTM, or all"),
         ("id" = String, Path, description = "A code list id (CL_ and the component's id, e.g. CL_SEX), or all"),
         ("version" = String, Path, description = "1.0, latest or all"),
-        ("references" = Option<String>, Query, description = "none (default), parents (the data structure), all"),
+        ("references" = Option<String>, Query, description = "none (default), parents (the data structure), all", pattern = "^(none|children|descendants|parents|parentsandsiblings|all|dataflow|datastructure|codelist|conceptscheme)$"),
     ),
     responses(
         (status = 200, description = "SDMX-ML 2.1 structure message", body = String, content_type = "application/vnd.sdmx.structure+xml; version=2.1"),
+        (status = 400, description = "SDMX error 140 (sdmx.invalid_query)", body = String, content_type = "application/xml"),
         (status = 404, description = "SDMX error 100 (sdmx.no_results)", body = String, content_type = "application/xml"),
         (status = 406, description = "SDMX error 1001 (request.not_acceptable)", body = String, content_type = "application/xml"),
     ))]
@@ -388,10 +389,11 @@ pub async fn get_codelist(state: web::Data<AppState>, req: HttpRequest) -> HttpR
         ("agency" = String, Path, description = "CTM, or all"),
         ("id" = String, Path, description = "CS_CTM_VICTIMS, or all"),
         ("version" = String, Path, description = "1.0, latest or all"),
-        ("references" = Option<String>, Query, description = "none (default), parents (the data structure), all"),
+        ("references" = Option<String>, Query, description = "none (default), parents (the data structure), all", pattern = "^(none|children|descendants|parents|parentsandsiblings|all|dataflow|datastructure|codelist|conceptscheme)$"),
     ),
     responses(
         (status = 200, description = "SDMX-ML 2.1 structure message", body = String, content_type = "application/vnd.sdmx.structure+xml; version=2.1"),
+        (status = 400, description = "SDMX error 140 (sdmx.invalid_query)", body = String, content_type = "application/xml"),
         (status = 404, description = "SDMX error 100 (sdmx.no_results)", body = String, content_type = "application/xml"),
         (status = 406, description = "SDMX error 1001 (request.not_acceptable)", body = String, content_type = "application/xml"),
     ))]

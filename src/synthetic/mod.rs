@@ -57,10 +57,12 @@ pub const MAX_ATTRIBUTES: usize = 8;
 pub struct SyntheticRequest {
     /// The attributes (columns) of the records, from the synthesizable
     /// dimensions of `GET /v1/catalog`; the first is the tree's root.
+    #[schema(min_items = 1, max_items = 8)]
     pub attributes: Vec<String>,
     /// The tree's edges as pairs of attributes; default: the chain in the
     /// order of `attributes` (each tied to the one before it).
     #[serde(default)]
+    #[schema(schema_with = tree_schema)]
     pub tree: Option<Vec<[String; 2]>>,
     /// As for `POST /v1/counts`: per dimension, a list of values, or
     /// `{"from": Y1, "to": Y2}` for registration_year.
@@ -104,6 +106,22 @@ impl SyntheticPlan {
     fn plans(&self) -> Vec<&Plan> {
         self.marginals.iter().map(|(_, p)| p).collect()
     }
+}
+
+/// The schema of `tree`: null, or a list of edges, each exactly two
+/// attribute names (what `[String; 2]` reads; the derive says only "array").
+fn tree_schema() -> utoipa::openapi::schema::Schema {
+    use utoipa::openapi::schema::{ArrayBuilder, ObjectBuilder, SchemaType, Type};
+    let name = ObjectBuilder::new().schema_type(Type::String);
+    let edge = ArrayBuilder::new()
+        .items(name)
+        .min_items(Some(2))
+        .max_items(Some(2));
+    ArrayBuilder::new()
+        .schema_type(SchemaType::from_iter([Type::Array, Type::Null]))
+        .items(edge)
+        .build()
+        .into()
 }
 
 /// The names of the dimensions a synthetic data set may hold, in policy order.
