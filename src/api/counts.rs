@@ -56,6 +56,17 @@ pub(super) fn idempotency_key(req: &HttpRequest) -> Result<Option<String>, ApiEr
     }
 }
 
+/// A release as HTTP: its bytes and type, flagged when it is an
+/// idempotent retry's stored answer (shared by counts and synthetic data).
+pub(super) fn respond(out: crate::release::Released) -> HttpResponse {
+    let mut res = HttpResponse::Ok();
+    res.content_type(out.content_type);
+    if out.replayed {
+        res.insert_header(("Idempotent-Replayed", "true"));
+    }
+    res.body(out.body)
+}
+
 /// The answer of `POST /v1/counts`: one grouping, or a workload (documentation only).
 #[derive(serde::Serialize, utoipa::ToSchema)]
 #[serde(untagged)]
@@ -97,12 +108,7 @@ pub async fn post_counts(
     let key = idempotency_key(&req)?;
     let out =
         release::release_counts(&state.pipeline, &consumer, &body, key.as_deref(), format).await?;
-    let mut res = HttpResponse::Ok();
-    res.content_type(out.content_type);
-    if out.replayed {
-        res.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(res.body(out.body))
+    Ok(respond(out))
 }
 
 /// What a count query would cost and how accurate it would be; charges nothing and reads no case.

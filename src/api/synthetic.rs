@@ -2,7 +2,7 @@
 //! private synthetic records. The handlers only adapt HTTP to
 //! [`crate::synthetic`], where the release is made.
 
-use crate::api::counts::{idempotency_key, negotiate};
+use crate::api::counts::{idempotency_key, negotiate, respond};
 use crate::api::{AppState, JsonBody};
 use crate::auth::Counter;
 use crate::error::{ApiError, Problem};
@@ -52,12 +52,7 @@ pub async fn post_synthetic(
     let out =
         synthetic::release_synthetic(&state.pipeline, &consumer, &body, key.as_deref(), format)
             .await?;
-    let mut res = HttpResponse::Ok();
-    res.content_type(out.content_type);
-    if out.replayed {
-        res.insert_header(("Idempotent-Replayed", "true"));
-    }
-    Ok(res.body(out.body))
+    Ok(respond(out))
 }
 
 /// What a synthetic data set would cost, its cells and margins; charges nothing and reads no case.
